@@ -1,0 +1,179 @@
+"""Token selection for verification: greedy acceptance and lossless speculative sampling.
+
+Everything here works on a *flattened draft tree*: ``parents[i]`` is the index of node ``i``'s parent
+(``-1``: the node hangs off the last context token) and ``logits[0]`` is the target's prediction after the
+last context token, ``logits[i + 1]`` its prediction after node ``i``. A chain is the tree whose parents are
+``[-1, 0, 1, ...]``.
+
+The walk starts at the root (the last context token) and, at each node, picks the target's next token
+from the target's own distribution there; if a child of the node carries that token, the walk moves to
+the child, otherwise it stops. The tokens emitted are the accepted draft tokens plus one token of the
+target's own. For greedy decoding "the target's token" is the argmax; for sampling it is drawn by
+recursive rejection sampling over the node's children, which leaves the distribution of every emitted
+token exactly equal to the target's (Leviathan et al. 2023, Alg. 1 with a deterministic draft; SpecInfer's
+multi-candidate variant for siblings).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+__all__ = [
+    "SamplingParams",
+    "process_logits",
+    "greedy_accept",
+    "sample_accept",
+    "children_lists",
+]
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """How the target's logits become a distribution: the same processors, in the same order, as
+    ``transformers`` applies for ``do_sample=True`` (temperature, then top-k, then top-p).
+
+    ``temperature == 0`` means greedy decoding (argmax; ``top_k``/``top_p`` are then irrelevant).
+    ``top_k == 0`` and ``top_p == 1.0`` disable those filters.
+    """
+
+    temperature: float = 0.0
+    top_k: int = 0
+    top_p: float = 1.0
+
+    def __post_init__(self) -> None:
+        from specscale.errors import InvalidArgumentError
+
+        if not isinstance(self.temperature, (int, float)) or self.temperature != self.temperature:
+            raise InvalidArgumentError(f"temperature must be a number >= 0, got {self.temperature!r}")
+        if self.temperature < 0:
+            raise InvalidArgumentError(f"temperature must be >= 0, got {self.temperature!r}")
+        if isinstance(self.top_k, bool) or not isinstance(self.top_k, int) or self.top_k < 0:
+            raise InvalidArgumentError(f"top_k must be an int >= 0 (0 disables it), got {self.top_k!r}")
+        if not isinstance(self.top_p, (int, float)) or not (0.0 < self.top_p <= 1.0):
+            raise InvalidArgumentError(f"top_p must be in (0, 1] (1.0 disables it), got {self.top_p!r}")
+
+    @property
+    def greedy(self) -> bool:
+        """True when tokens are chosen by argmax."""
+        return self.temperature == 0.0
+
+
+def process_logits(logits: torch.Tensor, params: SamplingParams) -> torch.Tensor:
+    """Apply temperature, top-k and top-p to ``logits`` (shape ``[n, vocab]``) as ``transformers`` does.
+
+    Returns float32 processed logits with filtered entries set to ``-inf``; ``softmax`` of the result is
+    the distribution plain sampling draws from. Mirrors ``TemperatureLogitsWarper``,
+    ``TopKLogitsWarper`` and ``TopPLogitsWarper`` (``min_tokens_to_keep=1``) so that speculative sampling
+    targets exactly the distribution ``model.generate(do_sample=True, ...)`` samples.
+    """
+    scores = logits.float()
+    if params.temperature not in (0.0, 1.0):
+        scores = scores / params.temperature
+    if params.top_k > 0:
+        k = min(params.top_k, scores.size(-1))
+        kth = torch.topk(scores, k, dim=-1)[0][..., -1, None]
+        scores = scores.masked_fill(scores < kth, float("-inf"))
+    if params.top_p < 1.0:
+        sorted_logits, sorted_indices = torch.sort(scores, descending=False, dim=-1)
+        cumulative = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
+        remove_sorted = cumulative <= (1 - params.top_p)
+        remove_sorted[..., -1:] = False  # keep at least one token
+        remove = remove_sorted.scatter(-1, sorted_indices, remove_sorted)
+        scores = scores.masked_fill(remove, float("-inf"))
+    return scores
+
+
+def children_lists(parents: list[int]) -> list[list[int]]:
+    """``children[p + 1]`` lists the children of node ``p`` (``p == -1``: the root), in node order."""
+    children: list[list[int]] = [[] for _ in range(len(parents) + 1)]
+    for i, p in enumerate(parents):
+        children[p + 1].append(i)
+    return children
+
+
+def greedy_accept(
+    logits: torch.Tensor, tokens: list[int], children: list[list[int]]
+) -> tuple[list[int], int]:
+    """Greedy acceptance over a flattened tree.
+
+    Args:
+        logits: ``[n_nodes + 1, vocab]`` target logits (row 0: after the context; row ``i + 1``: after node i).
+        tokens: the draft token of each node.
+        children: from :func:`children_lists`.
+
+    Returns:
+        ``(path, next_token)``: the accepted node indices, root to leaf, and the target's own token after
+        the last accepted node. The emitted tokens are ``[tokens[i] for i in path] + [next_token]``.
+    """
+    # One device->host copy of all argmaxes: a per-node .item() would sync once per node.
+    best = logits.argmax(dim=-1).tolist()
+    path: list[int] = []
+    row = 0
+    while True:
+        target = best[row]
+        nxt = -1
+        for child in children[row]:
+            if tokens[child] == target:
+                nxt = child
+                break
+        if nxt < 0:
+            return path, target
+        path.append(nxt)
+        row = nxt + 1
+
+
+def sample_accept(
+    logits: torch.Tensor,
+    tokens: list[int],
+    children: list[list[int]],
+    params: SamplingParams,
+    generator: torch.Generator | None = None,
+) -> tuple[list[int], int]:
+    """Lossless speculative sampling over a flattened tree of deterministic draft tokens.
+
+    At each node, with ``p`` the target's processed distribution there, the children are tried in turn:
+    child token ``x`` is accepted with probability ``p(x)``; on rejection ``p`` becomes the residual,
+    ``p`` with ``x`` zeroed and renormalized, and the next sibling is tried against it (recursive
+    rejection sampling). If every child is rejected, the target's token is drawn from the final residual.
+    Each emitted token is therefore distributed exactly as ``p``: ``P(x1) = p(x1)``, and given a rejection
+    the rest is drawn from ``p`` conditioned on ``!= x1``, and so on.
+
+    Args and returns are as in :func:`greedy_accept`; ``generator`` seeds the draws (CPU generator).
+    """
+    probs_all = process_logits(logits, params).softmax(dim=-1).to("cpu", torch.float64)
+    path: list[int] = []
+    row = 0
+    while True:
+        p = probs_all[row]
+        accepted = -1
+        residual_changed = False
+        seen: set[int] = set()
+        for child in children[row]:
+            x = tokens[child]
+            if x in seen:  # a duplicate sibling was already rejected: p(x) is 0 in the residual
+                continue
+            seen.add(x)
+            px = float(p[x])
+            if px > 0.0 and torch.rand((), generator=generator, dtype=torch.float64).item() < px:
+                accepted = child
+                break
+            # Rejected: continue against the residual p(. | != x).
+            if px > 0.0:
+                p = p.clone() if not residual_changed else p
+                residual_changed = True
+                p[x] = 0.0
+                total = float(p.sum())
+                if total <= 0.0:
+                    # p was (numerically) a point mass on x and the draw still missed it: a
+                    # probability-zero event in exact arithmetic; emit x, the only token p allows.
+                    accepted = child
+                    break
+                p /= total
+        if accepted >= 0:
+            path.append(accepted)
+            row = accepted + 1
+            continue
+        token = int(torch.multinomial(p.float(), 1, generator=generator).item())
+        return path, token

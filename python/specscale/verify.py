@@ -1,0 +1,214 @@
+"""Verification of draft trees against a ``transformers`` causal LM with a KV cache.
+
+One forward pass scores the whole draft: the committed tokens whose keys/values are not cached yet
+(the prompt on the first step, the target's own last token afterwards) followed by the flattened draft
+tree. A chain uses the model's ordinary causal mask; a tree with branches gets a 4D additive mask in
+which every node sees the context and its own ancestors only, and position ids equal to its depth, so
+each node is scored exactly as if its branch had been decoded alone.
+
+After acceptance the cache is brought back to "every committed token except the last": cropped for a
+chain (the accepted nodes are a prefix), compacted to the accepted path for a tree.
+
+Tree masks are used only where they are known to be honoured: ``eager`` or ``sdpa`` attention and a
+cache made only of full-attention :class:`~transformers.cache_utils.DynamicLayer` layers (a sliding
+window or a recurrent layer would silently ignore or mis-apply a custom mask). Elsewhere a tree is
+reduced to one of its chains (:func:`tree_to_chain`), which is always correct; ``tree=True`` makes that
+situation an error instead.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import torch
+
+from specscale.errors import InvalidArgumentError, SpecscaleError
+
+__all__ = [
+    "ModelVerifier",
+    "TreeMaskUnsupportedError",
+    "is_chain",
+    "tree_to_chain",
+    "validate_tree",
+    "tree_attention_mask",
+]
+
+_TREE_ATTENTION = ("eager", "sdpa")
+
+
+class TreeMaskUnsupportedError(SpecscaleError, ValueError):
+    """The model cannot verify a tree draft with a custom attention mask (asked for with ``tree=True``)."""
+
+
+def is_chain(parents: list[int]) -> bool:
+    """True when every node's parent is the node before it (``[-1, 0, 1, ...]``)."""
+    return all(p == i - 1 for i, p in enumerate(parents))
+
+
+def validate_tree(tokens: list[int], parents: list[int], vocab_size: int | None, who: str = "draft") -> None:
+    """Raise :class:`~specscale.errors.InvalidArgumentError` unless ``tokens``/``parents`` form a
+    flattened tree (same length, ``-1 <= parents[i] < i``) of token ids in ``[0, vocab_size)``."""
+    if len(tokens) != len(parents):
+        raise InvalidArgumentError(f"{who}: {len(tokens)} tokens but {len(parents)} parents")
+    for i, p in enumerate(parents):
+        if not (-1 <= p < i):
+            raise InvalidArgumentError(f"{who}: parents[{i}] = {p}, expected -1 <= parent < {i}")
+    for i, t in enumerate(tokens):
+        if t < 0 or (vocab_size is not None and t >= vocab_size):
+            raise InvalidArgumentError(f"{who}: tokens[{i}] = {t} is outside the vocabulary [0, {vocab_size})")
+
+
+def tree_to_chain(tokens: list[int], parents: list[int]) -> tuple[list[int], list[int]]:
+    """The chain that follows the first child at every level (drafters list their best branch first).
+
+    Returns ``(tokens, parents)`` of that chain. Verifying it instead of the tree loses speed, never
+    correctness.
+    """
+    chain: list[int] = []
+    want_parent = -1
+    for i, p in enumerate(parents):
+        if p == want_parent:
+            chain.append(tokens[i])
+            want_parent = i
+    return chain, list(range(-1, len(chain) - 1))
+
+
+def _depths(parents: list[int]) -> list[int]:
+    depth = [0] * len(parents)
+    for i, p in enumerate(parents):
+        depth[i] = 0 if p < 0 else depth[p] + 1
+    return depth
+
+
+def tree_attention_mask(
+    parents: list[int], n_pending: int, n_cached: int, dtype: torch.dtype, device: torch.device | str
+) -> torch.Tensor:
+    """Additive 4D mask ``[1, 1, n_pending + n, n_cached + n_pending + n]`` for one verification pass.
+
+    Query rows are the ``n_pending`` uncached context tokens, then the ``n`` tree nodes. Everyone sees the
+    cached prefix; pending tokens see each other causally; a node sees all pending tokens, its ancestors
+    and itself. Allowed entries are 0, the rest the dtype's most negative value (what ``transformers``
+    uses, so that fully-masked softmax rows cannot produce NaN).
+    """
+    n = len(parents)
+    q = n_pending + n
+    allowed = torch.zeros((q, n_cached + q), dtype=torch.bool)
+    allowed[:, :n_cached] = True
+    allowed[:, n_cached : n_cached + n_pending] = _pending_block(n_pending, n)
+    base = n_cached + n_pending
+    for i, p in enumerate(parents):
+        row = n_pending + i
+        if p >= 0:
+            allowed[row, base : base + i] = allowed[n_pending + p, base : base + i]
+        allowed[row, base + i] = True
+    mask = torch.zeros((q, n_cached + q), dtype=dtype)
+    mask.masked_fill_(~allowed, torch.finfo(dtype).min)
+    return mask[None, None].to(device)
+
+
+def _pending_block(n_pending: int, n: int) -> torch.Tensor:
+    block = torch.ones(n_pending + n, n_pending, dtype=torch.bool)
+    block[:n_pending] = torch.ones(n_pending, n_pending, dtype=torch.bool).tril()
+    return block
+
+
+class ModelVerifier:
+    """Holds a model's KV cache for one generation and scores draft trees against it.
+
+    Invariant between steps: the cache holds keys/values for ``context[:cached]``; ``step`` feeds
+    ``context[cached:]`` plus the draft, ``commit`` keeps what was accepted.
+
+    Args:
+        model: a ``transformers`` causal LM (``AutoModelForCausalLM``), batch size 1.
+        tree: ``"auto"`` verifies trees where the model honours custom masks and falls back to chains
+            elsewhere; ``True`` raises :class:`TreeMaskUnsupportedError` where it does not; ``False``
+            always reduces trees to chains.
+    """
+
+    def __init__(self, model: Any, tree: bool | str = "auto") -> None:
+        from transformers.cache_utils import DynamicCache, DynamicLayer
+
+        if tree not in (True, False, "auto"):
+            raise InvalidArgumentError(f"tree must be True, False or 'auto', got {tree!r}")
+        self.model = model
+        self.device = model.device
+        self.dtype = next(model.parameters()).dtype
+        self.cache = DynamicCache(config=model.config)
+        # Sliding-window and recurrent layers keep states that a crop would otherwise discard for good.
+        if hasattr(self.cache, "activate_past_recording"):
+            self.cache.activate_past_recording()
+        self.cached = 0
+        self.vocab_size = _vocab_size(model)
+        attn = getattr(model.config, "_attn_implementation", None)
+        full_layers = bool(self.cache.layers) and all(type(layer) is DynamicLayer for layer in self.cache.layers)
+        supported = attn in _TREE_ATTENTION and full_layers
+        if tree is True and not supported:
+            raise TreeMaskUnsupportedError(
+                f"tree verification needs eager/sdpa attention and full-attention DynamicCache layers; "
+                f"this model has attn_implementation={attn!r} and cache layers "
+                f"{sorted({type(layer).__name__ for layer in self.cache.layers})}; use tree='auto' or False"
+            )
+        self.tree_enabled = supported and tree is not False
+        self._compactable = full_layers
+        self._logits_to_keep = "logits_to_keep" in inspect.signature(model.forward).parameters
+
+    def step(self, context: list[int], tokens: list[int], parents: list[int]) -> torch.Tensor:
+        """Score a draft tree after ``context``; return float logits ``[len(tokens) + 1, vocab]``.
+
+        Row 0 is the target's prediction after ``context[-1]``, row ``i + 1`` after node ``i``. A tree
+        with branches must only be passed when :attr:`tree_enabled` (the engine reduces it otherwise).
+        """
+        pending = context[self.cached :]
+        if not pending:
+            raise SpecscaleError("internal: verifier has no uncached context token to predict from")
+        n = len(tokens)
+        n_pending = len(pending)
+        ids = torch.tensor([pending + list(tokens)], dtype=torch.long, device=self.device)
+        kwargs: dict[str, Any] = {}
+        chain = is_chain(parents)
+        if chain:
+            positions = list(range(self.cached, self.cached + n_pending + n))
+        else:
+            if not self.tree_enabled:
+                raise TreeMaskUnsupportedError("internal: tree draft passed to a chain-only verifier")
+            base = self.cached + n_pending
+            positions = list(range(self.cached, base)) + [base + d for d in _depths(parents)]
+            kwargs["attention_mask"] = tree_attention_mask(parents, n_pending, self.cached, self.dtype, self.device)
+        kwargs["position_ids"] = torch.tensor([positions], dtype=torch.long, device=self.device)
+        if self._logits_to_keep:
+            kwargs["logits_to_keep"] = n + 1
+        with torch.inference_mode():
+            out = self.model(input_ids=ids, cache=self.cache, use_cache=True, **kwargs)
+        self._last = (len(context), n_pending, n, chain)
+        return out.logits[0, -(n + 1) :].float()
+
+    def commit(self, path: list[int]) -> None:
+        """Keep the cache entries of the context and of the accepted ``path`` (node indices, root first)
+        from the last :meth:`step`; drop the rest."""
+        context_len, n_pending, n, chain = self._last
+        keep = len(path)
+        if path == list(range(keep)):
+            # The accepted nodes are a prefix of the flattened draft (always so for a chain): crop.
+            self.cache.crop(-(n - keep))
+            self.cached = context_len + keep
+        elif self._compactable:
+            start = context_len
+            index = torch.tensor(list(range(start)) + [start + i for i in path], device=self.device)
+            for layer in self.cache.layers:
+                if getattr(layer, "is_initialized", True) and layer.keys is not None and layer.keys.numel():
+                    layer.keys = layer.keys.index_select(-2, index.to(layer.keys.device))
+                    layer.values = layer.values.index_select(-2, index.to(layer.values.device))
+            self.cached = context_len + keep
+        else:
+            # Cannot move entries: forget the whole draft; the accepted tokens are re-fed next step.
+            self.cache.crop(-n)
+            self.cached = context_len
+
+
+def _vocab_size(model: Any) -> int | None:
+    config = model.config
+    if hasattr(config, "get_text_config"):
+        config = config.get_text_config()
+    size = getattr(config, "vocab_size", None)
+    return int(size) if size is not None else None

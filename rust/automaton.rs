@@ -1,0 +1,900 @@
+//! [`SuffixAutomaton`]: a generalized suffix automaton over many token sequences, built online, and
+//! the [`Cursor`] that follows a live context through it.
+//!
+//! The automaton recognizes exactly the substrings of its sequences; a substring never spans two
+//! sequences because every sequence restarts from the root (the online generalized construction).
+//! `push` is amortized O(1). Each state remembers where its most recent occurrence ends (`end`) and
+//! where a different, earlier one ends (`prev_end`), so a draft is a slice of the stored tokens, read
+//! without walking the automaton, and the occurrence the live sequence is writing right now (which has
+//! no continuation yet) never hides an earlier one that does.
+//!
+//! Memory: four `u32` fields and a 4-byte transition head per state (at most `2n` states for `n`
+//! tokens, about `n` on repetitive text), 12 bytes per transition (at most `3n`), and the 4-byte token
+//! log: 36-60 bytes per stored token in practice. [`SuffixAutomaton::memory_bytes`] reports it exactly.
+
+use crate::codec::{Kind, Reader, Writer};
+use crate::draft::DraftTree;
+use crate::error::{invalid, Error, Result};
+use crate::log::SequenceLog;
+use crate::transitions::{Transitions, NONE};
+
+const ROOT: u32 = 0;
+/// Check the byte capacity every this many pushes: summing hash-map capacities is O(spilled states).
+const BYTE_CHECK_INTERVAL: u32 = 4096;
+/// After an eviction the store holds at most this share of its capacity, so that rebuilds amortize.
+const EVICT_TO: f64 = 0.75;
+
+/// Which stored occurrence a draft continues.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum DraftPolicy {
+    /// Copy the tokens that followed the most recent occurrence of the matched suffix.
+    #[default]
+    MostRecent,
+    /// Walk the automaton, at each step taking the continuation seen most often after the current
+    /// suffix. Needs an automaton built with occurrence counts (`with_counts`).
+    MostFrequent,
+}
+
+/// Occurrence counts per state, kept when the automaton is built `with_counts`.
+///
+/// `own[s]` counts the positions whose longest suffix is exactly state `s` (bumped on each push);
+/// `total[s]` is the number of occurrences of `s` (its own count summed over its suffix-link subtree).
+/// Totals are recomputed in O(states) whenever the automaton has grown by half since the last time,
+/// so their cost amortizes to O(1) per token; between refreshes, states created since have
+/// approximate totals.
+#[derive(Clone, Debug, Default)]
+struct Counts {
+    own: Vec<u32>,
+    total: Vec<u32>,
+    refreshed_at: usize,
+}
+
+/// A generalized suffix automaton over token sequences, growing one token at a time.
+///
+/// ```
+/// use specscale::SuffixAutomaton;
+/// let mut sam = SuffixAutomaton::new();
+/// sam.begin_sequence();
+/// sam.extend(&[5, 6, 7, 5, 6, 8]).unwrap();
+/// assert!(sam.contains(&[6, 7, 5]));
+/// let mut cur = sam.cursor();
+/// cur.extend(&sam, &[1, 5, 6]);
+/// assert_eq!(cur.match_length(), 2);
+/// // Most recent occurrence of [5, 6] with a continuation: followed by 8.
+/// assert_eq!(cur.draft(&sam, 4, 1).tokens(), &[8]);
+/// ```
+#[derive(Clone, Debug)]
+pub struct SuffixAutomaton {
+    len: Vec<u32>,
+    link: Vec<u32>,
+    end: Vec<u32>,
+    prev_end: Vec<u32>,
+    trans: Transitions,
+    log: SequenceLog,
+    /// State of the whole open sequence so far (ROOT right after `begin_sequence`).
+    last: u32,
+    /// Bumped whenever states are renumbered (rebuild after removal or eviction); cursors resync.
+    generation: u64,
+    counts: Option<Counts>,
+    capacity_tokens: Option<usize>,
+    capacity_bytes: Option<usize>,
+    pushes_since_byte_check: u32,
+}
+
+impl Default for SuffixAutomaton {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SuffixAutomaton {
+    /// An empty automaton without occurrence counts.
+    pub fn new() -> Self {
+        Self::with_options(false)
+    }
+
+    /// An empty automaton; `counts` keeps occurrence counts for [`DraftPolicy::MostFrequent`]
+    /// (8 more bytes per state and about 30% more push time).
+    pub fn with_options(counts: bool) -> Self {
+        let mut sam = SuffixAutomaton {
+            len: Vec::new(),
+            link: Vec::new(),
+            end: Vec::new(),
+            prev_end: Vec::new(),
+            trans: Transitions::default(),
+            log: SequenceLog::default(),
+            last: ROOT,
+            generation: 0,
+            counts: counts.then(Counts::default),
+            capacity_tokens: None,
+            capacity_bytes: None,
+            pushes_since_byte_check: 0,
+        };
+        sam.add_state(0, NONE, NONE, NONE);
+        sam
+    }
+
+    fn add_state(&mut self, len: u32, link: u32, end: u32, prev_end: u32) -> u32 {
+        self.len.push(len);
+        self.link.push(link);
+        self.end.push(end);
+        self.prev_end.push(prev_end);
+        if let Some(c) = &mut self.counts {
+            c.own.push(0);
+            c.total.push(0);
+        }
+        self.trans.add_node()
+    }
+
+    /// Records that state `s` also occurs ending at `pos` (just pushed). The previous end moves to
+    /// `prev_end` only if a token follows it, so `prev_end` always names an occurrence with a
+    /// continuation: the one `pos` (whose continuation is not written yet) must not hide.
+    #[inline]
+    fn touch(&mut self, s: u32, pos: u32) {
+        let s = s as usize;
+        let old = self.end[s];
+        if old == pos {
+            return;
+        }
+        if old != NONE && self.log.sequence_end(old) > old + 1 {
+            self.prev_end[s] = old;
+        }
+        self.end[s] = pos;
+    }
+
+    /// Starts a new sequence (a sample, a round, a prompt) and returns its id. Matches never run
+    /// across the boundary: the previous sequence is closed for good.
+    pub fn begin_sequence(&mut self) -> u64 {
+        self.last = ROOT;
+        let id = self.log.begin();
+        self.enforce_capacity(true);
+        id
+    }
+
+    /// Appends `token` to the open sequence (opening one if there is none). Amortized O(1).
+    pub fn push(&mut self, token: u32) -> Result<()> {
+        if !self.log.is_open() {
+            self.begin_sequence();
+        }
+        let pos = self.log.push(token)?;
+        self.extend_state(token, pos);
+        if let Some(c) = &mut self.counts {
+            c.own[self.last as usize] += 1;
+            if self.len.len() >= c.refreshed_at + c.refreshed_at / 2 + 64 {
+                self.refresh_counts();
+            }
+        }
+        self.enforce_capacity(false);
+        Ok(())
+    }
+
+    /// Appends `tokens` to the open sequence.
+    pub fn extend(&mut self, tokens: &[u32]) -> Result<()> {
+        self.len.reserve(tokens.len());
+        for &t in tokens {
+            self.push(t)?;
+        }
+        Ok(())
+    }
+
+    /// The online generalized suffix automaton step for `token` stored at global position `pos`.
+    fn extend_state(&mut self, token: u32, pos: u32) {
+        let last = self.last;
+        // A sequence that repeats the start of an earlier one walks existing states.
+        if let Some(q) = self.trans.get(last, token) {
+            if self.len[q as usize] == self.len[last as usize] + 1 {
+                self.touch(q, pos);
+                self.last = q;
+            } else {
+                let clone = self.split(last, token, q);
+                self.touch(clone, pos);
+                self.last = clone;
+            }
+            return;
+        }
+        let cur = self.add_state(self.len[last as usize] + 1, NONE, pos, NONE);
+        let mut p = last;
+        while p != NONE && self.trans.get(p, token).is_none() {
+            self.trans.set(p, token, cur);
+            p = self.link[p as usize];
+        }
+        let link = if p == NONE {
+            ROOT
+        } else {
+            let q = self.trans.get(p, token).expect("loop stopped at a transition");
+            let target = if self.len[q as usize] == self.len[p as usize] + 1 { q } else { self.split(p, token, q) };
+            self.touch(target, pos);
+            target
+        };
+        self.link[cur as usize] = link;
+        self.last = cur;
+    }
+
+    /// Clones `q` into a state of length `len(p) + 1` and redirects `p`'s suffix path to it.
+    fn split(&mut self, mut p: u32, token: u32, q: u32) -> u32 {
+        let qi = q as usize;
+        let clone = self.add_state(self.len[p as usize] + 1, self.link[qi], self.end[qi], self.prev_end[qi]);
+        self.trans.copy_edges(q, clone);
+        if let Some(c) = &mut self.counts {
+            c.total[clone as usize] = c.total[qi];
+        }
+        while p != NONE && self.trans.get(p, token) == Some(q) {
+            self.trans.set(p, token, clone);
+            p = self.link[p as usize];
+        }
+        self.link[qi] = clone;
+        clone
+    }
+
+    /// Recomputes occurrence totals from own counts: a counting sort by length, then each state adds
+    /// its total to its suffix link's (children before parents). O(states).
+    fn refresh_counts(&mut self) {
+        let Some(c) = &mut self.counts else { return };
+        let n = self.len.len();
+        let max_len = self.len.iter().copied().max().unwrap_or(0) as usize;
+        let mut bucket = vec![0u32; max_len + 2];
+        for &l in &self.len {
+            bucket[l as usize + 1] += 1;
+        }
+        for i in 1..bucket.len() {
+            bucket[i] += bucket[i - 1];
+        }
+        let mut order = vec![0u32; n];
+        for s in 0..n {
+            let l = self.len[s] as usize;
+            order[bucket[l] as usize] = s as u32;
+            bucket[l] += 1;
+        }
+        c.total.copy_from_slice(&c.own);
+        for &s in order.iter().rev() {
+            let link = self.link[s as usize];
+            if link != NONE {
+                c.total[link as usize] += c.total[s as usize];
+            }
+        }
+        c.refreshed_at = n;
+    }
+
+    /// Number of tokens stored (all live sequences).
+    pub fn num_tokens(&self) -> usize {
+        self.log.tokens().len()
+    }
+
+    /// Number of automaton states, including the root.
+    pub fn num_states(&self) -> usize {
+        self.len.len()
+    }
+
+    /// Number of live sequences.
+    pub fn num_sequences(&self) -> usize {
+        self.log.sequences().len()
+    }
+
+    /// The stored sequences.
+    pub fn log(&self) -> &SequenceLog {
+        &self.log
+    }
+
+    /// Whether occurrence counts are kept.
+    pub fn has_counts(&self) -> bool {
+        self.counts.is_some()
+    }
+
+    /// Changes every time states are renumbered (by a removal or an eviction).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Whether `pattern` occurs inside one stored sequence. O(pattern length).
+    pub fn contains(&self, pattern: &[u32]) -> bool {
+        self.walk(pattern).is_some()
+    }
+
+    /// The state reached by reading `pattern` from the root.
+    fn walk(&self, pattern: &[u32]) -> Option<u32> {
+        pattern.iter().try_fold(ROOT, |s, &t| self.trans.get(s, t))
+    }
+
+    /// Number of occurrences of `pattern` (exact after a count refresh; needs counts).
+    pub fn occurrences(&mut self, pattern: &[u32]) -> Result<u64> {
+        if self.counts.is_none() {
+            return Err(invalid("policy", "occurrence counts need an automaton built with counts"));
+        }
+        if pattern.is_empty() {
+            return Ok(self.num_tokens() as u64);
+        }
+        self.refresh_counts();
+        let counts = self.counts.as_ref().expect("checked above");
+        Ok(self.walk(pattern).map_or(0, |s| u64::from(counts.total[s as usize])))
+    }
+
+    /// Removes the live sequence `id`. Rebuilds the automaton from the remaining sequences:
+    /// O(remaining tokens). Cursors notice and resync on their next use.
+    pub fn remove_sequence(&mut self, id: u64) -> Result<()> {
+        self.remove_sequences(&[id])
+    }
+
+    /// Removes several live sequences with one rebuild. Fails, removing nothing, if any id is unknown.
+    pub fn remove_sequences(&mut self, ids: &[u64]) -> Result<()> {
+        let mut indices = ids.iter().map(|&id| self.log.index_of(id)).collect::<Result<Vec<_>>>()?;
+        indices.sort_unstable();
+        indices.dedup();
+        self.log.remove_indices(&indices);
+        self.rebuild();
+        Ok(())
+    }
+
+    /// Removes every sequence (ids keep counting up).
+    pub fn clear(&mut self) {
+        let all: Vec<usize> = (0..self.log.sequences().len()).collect();
+        self.log.remove_indices(&all);
+        self.rebuild();
+    }
+
+    /// Evicts the oldest sequences whenever the store holds more than `tokens` tokens or more than
+    /// `bytes` bytes (`None` lifts a bound), down to 3/4 of the bound so rebuilds amortize. The open
+    /// sequence is never evicted: a single sequence larger than the bound stays.
+    pub fn set_capacity(&mut self, tokens: Option<usize>, bytes: Option<usize>) -> Result<()> {
+        if tokens == Some(0) || bytes == Some(0) {
+            return Err(invalid("capacity", "must be positive (or None for no bound)"));
+        }
+        self.capacity_tokens = tokens;
+        self.capacity_bytes = bytes;
+        self.enforce_capacity(true);
+        Ok(())
+    }
+
+    /// The bounds set by [`Self::set_capacity`].
+    pub fn capacity(&self) -> (Option<usize>, Option<usize>) {
+        (self.capacity_tokens, self.capacity_bytes)
+    }
+
+    fn enforce_capacity(&mut self, check_bytes_now: bool) {
+        let over_tokens = self.capacity_tokens.is_some_and(|c| self.num_tokens() > c);
+        let mut over_bytes = false;
+        if let Some(cap) = self.capacity_bytes {
+            self.pushes_since_byte_check += 1;
+            if check_bytes_now || self.pushes_since_byte_check >= BYTE_CHECK_INTERVAL {
+                self.pushes_since_byte_check = 0;
+                over_bytes = self.memory_bytes() > cap;
+            }
+        }
+        if !(over_tokens || over_bytes) {
+            return;
+        }
+        // Estimate bytes per token from the current structure to turn a byte bound into tokens.
+        let per_token = self.memory_bytes() as f64 / self.num_tokens().max(1) as f64;
+        let mut budget = f64::INFINITY;
+        if let Some(c) = self.capacity_tokens {
+            budget = budget.min(c as f64 * EVICT_TO);
+        }
+        if let Some(c) = self.capacity_bytes {
+            budget = budget.min(c as f64 * EVICT_TO / per_token.max(1.0));
+        }
+        let seqs = self.log.sequences().len();
+        let keep_last_open = usize::from(self.log.is_open());
+        let mut remaining = self.num_tokens();
+        let mut evict = Vec::new();
+        for i in 0..seqs.saturating_sub(keep_last_open) {
+            if (remaining as f64) <= budget {
+                break;
+            }
+            remaining -= self.log.sequence_tokens(i).len();
+            evict.push(i);
+        }
+        if !evict.is_empty() {
+            self.log.remove_indices(&evict);
+            self.rebuild();
+        }
+    }
+
+    /// Rebuilds all states from the log, keeping sequence ids and the open sequence.
+    fn rebuild(&mut self) {
+        let log = std::mem::take(&mut self.log);
+        let mut fresh = SuffixAutomaton::with_options(self.counts.is_some());
+        fresh.capacity_tokens = self.capacity_tokens;
+        fresh.capacity_bytes = self.capacity_bytes;
+        fresh.generation = self.generation + 1;
+        fresh.replay(&log);
+        *self = fresh;
+    }
+
+    /// Appends every sequence of `log` (with its id), leaving the last one open if it was.
+    fn replay(&mut self, log: &SequenceLog) {
+        let (cap_t, cap_b) = (self.capacity_tokens.take(), self.capacity_bytes.take());
+        for (i, info) in log.sequences().iter().enumerate() {
+            self.last = ROOT;
+            self.log.begin_with_id(info.id);
+            for &t in log.sequence_tokens(i) {
+                let pos = self.log.push(t).expect("replayed log fits");
+                self.extend_state(t, pos);
+                if let Some(c) = &mut self.counts {
+                    c.own[self.last as usize] += 1;
+                }
+            }
+        }
+        // Ids are never reused, even those of sequences removed at the end.
+        self.log.set_next_id(log.next_id());
+        if !log.is_open() {
+            self.log.close();
+            self.last = ROOT;
+        }
+        self.refresh_counts();
+        self.shrink_to_fit();
+        self.capacity_tokens = cap_t;
+        self.capacity_bytes = cap_b;
+    }
+
+    /// Releases spare capacity of every array.
+    pub fn shrink_to_fit(&mut self) {
+        self.len.shrink_to_fit();
+        self.link.shrink_to_fit();
+        self.end.shrink_to_fit();
+        self.prev_end.shrink_to_fit();
+        self.trans.shrink_to_fit();
+        self.log.shrink_to_fit();
+        if let Some(c) = &mut self.counts {
+            c.own.shrink_to_fit();
+            c.total.shrink_to_fit();
+        }
+    }
+
+    /// Heap bytes held by the automaton and its token log.
+    pub fn memory_bytes(&self) -> usize {
+        let counts = self.counts.as_ref().map_or(0, |c| (c.own.capacity() + c.total.capacity()) * 4);
+        (self.len.capacity() + self.link.capacity() + self.end.capacity() + self.prev_end.capacity()) * 4
+            + self.trans.memory_bytes()
+            + self.log.memory_bytes()
+            + counts
+    }
+
+    /// A cursor at the empty context.
+    pub fn cursor(&self) -> Cursor {
+        Cursor::new(self)
+    }
+
+    /// The chain of up to `max_tokens` tokens that followed the most recent occurrence (with a
+    /// continuation) of the longest suffix of `context` of at least `min_match` tokens; looks at the
+    /// last `window` tokens of the context at most. Stateless: O(window + max_tokens).
+    pub fn draft_for(&self, context: &[u32], max_tokens: usize, min_match: u32, window: usize) -> DraftTree {
+        let mut cur = self.cursor();
+        let start = context.len().saturating_sub(window);
+        cur.extend(self, &context[start..]);
+        cur.draft(self, max_tokens, min_match)
+    }
+
+    /// Serializes the automaton (its sequences and settings; states are rebuilt on load).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::new(Kind::Automaton);
+        self.write(&mut w);
+        w.finish()
+    }
+
+    pub(crate) fn write(&self, w: &mut Writer) {
+        w.u8(self.counts.is_some() as u8);
+        w.u64(self.capacity_tokens.map_or(0, |c| c as u64));
+        w.u64(self.capacity_bytes.map_or(0, |c| c as u64));
+        self.log.write(w);
+    }
+
+    /// Restores an automaton written by [`Self::to_bytes`]. Fails on truncated or altered bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let mut r = Reader::open(bytes, Kind::Automaton)?;
+        let sam = Self::read(&mut r)?;
+        r.finish()?;
+        Ok(sam)
+    }
+
+    pub(crate) fn read(r: &mut Reader) -> Result<Self> {
+        let counts = match r.u8()? {
+            0 => false,
+            1 => true,
+            b => return Err(Error::Corrupt { reason: format!("counts flag is {b}, expected 0 or 1") }),
+        };
+        let cap = |v: u64| (v != 0).then_some(v as usize);
+        let capacity_tokens = cap(r.u64()?);
+        let capacity_bytes = cap(r.u64()?);
+        let log = SequenceLog::read(r)?;
+        let mut sam = SuffixAutomaton::with_options(counts);
+        sam.replay(&log);
+        sam.capacity_tokens = capacity_tokens;
+        sam.capacity_bytes = capacity_bytes;
+        Ok(sam)
+    }
+}
+
+/// Follows a live context through a [`SuffixAutomaton`], one token at a time, always knowing the
+/// longest suffix of the context that occurs in the automaton (`match_length`) and its state.
+///
+/// Advancing is amortized O(1) per token. A cursor holds no reference to its automaton: pass the same
+/// automaton to every call. If the automaton grows between calls the cursor stays valid; if it is
+/// rebuilt (removal, eviction) the cursor re-reads the last `history_limit` tokens of its context.
+#[derive(Clone, Debug)]
+pub struct Cursor {
+    state: u32,
+    length: u32,
+    generation: u64,
+    history: std::collections::VecDeque<u32>,
+    history_limit: usize,
+}
+
+/// Tokens of context a cursor keeps to resync after its automaton is rebuilt.
+pub const DEFAULT_HISTORY: usize = 1 << 14;
+
+impl Cursor {
+    /// A cursor at the empty context of `sam`.
+    pub fn new(sam: &SuffixAutomaton) -> Self {
+        Cursor {
+            state: ROOT,
+            length: 0,
+            generation: sam.generation,
+            history: Default::default(),
+            history_limit: DEFAULT_HISTORY,
+        }
+    }
+
+    /// Length of the longest suffix of the context that occurs in the automaton.
+    pub fn match_length(&self) -> u32 {
+        self.length
+    }
+
+    /// Forgets the context.
+    pub fn reset(&mut self, sam: &SuffixAutomaton) {
+        *self = Cursor { history_limit: self.history_limit, ..Cursor::new(sam) };
+    }
+
+    /// Brings the cursor's state up to date with changes of `sam` since the last call.
+    #[inline]
+    fn sync(&mut self, sam: &SuffixAutomaton) {
+        if self.generation != sam.generation {
+            let history: Vec<u32> = self.history.drain(..).collect();
+            self.reset(sam);
+            for t in history {
+                self.advance(sam, t);
+            }
+            return;
+        }
+        // A split may have moved the shorter strings of our state to a new clone: follow links while
+        // the match is no longer than the link's longest string.
+        while self.state != ROOT && sam.len[sam.link[self.state as usize] as usize] >= self.length {
+            self.state = sam.link[self.state as usize];
+        }
+    }
+
+    /// Appends `token` to the context. Amortized O(1).
+    pub fn advance(&mut self, sam: &SuffixAutomaton, token: u32) {
+        self.sync(sam);
+        if self.history.len() == self.history_limit {
+            self.history.pop_front();
+        }
+        self.history.push_back(token);
+        let (mut s, mut l) = (self.state, self.length);
+        loop {
+            if let Some(next) = sam.trans.get(s, token) {
+                s = next;
+                l += 1;
+                break;
+            }
+            if s == ROOT {
+                l = 0;
+                break;
+            }
+            s = sam.link[s as usize];
+            l = sam.len[s as usize];
+        }
+        self.state = s;
+        self.length = l;
+    }
+
+    /// Appends `tokens` to the context.
+    pub fn extend(&mut self, sam: &SuffixAutomaton, tokens: &[u32]) {
+        for &t in tokens {
+            self.advance(sam, t);
+        }
+    }
+
+    /// Drafts up to `max_tokens` tokens with [`DraftPolicy::MostRecent`]; see [`Self::draft_with`].
+    pub fn draft(&mut self, sam: &SuffixAutomaton, max_tokens: usize, min_match: u32) -> DraftTree {
+        self.draft_with(sam, max_tokens, min_match, DraftPolicy::MostRecent)
+            .expect("most-recent drafting cannot fail")
+    }
+
+    /// Drafts a chain of up to `max_tokens` tokens that continue the longest suffix of the context
+    /// that has a continuation in the automaton and is at least `min_match` long (empty draft
+    /// otherwise). The draft's `match_length` is that suffix's length. O(max_tokens) plus, rarely,
+    /// a walk up suffix links past occurrences that end their sequence.
+    pub fn draft_with(
+        &mut self,
+        sam: &SuffixAutomaton,
+        max_tokens: usize,
+        min_match: u32,
+        policy: DraftPolicy,
+    ) -> Result<DraftTree> {
+        self.sync(sam);
+        if max_tokens == 0 {
+            return Ok(DraftTree::empty());
+        }
+        let (mut s, mut l) = (self.state, self.length);
+        while s != ROOT && l >= min_match.max(1) {
+            let draft = match policy {
+                DraftPolicy::MostRecent => self.read_continuation(sam, s, max_tokens),
+                DraftPolicy::MostFrequent => {
+                    let counts = sam.counts.as_ref().ok_or_else(|| {
+                        invalid("policy", "'frequent' drafting needs an automaton built with counts=True")
+                    })?;
+                    walk_most_frequent(sam, counts, s, max_tokens)
+                }
+            };
+            if let Some(mut d) = draft {
+                d.match_length = l;
+                return Ok(d);
+            }
+            s = sam.link[s as usize];
+            l = sam.len[s as usize];
+        }
+        Ok(DraftTree::empty())
+    }
+
+    /// Tokens after the most recent recorded occurrence of `s` that has any, if one does.
+    fn read_continuation(&self, sam: &SuffixAutomaton, s: u32, max_tokens: usize) -> Option<DraftTree> {
+        let tokens = sam.log.tokens();
+        for e in [sam.end[s as usize], sam.prev_end[s as usize]] {
+            if e == NONE {
+                continue;
+            }
+            let stop = sam.log.sequence_end(e) as usize;
+            let from = e as usize + 1;
+            if from < stop {
+                let to = stop.min(from + max_tokens);
+                return Some(DraftTree::chain(tokens[from..to].to_vec()));
+            }
+        }
+        None
+    }
+}
+
+/// Greedy walk from `s` along the most frequent transition; `None` if `s` has no transition.
+fn walk_most_frequent(sam: &SuffixAutomaton, counts: &Counts, mut s: u32, max_tokens: usize) -> Option<DraftTree> {
+    let mut out = Vec::new();
+    let mut scores = Vec::new();
+    while out.len() < max_tokens {
+        let mut best: Option<(u32, u32, u32)> = None; // (count, token, target)
+        let mut sum = 0u64;
+        sam.trans.for_each(s, |token, target| {
+            let c = counts.total[target as usize].max(counts.own[target as usize]).max(1);
+            sum += u64::from(c);
+            let better = match best {
+                None => true,
+                Some((bc, bt, _)) => c > bc || (c == bc && token < bt),
+            };
+            if better {
+                best = Some((c, token, target));
+            }
+        });
+        let Some((c, token, target)) = best else { break };
+        out.push(token);
+        scores.push(c as f32 / sum as f32);
+        s = target;
+    }
+    if out.is_empty() {
+        return None;
+    }
+    let n = out.len();
+    Some(DraftTree::new(out, (0..n as i32).map(|i| i - 1).collect(), Some(scores)).expect("a chain is a tree"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Brute force: does `pat` occur inside one of `seqs`?
+    fn occurs(seqs: &[Vec<u32>], pat: &[u32]) -> bool {
+        pat.is_empty() || seqs.iter().any(|s| s.windows(pat.len()).any(|w| w == pat))
+    }
+
+    fn build(seqs: &[Vec<u32>], counts: bool) -> SuffixAutomaton {
+        let mut sam = SuffixAutomaton::with_options(counts);
+        for s in seqs {
+            sam.begin_sequence();
+            sam.extend(s).unwrap();
+        }
+        sam
+    }
+
+    /// Longest suffix of `ctx` occurring in `seqs`.
+    fn longest_suffix_match(seqs: &[Vec<u32>], ctx: &[u32]) -> usize {
+        (0..=ctx.len()).rev().find(|&l| occurs(seqs, &ctx[ctx.len() - l..])).unwrap()
+    }
+
+    fn seqs_strategy() -> impl Strategy<Value = Vec<Vec<u32>>> {
+        prop::collection::vec(prop::collection::vec(0u32..4, 0..30), 1..5)
+    }
+
+    proptest! {
+        #[test]
+        fn recognizes_exactly_the_substrings(seqs in seqs_strategy(), pat in prop::collection::vec(0u32..4, 0..7)) {
+            let sam = build(&seqs, false);
+            prop_assert_eq!(sam.contains(&pat), occurs(&seqs, &pat));
+            // Every substring of every sequence is recognized.
+            for s in &seqs {
+                for i in 0..s.len() {
+                    for j in i..=s.len().min(i + 8) {
+                        prop_assert!(sam.contains(&s[i..j]));
+                    }
+                }
+            }
+            // Nothing spans a boundary unless it occurs inside a sequence.
+            for w in seqs.windows(2) {
+                if let (Some(&a), Some(&b)) = (w[0].last(), w[1].first()) {
+                    prop_assert_eq!(sam.contains(&[a, b]), occurs(&seqs, &[a, b]));
+                }
+            }
+            prop_assert!(sam.num_states() <= 2 * sam.num_tokens().max(1) + 1);
+        }
+
+        #[test]
+        fn cursor_tracks_the_longest_suffix_and_drafts_real_continuations(
+            seqs in seqs_strategy(),
+            ctx in prop::collection::vec(0u32..4, 0..40),
+            k in 1usize..10,
+            min_match in 1u32..4,
+        ) {
+            let sam = build(&seqs, true);
+            let mut cur = sam.cursor();
+            for i in 0..ctx.len() {
+                cur.advance(&sam, ctx[i]);
+                let seen = &ctx[..=i];
+                prop_assert_eq!(cur.match_length() as usize, longest_suffix_match(&seqs, seen));
+                for policy in [DraftPolicy::MostRecent, DraftPolicy::MostFrequent] {
+                    let d = cur.draft_with(&sam, k, min_match, policy).unwrap();
+                    prop_assert!(d.len() <= k);
+                    prop_assert!(d.is_chain());
+                    if d.is_empty() {
+                        continue;
+                    }
+                    let m = d.match_length as usize;
+                    prop_assert!(m >= min_match as usize && m <= cur.match_length() as usize);
+                    let mut whole = seen[seen.len() - m..].to_vec();
+                    whole.extend_from_slice(d.tokens());
+                    prop_assert!(occurs(&seqs, &whole), "draft {:?} after {:?} is not stored", d.tokens(), &seen[seen.len() - m..]);
+                }
+            }
+        }
+
+        #[test]
+        fn drafts_continue_a_suffix_no_longer_than_the_best(seqs in seqs_strategy(), ctx in prop::collection::vec(0u32..4, 1..20)) {
+            // The draft continues a suffix that occurs with a token after it, no longer than the
+            // longest such suffix. (Exactly the longest only where no closed sequence ends inside the
+            // match: an occurrence at a sequence's very end is recorded, the others may not be.)
+            let sam = build(&seqs, false);
+            let mut cur = sam.cursor();
+            cur.extend(&sam, &ctx);
+            let d = cur.draft(&sam, 4, 1);
+            let continued = |l: usize| {
+                let pat = &ctx[ctx.len() - l..];
+                seqs.iter().any(|s| s.len() > l && s.windows(l + 1).any(|w| &w[..l] == pat))
+            };
+            let best = (1..=ctx.len()).rev().find(|&l| continued(l)).unwrap_or(0);
+            prop_assert!(d.match_length as usize <= best);
+            prop_assert_eq!(d.is_empty(), d.match_length == 0);
+            if best == 0 {
+                prop_assert!(d.is_empty());
+            }
+        }
+
+        #[test]
+        fn live_sequence_drafts_from_its_own_earlier_text(
+            prefix in prop::collection::vec(0u32..3, 0..30),
+            live in prop::collection::vec(0u32..3, 1..40),
+        ) {
+            // The generated text is pushed into the automaton the cursor follows: the draft must still
+            // continue an earlier occurrence, never the context's own end.
+            let mut sam = SuffixAutomaton::new();
+            sam.begin_sequence();
+            sam.extend(&prefix).unwrap();
+            sam.begin_sequence();
+            let mut cur = sam.cursor();
+            let mut written = Vec::new();
+            for &t in &live {
+                sam.push(t).unwrap();
+                cur.advance(&sam, t);
+                written.push(t);
+                let d = cur.draft(&sam, 5, 1);
+                let seqs = vec![prefix.clone(), written.clone()];
+                let continued = |l: usize| {
+                    let pat = &written[written.len() - l..];
+                    seqs.iter().any(|s| s.len() > l && s.windows(l + 1).any(|w| &w[..l] == pat))
+                };
+                let best = (1..=written.len()).rev().find(|&l| continued(l)).unwrap_or(0);
+                prop_assert_eq!(d.match_length as usize, best);
+                if !d.is_empty() {
+                    let mut whole = written[written.len() - best..].to_vec();
+                    whole.extend_from_slice(d.tokens());
+                    prop_assert!(occurs(&seqs, &whole));
+                }
+            }
+        }
+
+        #[test]
+        fn removal_and_save_load_match_a_fresh_build(seqs in seqs_strategy(), victim in 0usize..5, cut in 0usize..64) {
+            let mut sam = build(&seqs, true);
+            let ids: Vec<u64> = sam.log().sequences().iter().map(|s| s.id).collect();
+            let victim = victim % ids.len();
+            let mut cur = sam.cursor();
+            cur.extend(&sam, &seqs[victim]);
+            sam.remove_sequence(ids[victim]).unwrap();
+            let rest: Vec<Vec<u32>> = seqs.iter().enumerate().filter(|&(i, _)| i != victim).map(|(_, s)| s.clone()).collect();
+            for s in &seqs {
+                for i in 0..s.len() {
+                    let pat = &s[i..s.len().min(i + 5)];
+                    prop_assert_eq!(sam.contains(pat), occurs(&rest, pat));
+                }
+            }
+            // The cursor resyncs to the rebuilt automaton.
+            cur.advance(&sam, 0);
+            let mut ctx = seqs[victim].clone();
+            ctx.push(0);
+            prop_assert_eq!(cur.match_length() as usize, longest_suffix_match(&rest, &ctx));
+            let gone = matches!(sam.remove_sequence(ids[victim]), Err(Error::UnknownSequence { .. }));
+            prop_assert!(gone);
+            let bytes = sam.to_bytes();
+            let back = SuffixAutomaton::from_bytes(&bytes).unwrap();
+            prop_assert_eq!(back.log().tokens(), sam.log().tokens());
+            prop_assert_eq!(back.log().sequences(), sam.log().sequences());
+            prop_assert_eq!(back.num_states(), sam.num_states());
+            let cut = cut % bytes.len();
+            prop_assert!(SuffixAutomaton::from_bytes(&bytes[..cut]).is_err());
+        }
+    }
+
+    #[test]
+    fn most_recent_occurrence_wins() {
+        let mut sam = SuffixAutomaton::new();
+        sam.begin_sequence();
+        sam.extend(&[1, 2, 3, 9, 1, 2, 4]).unwrap();
+        let mut cur = sam.cursor();
+        cur.extend(&sam, &[1, 2]);
+        assert_eq!(cur.draft(&sam, 3, 1).tokens(), &[4]);
+        sam.begin_sequence();
+        sam.extend(&[7, 1, 2, 5, 5]).unwrap();
+        assert_eq!(cur.draft(&sam, 3, 1).tokens(), &[5, 5]);
+    }
+
+    #[test]
+    fn most_frequent_continuation_wins() {
+        let mut sam = SuffixAutomaton::with_options(true);
+        for tail in [[3, 3], [3, 3], [4, 4]] {
+            sam.begin_sequence();
+            sam.extend(&[1, 2]).unwrap();
+            sam.extend(&tail).unwrap();
+        }
+        let mut cur = sam.cursor();
+        cur.extend(&sam, &[1, 2]);
+        assert_eq!(cur.draft(&sam, 2, 1).tokens(), &[4, 4]);
+        assert_eq!(cur.draft_with(&sam, 2, 1, DraftPolicy::MostFrequent).unwrap().tokens(), &[3, 3]);
+        assert_eq!(sam.occurrences(&[1, 2, 3]).unwrap(), 2);
+        assert!(SuffixAutomaton::new().cursor().draft_with(&SuffixAutomaton::new(), 1, 1, DraftPolicy::MostFrequent).is_ok());
+    }
+
+    #[test]
+    fn capacity_evicts_oldest_sequences() {
+        let mut sam = SuffixAutomaton::new();
+        sam.set_capacity(Some(100), None).unwrap();
+        let mut ids = Vec::new();
+        for i in 0..20u32 {
+            ids.push(sam.begin_sequence());
+            sam.extend(&[i; 10]).unwrap();
+            assert!(sam.num_tokens() <= 100 + 10);
+        }
+        assert!(!sam.contains(&[0]));
+        assert!(sam.contains(&[19, 19]));
+        assert!(sam.remove_sequence(ids[0]).is_err());
+        sam.set_capacity(None, Some(4096)).unwrap();
+        for _ in 0..50 {
+            sam.begin_sequence();
+            sam.extend(&(0..100).collect::<Vec<u32>>()).unwrap();
+        }
+        assert!(sam.memory_bytes() < 3 * 4096, "{} bytes", sam.memory_bytes());
+    }
+}

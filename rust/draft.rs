@@ -1,0 +1,167 @@
+//! [`DraftTree`]: the one draft type every drafter returns and the verifier consumes.
+
+use crate::error::{invalid, Result};
+
+/// Draft tokens arranged as a tree hanging off the last token of the context.
+///
+/// Node `i` proposes `tokens[i]` right after its parent: `parents[i] == -1` means right after the
+/// context, otherwise `parents[i]` is an earlier node (`parents[i] < i`, so a walk in index order sees
+/// every parent before its children). A chain (`parents == [-1, 0, 1, ...]`) is a tree with one branch.
+/// `scores[i]` ranks siblings (higher first; drafters put counts or probabilities there).
+/// `match_length` records how long a suffix of the context the draft was conditioned on, for adaptive
+/// draft lengths; 0 when the drafter does not know.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DraftTree {
+    tokens: Vec<u32>,
+    parents: Vec<i32>,
+    scores: Vec<f32>,
+    /// Length of the context suffix this draft continues (0 if unknown).
+    pub match_length: u32,
+}
+
+impl DraftTree {
+    /// The empty draft (the engine then takes one plain decoding step).
+    pub fn empty() -> Self {
+        DraftTree::default()
+    }
+
+    /// A chain: each token follows the previous one. Scores are all 1.
+    pub fn chain(tokens: Vec<u32>) -> Self {
+        let parents = (0..tokens.len() as i32).map(|i| i - 1).collect();
+        let scores = vec![1.0; tokens.len()];
+        DraftTree { tokens, parents, scores, match_length: 0 }
+    }
+
+    /// A tree from raw parts, checking the invariants (same lengths, `-1 <= parents[i] < i`).
+    pub fn new(tokens: Vec<u32>, parents: Vec<i32>, scores: Option<Vec<f32>>) -> Result<Self> {
+        if parents.len() != tokens.len() {
+            return Err(invalid(
+                "parents",
+                format!("has {} entries for {} tokens", parents.len(), tokens.len()),
+            ));
+        }
+        for (i, &p) in parents.iter().enumerate() {
+            if p < -1 || p >= i as i32 {
+                return Err(invalid(
+                    "parents",
+                    format!("parents[{i}] = {p}; each parent must be -1 or an earlier node (< {i})"),
+                ));
+            }
+        }
+        let scores = match scores {
+            Some(s) if s.len() != tokens.len() => {
+                return Err(invalid("scores", format!("has {} entries for {} tokens", s.len(), tokens.len())))
+            }
+            Some(s) => s,
+            None => vec![1.0; tokens.len()],
+        };
+        Ok(DraftTree { tokens, parents, scores, match_length: 0 })
+    }
+
+    /// Appends a node under `parent` (-1 = the context) and returns its index.
+    ///
+    /// # Panics
+    /// If `parent` is not -1 or an existing node: builders inside the crate guarantee it.
+    pub fn push(&mut self, token: u32, parent: i32, score: f32) -> usize {
+        assert!(parent >= -1 && parent < self.tokens.len() as i32, "parent {parent} out of range");
+        self.tokens.push(token);
+        self.parents.push(parent);
+        self.scores.push(score);
+        self.tokens.len() - 1
+    }
+
+    /// Draft tokens, one per node.
+    pub fn tokens(&self) -> &[u32] {
+        &self.tokens
+    }
+
+    /// Parent of each node (-1 = the context's last token).
+    pub fn parents(&self) -> &[i32] {
+        &self.parents
+    }
+
+    /// Score of each node.
+    pub fn scores(&self) -> &[f32] {
+        &self.scores
+    }
+
+    /// Number of nodes.
+    pub fn len(&self) -> usize {
+        self.tokens.len()
+    }
+
+    /// Whether the draft proposes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.tokens.is_empty()
+    }
+
+    /// Whether every node is the child of the node before it (one branch).
+    pub fn is_chain(&self) -> bool {
+        self.parents.iter().enumerate().all(|(i, &p)| p == i as i32 - 1)
+    }
+
+    /// Depth of each node (children of the context have depth 1). O(n).
+    pub fn depths(&self) -> Vec<u32> {
+        let mut depths = Vec::with_capacity(self.len());
+        for &p in &self.parents {
+            let d = if p < 0 { 1 } else { depths[p as usize] + 1 };
+            depths.push(d);
+        }
+        depths
+    }
+
+    /// Every root-to-leaf path, as lists of node indices. O(total path length).
+    pub fn paths(&self) -> Vec<Vec<usize>> {
+        let mut has_child = vec![false; self.len()];
+        for &p in &self.parents {
+            if p >= 0 {
+                has_child[p as usize] = true;
+            }
+        }
+        (0..self.len())
+            .filter(|&i| !has_child[i])
+            .map(|leaf| {
+                let mut path = vec![leaf];
+                let mut p = self.parents[leaf];
+                while p >= 0 {
+                    path.push(p as usize);
+                    p = self.parents[p as usize];
+                }
+                path.reverse();
+                path
+            })
+            .collect()
+    }
+
+    /// Keeps the first `n` nodes (parents come first, so the result is still a tree).
+    pub fn truncate(&mut self, n: usize) {
+        self.tokens.truncate(n);
+        self.parents.truncate(n);
+        self.scores.truncate(n);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chain_is_a_one_branch_tree() {
+        let d = DraftTree::chain(vec![4, 5, 6]);
+        assert!(d.is_chain());
+        assert_eq!(d.parents(), &[-1, 0, 1]);
+        assert_eq!(d.depths(), vec![1, 2, 3]);
+        assert_eq!(d.paths(), vec![vec![0, 1, 2]]);
+    }
+
+    #[test]
+    fn new_rejects_forward_parents_and_length_mismatch() {
+        assert!(DraftTree::new(vec![1, 2], vec![-1, 1], None).is_err());
+        assert!(DraftTree::new(vec![1, 2], vec![-1], None).is_err());
+        assert!(DraftTree::new(vec![1], vec![-2], None).is_err());
+        assert!(DraftTree::new(vec![1], vec![-1], Some(vec![])).is_err());
+        let t = DraftTree::new(vec![1, 2, 3], vec![-1, -1, 0], None).unwrap();
+        assert!(!t.is_chain());
+        assert_eq!(t.paths(), vec![vec![1], vec![0, 2]]);
+    }
+}

@@ -1,0 +1,563 @@
+//! [`NgramTrie`]: continuation counts for every context of 1..=`max_order` tokens, built online, and
+//! best-first draft trees scored by those counts.
+//!
+//! The trie stores every n-gram of length 1..=`max_order + 1` of its sequences with its number of
+//! occurrences; the node of n-gram `ctx + [t]` counts how often `t` followed `ctx`. A push updates the
+//! `max_order + 1` n-grams that end at the new token, reached in O(1) each from the nodes of the
+//! previous position (kept in `active`), so a push is O(max_order). Removing a sequence subtracts its
+//! n-grams again, exactly; nodes whose count falls to zero are dropped at the next rebuild, which runs
+//! when removed tokens outnumber live ones (amortized O(max_order) per token).
+//!
+//! Memory: 8 bytes per node plus 12 per edge, at most `max_order + 1` nodes per token and far fewer on
+//! repetitive text. [`NgramTrie::memory_bytes`] reports it.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+use crate::codec::{Kind, Reader, Writer};
+use crate::draft::DraftTree;
+use crate::error::{invalid, Error, Result};
+use crate::log::SequenceLog;
+use crate::transitions::Transitions;
+
+const ROOT: u32 = 0;
+/// Largest `max_order` accepted: longer contexts only cost memory.
+pub const MAX_ORDER_LIMIT: u32 = 32;
+
+/// Continuation counts over token sequences, for contexts of up to `max_order` tokens.
+///
+/// ```
+/// use specscale::NgramTrie;
+/// let mut trie = NgramTrie::new(2).unwrap();
+/// trie.begin_sequence();
+/// trie.extend(&[5, 6, 7, 5, 6, 8, 5, 6, 7]).unwrap();
+/// assert_eq!(trie.count(&[5, 6], 7).unwrap(), 2);
+/// let tree = trie.top_continuations(&[9, 5, 6], 2, 3, 8).unwrap();
+/// assert_eq!(tree.tokens()[0], 7); // the most frequent continuation comes first
+/// ```
+#[derive(Clone, Debug)]
+pub struct NgramTrie {
+    max_order: u32,
+    count: Vec<u32>,
+    trans: Transitions,
+    log: SequenceLog,
+    /// `active[i]`: node of the open sequence's suffix of length `i + 1` (at most `max_order`).
+    active: Vec<u32>,
+    scratch: Vec<u32>,
+    /// Tokens subtracted since the last rebuild; their zero-count nodes still take memory.
+    dead_tokens: usize,
+    capacity_tokens: Option<usize>,
+}
+
+impl NgramTrie {
+    /// An empty trie for contexts of up to `max_order` tokens (1..=32).
+    pub fn new(max_order: u32) -> Result<Self> {
+        if max_order == 0 || max_order > MAX_ORDER_LIMIT {
+            return Err(invalid("max_order", format!("{max_order} is outside 1..={MAX_ORDER_LIMIT}")));
+        }
+        let mut trans = Transitions::default();
+        trans.add_node();
+        Ok(NgramTrie {
+            max_order,
+            count: vec![0],
+            trans,
+            log: SequenceLog::default(),
+            active: Vec::with_capacity(max_order as usize),
+            scratch: Vec::with_capacity(max_order as usize + 1),
+            dead_tokens: 0,
+            capacity_tokens: None,
+        })
+    }
+
+    /// Longest context the trie counts continuations for.
+    pub fn max_order(&self) -> u32 {
+        self.max_order
+    }
+
+    /// Starts a new sequence and returns its id; n-grams never span the boundary.
+    pub fn begin_sequence(&mut self) -> u64 {
+        self.active.clear();
+        let id = self.log.begin();
+        self.enforce_capacity();
+        id
+    }
+
+    /// Appends `token` to the open sequence (opening one if there is none). O(max_order).
+    pub fn push(&mut self, token: u32) -> Result<()> {
+        if !self.log.is_open() {
+            self.begin_sequence();
+        }
+        self.log.push(token)?;
+        self.add_position(token);
+        if self.capacity_tokens.is_some_and(|c| self.num_tokens() > c) {
+            self.enforce_capacity();
+        }
+        Ok(())
+    }
+
+    /// Appends `tokens` to the open sequence.
+    pub fn extend(&mut self, tokens: &[u32]) -> Result<()> {
+        for &t in tokens {
+            self.push(t)?;
+        }
+        Ok(())
+    }
+
+    fn child_or_insert(&mut self, node: u32, token: u32) -> u32 {
+        if let Some(c) = self.trans.get(node, token) {
+            return c;
+        }
+        let c = self.trans.add_node();
+        self.count.push(0);
+        self.trans.set(node, token, c);
+        c
+    }
+
+    /// Counts the n-grams ending at the new token and moves `active` one position on.
+    fn add_position(&mut self, token: u32) {
+        self.scratch.clear();
+        let first = self.child_or_insert(ROOT, token);
+        self.scratch.push(first);
+        for i in 0..self.active.len() {
+            let node = self.child_or_insert(self.active[i], token);
+            self.scratch.push(node);
+        }
+        self.count[ROOT as usize] += 1;
+        for &n in &self.scratch {
+            self.count[n as usize] += 1;
+        }
+        self.scratch.truncate(self.max_order as usize);
+        std::mem::swap(&mut self.active, &mut self.scratch);
+    }
+
+    /// Subtracts every n-gram of `tokens` (a sequence that was added before).
+    fn subtract(&mut self, tokens: &[u32]) {
+        let order = self.max_order as usize;
+        let mut active: Vec<u32> = Vec::with_capacity(order + 1);
+        for &t in tokens {
+            let mut next = Vec::with_capacity(order + 1);
+            next.push(self.trans.get(ROOT, t).expect("subtracted n-gram was added"));
+            for &a in &active {
+                next.push(self.trans.get(a, t).expect("subtracted n-gram was added"));
+            }
+            self.count[ROOT as usize] -= 1;
+            for &n in &next {
+                self.count[n as usize] -= 1;
+            }
+            next.truncate(order);
+            active = next;
+        }
+        self.dead_tokens += tokens.len();
+    }
+
+    /// Number of stored tokens.
+    pub fn num_tokens(&self) -> usize {
+        self.log.tokens().len()
+    }
+
+    /// Number of trie nodes, including the root and nodes awaiting the next rebuild.
+    pub fn num_nodes(&self) -> usize {
+        self.count.len()
+    }
+
+    /// The stored sequences.
+    pub fn log(&self) -> &SequenceLog {
+        &self.log
+    }
+
+    fn walk(&self, tokens: &[u32]) -> Option<u32> {
+        tokens.iter().try_fold(ROOT, |n, &t| self.trans.get(n, t))
+    }
+
+    /// Times `token` followed `context` (`context` has at most `max_order` tokens; empty counts
+    /// `token`'s occurrences).
+    pub fn count(&self, context: &[u32], token: u32) -> Result<u64> {
+        if context.len() > self.max_order as usize {
+            return Err(invalid(
+                "context",
+                format!("has {} tokens; this trie counts contexts of at most max_order={}", context.len(), self.max_order),
+            ));
+        }
+        Ok(self.walk(context).and_then(|n| self.trans.get(n, token)).map_or(0, |n| u64::from(self.count[n as usize])))
+    }
+
+    /// The `(token, count)` continuations of `context` seen at least once, most frequent first.
+    pub fn continuations(&self, context: &[u32]) -> Result<Vec<(u32, u64)>> {
+        if context.len() > self.max_order as usize {
+            return Err(invalid(
+                "context",
+                format!("has {} tokens; this trie counts contexts of at most max_order={}", context.len(), self.max_order),
+            ));
+        }
+        let mut out = Vec::new();
+        if let Some(n) = self.walk(context) {
+            self.trans.for_each(n, |t, c| {
+                if self.count[c as usize] > 0 {
+                    out.push((t, u64::from(self.count[c as usize])));
+                }
+            });
+        }
+        out.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        Ok(out)
+    }
+
+    /// A draft tree of at most `budget` nodes and `depth` levels continuing `context`, built best
+    /// first: a node's score is the product of the conditional frequencies along its path, each level
+    /// offers the `k` most frequent continuations of the longest suffix (up to `max_order`) of
+    /// context + path that the trie has seen continued. O(budget * (max_order^2 + k log k)).
+    pub fn top_continuations(&self, context: &[u32], k: usize, depth: usize, budget: usize) -> Result<DraftTree> {
+        top_continuations_multi(&[self], context, k, depth, budget)
+    }
+
+    /// Removes the live sequence `id`, subtracting its n-grams exactly. Amortized O(its tokens * max_order).
+    pub fn remove_sequence(&mut self, id: u64) -> Result<()> {
+        let i = self.log.index_of(id)?;
+        self.remove_indices(&[i]);
+        Ok(())
+    }
+
+    fn remove_indices(&mut self, indices: &[usize]) {
+        if indices.is_empty() {
+            return;
+        }
+        let last = self.log.sequences().len() - 1;
+        for &i in indices {
+            let tokens = self.log.sequence_tokens(i).to_vec();
+            self.subtract(&tokens);
+        }
+        if indices.last() == Some(&last) {
+            self.active.clear();
+        }
+        self.log.remove_indices(indices);
+        if self.dead_tokens > self.num_tokens() {
+            self.rebuild();
+        }
+    }
+
+    /// Removes every sequence (ids keep counting up).
+    pub fn clear(&mut self) {
+        let all: Vec<usize> = (0..self.log.sequences().len()).collect();
+        self.remove_indices(&all);
+        self.rebuild();
+    }
+
+    /// Evicts the oldest sequences whenever more than `tokens` tokens are stored, down to 3/4 of the
+    /// bound. The open sequence is never evicted.
+    pub fn set_capacity(&mut self, tokens: Option<usize>) -> Result<()> {
+        if tokens == Some(0) {
+            return Err(invalid("capacity", "must be positive (or None for no bound)"));
+        }
+        self.capacity_tokens = tokens;
+        self.enforce_capacity();
+        Ok(())
+    }
+
+    /// The token bound set by [`Self::set_capacity`].
+    pub fn capacity(&self) -> Option<usize> {
+        self.capacity_tokens
+    }
+
+    fn enforce_capacity(&mut self) {
+        let Some(cap) = self.capacity_tokens else { return };
+        if self.num_tokens() <= cap {
+            return;
+        }
+        let budget = cap * 3 / 4;
+        let keep_open = usize::from(self.log.is_open());
+        let mut remaining = self.num_tokens();
+        let mut evict = Vec::new();
+        for i in 0..self.log.sequences().len().saturating_sub(keep_open) {
+            if remaining <= budget {
+                break;
+            }
+            remaining -= self.log.sequence_tokens(i).len();
+            evict.push(i);
+        }
+        self.remove_indices(&evict);
+    }
+
+    /// Rebuilds the nodes from the log, dropping zero-count nodes. Keeps ids and the open sequence.
+    fn rebuild(&mut self) {
+        let log = std::mem::take(&mut self.log);
+        let mut fresh = NgramTrie::new(self.max_order).expect("valid order");
+        fresh.replay(&log);
+        fresh.capacity_tokens = self.capacity_tokens;
+        *self = fresh;
+    }
+
+    fn replay(&mut self, log: &SequenceLog) {
+        for (i, info) in log.sequences().iter().enumerate() {
+            self.active.clear();
+            self.log.begin_with_id(info.id);
+            for &t in log.sequence_tokens(i) {
+                self.log.push(t).expect("replayed log fits");
+                self.add_position(t);
+            }
+        }
+        self.log.set_next_id(log.next_id());
+        if !log.is_open() {
+            self.log.close();
+            self.active.clear();
+        }
+        self.count.shrink_to_fit();
+        self.trans.shrink_to_fit();
+        self.log.shrink_to_fit();
+    }
+
+    /// Heap bytes held by the trie and its token log.
+    pub fn memory_bytes(&self) -> usize {
+        self.count.capacity() * 4 + self.trans.memory_bytes() + self.log.memory_bytes()
+    }
+
+    /// Serializes the trie (its order, capacity and sequences; nodes are rebuilt on load).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::new(Kind::Trie);
+        self.write(&mut w);
+        w.finish()
+    }
+
+    pub(crate) fn write(&self, w: &mut Writer) {
+        w.u32(self.max_order);
+        w.u64(self.capacity_tokens.map_or(0, |c| c as u64));
+        self.log.write(w);
+    }
+
+    /// Restores a trie written by [`Self::to_bytes`]. Fails on truncated or altered bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let mut r = Reader::open(bytes, Kind::Trie)?;
+        let trie = Self::read(&mut r)?;
+        r.finish()?;
+        Ok(trie)
+    }
+
+    pub(crate) fn read(r: &mut Reader) -> Result<Self> {
+        let order = r.u32()?;
+        let cap = r.u64()?;
+        let log = SequenceLog::read(r)?;
+        let mut trie = NgramTrie::new(order).map_err(|_| Error::Corrupt { reason: format!("max_order {order}") })?;
+        trie.replay(&log);
+        trie.capacity_tokens = (cap != 0).then_some(cap as usize);
+        Ok(trie)
+    }
+}
+
+/// A candidate node of a draft tree under construction.
+struct Candidate {
+    score: f32,
+    /// Insertion order, so that equal scores pop first-come first-served (deterministic drafts).
+    seq: u32,
+    parent: i32,
+    token: u32,
+}
+
+impl PartialEq for Candidate {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Candidate {}
+impl PartialOrd for Candidate {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Candidate {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.score.total_cmp(&other.score).then(other.seq.cmp(&self.seq))
+    }
+}
+
+/// [`NgramTrie::top_continuations`] over the summed counts of several tries (the scopes of a store).
+pub fn top_continuations_multi(
+    tries: &[&NgramTrie],
+    context: &[u32],
+    k: usize,
+    depth: usize,
+    budget: usize,
+) -> Result<DraftTree> {
+    if k == 0 {
+        return Err(invalid("k", "must be at least 1"));
+    }
+    let mut tree = DraftTree::empty();
+    if budget == 0 || depth == 0 || tries.is_empty() {
+        return Ok(tree);
+    }
+    let order = tries.iter().map(|t| t.max_order).max().unwrap_or(1) as usize;
+    // The last `order` tokens of context + path, for each tree node (index = node).
+    let tail = |ctx: &[u32]| ctx[ctx.len().saturating_sub(order)..].to_vec();
+    let mut node_tail: Vec<Vec<u32>> = Vec::new();
+    let mut node_depth: Vec<usize> = Vec::new();
+    let mut heap = BinaryHeap::new();
+    let mut seq = 0u32;
+
+    let root_tail = tail(context);
+    let (root_children, matched) = continuations_of(tries, &root_tail, k);
+    tree.match_length = matched as u32;
+    let push_children = |heap: &mut BinaryHeap<Candidate>, seq: &mut u32, parent: i32, parent_score: f32, children: Vec<(u32, f32)>| {
+        for (token, p) in children {
+            heap.push(Candidate { score: parent_score * p, seq: *seq, parent, token });
+            *seq += 1;
+        }
+    };
+    push_children(&mut heap, &mut seq, -1, 1.0, root_children);
+    while tree.len() < budget {
+        let Some(c) = heap.pop() else { break };
+        let idx = tree.push(c.token, c.parent, c.score) as i32;
+        let (mut t, d) = if c.parent < 0 {
+            (root_tail.clone(), 1)
+        } else {
+            (node_tail[c.parent as usize].clone(), node_depth[c.parent as usize] + 1)
+        };
+        t.push(c.token);
+        let t = tail(&t);
+        if d < depth {
+            let (children, _) = continuations_of(tries, &t, k);
+            push_children(&mut heap, &mut seq, idx, c.score, children);
+        }
+        node_tail.push(t);
+        node_depth.push(d);
+    }
+    Ok(tree)
+}
+
+/// The `k` most frequent continuations (with their conditional frequency) of the longest suffix of
+/// `tail` that some trie has seen continued, summing counts across tries, and that suffix's length.
+fn continuations_of(tries: &[&NgramTrie], tail: &[u32], k: usize) -> (Vec<(u32, f32)>, usize) {
+    for l in (1..=tail.len()).rev() {
+        let suffix = &tail[tail.len() - l..];
+        let mut merged: Vec<(u32, u64)> = Vec::new();
+        for trie in tries {
+            if l > trie.max_order as usize {
+                continue;
+            }
+            let Some(node) = trie.walk(suffix) else { continue };
+            trie.trans.for_each(node, |tok, child| {
+                let c = u64::from(trie.count[child as usize]);
+                if c > 0 {
+                    merged.push((tok, c));
+                }
+            });
+        }
+        if merged.is_empty() {
+            continue;
+        }
+        if tries.len() > 1 {
+            merged.sort_unstable_by_key(|&(t, _)| t);
+            merged.dedup_by(|b, a| {
+                if a.0 == b.0 {
+                    a.1 += b.1;
+                    true
+                } else {
+                    false
+                }
+            });
+        }
+        let total: u64 = merged.iter().map(|&(_, c)| c).sum();
+        merged.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        merged.truncate(k);
+        return (merged.into_iter().map(|(t, c)| (t, c as f32 / total as f32)).collect(), l);
+    }
+    (Vec::new(), 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn brute_count(seqs: &[Vec<u32>], ctx: &[u32], t: u32) -> u64 {
+        let mut pat = ctx.to_vec();
+        pat.push(t);
+        seqs.iter().map(|s| s.windows(pat.len()).filter(|w| *w == pat.as_slice()).count() as u64).sum()
+    }
+
+    fn build(seqs: &[Vec<u32>], order: u32) -> NgramTrie {
+        let mut trie = NgramTrie::new(order).unwrap();
+        for s in seqs {
+            trie.begin_sequence();
+            trie.extend(s).unwrap();
+        }
+        trie
+    }
+
+    proptest! {
+        #[test]
+        fn counts_equal_brute_force(
+            seqs in prop::collection::vec(prop::collection::vec(0u32..4, 0..30), 1..5),
+            order in 1u32..5,
+            ctx in prop::collection::vec(0u32..4, 0..5),
+            t in 0u32..4,
+            victim in 0usize..5,
+        ) {
+            let mut trie = build(&seqs, order);
+            let ctx = &ctx[..ctx.len().min(order as usize)];
+            prop_assert_eq!(trie.count(ctx, t).unwrap(), brute_count(&seqs, ctx, t));
+            // Removal subtracts exactly.
+            let ids: Vec<u64> = trie.log().sequences().iter().map(|s| s.id).collect();
+            let victim = victim % ids.len();
+            trie.remove_sequence(ids[victim]).unwrap();
+            let rest: Vec<Vec<u32>> = seqs.iter().enumerate().filter(|&(i, _)| i != victim).map(|(_, s)| s.clone()).collect();
+            prop_assert_eq!(trie.count(ctx, t).unwrap(), brute_count(&rest, ctx, t));
+            let back = NgramTrie::from_bytes(&trie.to_bytes()).unwrap();
+            prop_assert_eq!(back.count(ctx, t).unwrap(), brute_count(&rest, ctx, t));
+        }
+
+        #[test]
+        fn trees_hold_real_continuations_within_limits(
+            seqs in prop::collection::vec(prop::collection::vec(0u32..4, 0..30), 1..4),
+            ctx in prop::collection::vec(0u32..4, 0..8),
+            k in 1usize..4, depth in 1usize..5, budget in 0usize..20,
+        ) {
+            let trie = build(&seqs, 3);
+            let tree = trie.top_continuations(&ctx, k, depth, budget).unwrap();
+            prop_assert!(tree.len() <= budget);
+            prop_assert!(tree.depths().iter().all(|&d| d as usize <= depth));
+            let mut kids = vec![0usize; tree.len() + 1];
+            for (i, &p) in tree.parents().iter().enumerate() {
+                prop_assert!(p < i as i32);
+                kids[(p + 1) as usize] += 1;
+            }
+            prop_assert!(kids.iter().all(|&c| c <= k));
+            // Every node's token followed some suffix (>= 1 token) of context + path in the store.
+            for path in tree.paths() {
+                let mut full = ctx.clone();
+                for &n in &path {
+                    let tok = tree.tokens()[n];
+                    let followed = (1..=full.len().min(3)).any(|l| brute_count(&seqs, &full[full.len() - l..], tok) > 0);
+                    prop_assert!(followed);
+                    full.push(tok);
+                }
+            }
+            // Sibling scores never increase along the index order.
+            for p in -1..tree.len() as i32 {
+                let s: Vec<f32> = tree.parents().iter().zip(tree.scores()).filter(|(&q, _)| q == p).map(|(_, &s)| s).collect();
+                prop_assert!(s.windows(2).all(|w| w[0] >= w[1]));
+            }
+        }
+    }
+
+    #[test]
+    fn rejects_bad_arguments() {
+        assert!(NgramTrie::new(0).is_err());
+        assert!(NgramTrie::new(33).is_err());
+        let trie = build(&[vec![1, 2, 3]], 2);
+        assert!(trie.count(&[1, 2, 3], 4).is_err());
+        assert!(trie.top_continuations(&[1], 0, 2, 4).is_err());
+        assert!(trie.top_continuations(&[1], 2, 2, 0).unwrap().is_empty());
+    }
+
+    #[test]
+    fn capacity_evicts_and_rebuild_drops_dead_nodes() {
+        let mut trie = NgramTrie::new(3).unwrap();
+        trie.set_capacity(Some(50)).unwrap();
+        for i in 0..30u32 {
+            trie.begin_sequence();
+            trie.extend(&[i, i + 1, i + 2, i + 3, i + 4]).unwrap();
+        }
+        assert!(trie.num_tokens() <= 55);
+        assert_eq!(trie.count(&[0, 1], 2).unwrap(), 0);
+        assert_eq!(trie.count(&[29, 30], 31).unwrap(), 3);
+        assert_eq!(trie.count(&[31, 32], 33).unwrap(), 1);
+        assert!(trie.num_nodes() < 4 * 2 * 55 + 1);
+    }
+}

@@ -1,0 +1,262 @@
+//! Transition tables shared by the suffix automaton and the n-gram trie.
+//!
+//! Token vocabularies are large (32k-256k ids) and sparse: almost every node of an automaton or a trie
+//! built from text has one or two outgoing edges, and a handful (the root, frequent words) have
+//! thousands. So each node keeps a short singly linked list of edges in one shared arena (12 bytes an
+//! edge, no per-node allocation) and spills to its own hash map once its out-degree passes
+//! [`SPILL_DEGREE`]. Lookups cost O(out-degree) up to the spill and O(1) after it.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// Out-degree above which a node's edges move from the linked list to a hash map.
+pub const SPILL_DEGREE: u32 = 8;
+
+/// Marks "no edge" / "no node" in `u32` index fields.
+pub const NONE: u32 = u32::MAX;
+
+/// High bit of a node's head: the rest of the word indexes `maps` rather than `edges`.
+const MAP_BIT: u32 = 1 << 31;
+
+/// A fast hasher for `u32` token keys (multiplicative, as in rustc's FxHash). Token ids are not
+/// attacker-controlled keys in a long-lived server map, so DoS resistance is not worth SipHash's cost.
+#[derive(Default, Clone, Copy)]
+pub struct TokenHasher(u64);
+
+impl Hasher for TokenHasher {
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.0 = (self.0.rotate_left(5) ^ u64::from(i)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+/// Hash map from token id to node index.
+pub type TokenMap = HashMap<u32, u32, BuildHasherDefault<TokenHasher>>;
+
+#[derive(Clone, Copy, Debug)]
+struct Edge {
+    token: u32,
+    target: u32,
+    next: u32,
+}
+
+/// Outgoing edges of every node of one graph, addressed by node index.
+///
+/// Invariant: `heads[n]` is `NONE` (no edges), an index into `edges` (the first edge of the list), or
+/// `MAP_BIT | i` with `maps[i]` holding all the node's edges. A node costs 4 bytes plus its edges.
+#[derive(Clone, Debug, Default)]
+pub struct Transitions {
+    heads: Vec<u32>,
+    edges: Vec<Edge>,
+    maps: Vec<TokenMap>,
+}
+
+impl Transitions {
+    /// An empty table with room for `nodes` nodes.
+    pub fn with_capacity(nodes: usize) -> Self {
+        Transitions {
+            heads: Vec::with_capacity(nodes),
+            edges: Vec::with_capacity(nodes),
+            maps: Vec::new(),
+        }
+    }
+
+    /// Adds a node with no edges and returns its index.
+    #[inline]
+    pub fn add_node(&mut self) -> u32 {
+        self.heads.push(NONE);
+        (self.heads.len() - 1) as u32
+    }
+
+    /// Number of nodes.
+    #[inline]
+    pub fn num_nodes(&self) -> usize {
+        self.heads.len()
+    }
+
+    /// Out-degree of `node`: O(degree) for list nodes, O(1) for spilled ones.
+    pub fn degree(&self, node: u32) -> u32 {
+        let head = self.heads[node as usize];
+        if head != NONE && head & MAP_BIT != 0 {
+            return self.maps[(head & !MAP_BIT) as usize].len() as u32;
+        }
+        let mut n = 0;
+        self.for_each(node, |_, _| n += 1);
+        n
+    }
+
+    /// Whether `node` has no outgoing edge.
+    #[inline]
+    pub fn is_leaf(&self, node: u32) -> bool {
+        self.heads[node as usize] == NONE
+    }
+
+    /// The target of `node`'s edge labelled `token`, if any.
+    #[inline]
+    pub fn get(&self, node: u32, token: u32) -> Option<u32> {
+        let head = self.heads[node as usize];
+        if head == NONE {
+            return None;
+        }
+        if head & MAP_BIT != 0 {
+            return self.maps[(head & !MAP_BIT) as usize].get(&token).copied();
+        }
+        let mut e = head;
+        while e != NONE {
+            let edge = &self.edges[e as usize];
+            if edge.token == token {
+                return Some(edge.target);
+            }
+            e = edge.next;
+        }
+        None
+    }
+
+    /// Sets `node`'s edge labelled `token` to `target`, adding the edge if it is new.
+    pub fn set(&mut self, node: u32, token: u32, target: u32) {
+        let head = self.heads[node as usize];
+        if head != NONE && head & MAP_BIT != 0 {
+            let map = &mut self.maps[(head & !MAP_BIT) as usize];
+            map.insert(token, target);
+            return;
+        }
+        let mut e = head;
+        let mut degree = 0;
+        while e != NONE {
+            let edge = &mut self.edges[e as usize];
+            if edge.token == token {
+                edge.target = target;
+                return;
+            }
+            degree += 1;
+            e = edge.next;
+        }
+        if degree >= SPILL_DEGREE {
+            self.spill(node);
+            self.set(node, token, target);
+            return;
+        }
+        self.edges.push(Edge { token, target, next: head });
+        self.heads[node as usize] = (self.edges.len() - 1) as u32;
+    }
+
+    /// Moves `node`'s list into a hash map. Its list edges stay in the arena unused; a node spills at
+    /// most once, so that waste is bounded by `SPILL_DEGREE` edges per high-degree node.
+    fn spill(&mut self, node: u32) {
+        let mut map = TokenMap::default();
+        map.reserve(2 * SPILL_DEGREE as usize);
+        let mut e = self.heads[node as usize];
+        while e != NONE {
+            let edge = self.edges[e as usize];
+            map.insert(edge.token, edge.target);
+            e = edge.next;
+        }
+        self.maps.push(map);
+        self.heads[node as usize] = MAP_BIT | (self.maps.len() - 1) as u32;
+    }
+
+    /// Gives `dst` (which must have no edges) a copy of `src`'s edges.
+    pub fn copy_edges(&mut self, src: u32, dst: u32) {
+        debug_assert!(self.is_leaf(dst));
+        let head = self.heads[src as usize];
+        if head == NONE {
+            return;
+        }
+        if head & MAP_BIT != 0 {
+            let map = self.maps[(head & !MAP_BIT) as usize].clone();
+            self.maps.push(map);
+            self.heads[dst as usize] = MAP_BIT | (self.maps.len() - 1) as u32;
+        } else {
+            let mut e = head;
+            let mut new_head = NONE;
+            while e != NONE {
+                let edge = self.edges[e as usize];
+                self.edges.push(Edge { token: edge.token, target: edge.target, next: new_head });
+                new_head = (self.edges.len() - 1) as u32;
+                e = edge.next;
+            }
+            self.heads[dst as usize] = new_head;
+        }
+    }
+
+    /// Calls `f(token, target)` for each edge of `node`, in no particular order.
+    #[inline]
+    pub fn for_each(&self, node: u32, mut f: impl FnMut(u32, u32)) {
+        let head = self.heads[node as usize];
+        if head == NONE {
+            return;
+        }
+        if head & MAP_BIT != 0 {
+            for (&t, &n) in &self.maps[(head & !MAP_BIT) as usize] {
+                f(t, n);
+            }
+            return;
+        }
+        let mut e = head;
+        while e != NONE {
+            let edge = &self.edges[e as usize];
+            f(edge.token, edge.target);
+            e = edge.next;
+        }
+    }
+
+    /// Heap bytes used (vectors at capacity, hash maps estimated from their capacity).
+    pub fn memory_bytes(&self) -> usize {
+        let map_bytes: usize = self
+            .maps
+            .iter()
+            // hashbrown: one (key, value) slot plus one control byte per bucket.
+            .map(|m| m.capacity() * (std::mem::size_of::<(u32, u32)>() + 1))
+            .sum();
+        self.heads.capacity() * 4
+            + self.edges.capacity() * std::mem::size_of::<Edge>()
+            + self.maps.capacity() * std::mem::size_of::<TokenMap>()
+            + map_bytes
+    }
+
+    /// Releases spare capacity.
+    pub fn shrink_to_fit(&mut self) {
+        self.heads.shrink_to_fit();
+        self.edges.shrink_to_fit();
+        self.maps.shrink_to_fit();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_get_and_spill_agree_with_a_map() {
+        let mut t = Transitions::default();
+        let a = t.add_node();
+        let b = t.add_node();
+        let mut oracle = std::collections::BTreeMap::new();
+        for i in 0..40u32 {
+            let tok = (i * 7919) % 101;
+            t.set(a, tok, i);
+            oracle.insert(tok, i);
+            assert_eq!(t.degree(a) as usize, oracle.len());
+        }
+        for (&tok, &target) in &oracle {
+            assert_eq!(t.get(a, tok), Some(target));
+        }
+        assert_eq!(t.get(a, 1000), None);
+        t.copy_edges(a, b);
+        let mut seen = std::collections::BTreeMap::new();
+        t.for_each(b, |tok, n| {
+            seen.insert(tok, n);
+        });
+        assert_eq!(seen, oracle);
+    }
+}
