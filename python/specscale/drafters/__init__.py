@@ -1,0 +1,18 @@
+"""Drafters: objects that propose a :class:`~specscale.DraftTree` for the current context.
+
+See :mod:`specscale.drafters.base` for the protocol. Each drafter is a thin class over a core store.
+"""
+
+from specscale.drafters.automaton import SuffixAutomatonDrafter
+from specscale.drafters.base import AdaptiveLength, Drafter, NoDraft
+from specscale.drafters.lookup import PromptLookup
+from specscale.drafters.trie import NgramTrieDrafter
+
+__all__ = [
+    "Drafter",
+    "AdaptiveLength",
+    "NoDraft",
+    "PromptLookup",
+    "SuffixAutomatonDrafter",
+    "NgramTrieDrafter",
+]

@@ -1,0 +1,85 @@
+"""SAM-Decoding style drafting: the longest context suffix seen before, and what followed it."""
+
+from __future__ import annotations
+
+from specscale._core import DraftTree, SuffixAutomaton
+from specscale.drafters.base import AdaptiveLength, Drafter, _check_int
+from specscale.drafters.lookup import _policy
+
+__all__ = ["SuffixAutomatonDrafter"]
+
+
+class SuffixAutomatonDrafter(Drafter):
+    """Chain drafts from a :class:`~specscale.SuffixAutomaton` followed by a cursor.
+
+    The cursor tracks the longest suffix of the context that occurs in the automaton; the draft is what
+    followed its most recent earlier occurrence (the live sequence's own end excluded). Each generation is
+    a new sequence of the automaton, so with a shared ``automaton`` every generation drafts from all the
+    text the earlier ones (and their prompts) wrote: Best-of-N samples and thinking rounds share one
+    store. Without one, each generation gets a fresh automaton (request scope).
+
+    Cost: the cursor advances in amortized O(1) per committed token; a draft costs O(tokens drafted).
+
+    Args:
+        automaton: a shared :class:`~specscale.SuffixAutomaton`, or ``None`` for one per generation.
+        max_tokens: most tokens drafted per step (default 10).
+        min_match: shortest suffix match that is drafted from (default 2; shorter matches rarely pay).
+        adaptive: an :class:`AdaptiveLength`, ``True`` for the default policy, ``False`` for fixed length.
+    """
+
+    def __init__(
+        self,
+        automaton: SuffixAutomaton | None = None,
+        max_tokens: int = 10,
+        min_match: int = 2,
+        adaptive: AdaptiveLength | bool = True,
+    ) -> None:
+        if automaton is not None and not isinstance(automaton, SuffixAutomaton):
+            raise TypeError(f"automaton must be a specscale.SuffixAutomaton or None, got {type(automaton).__name__}")
+        self.automaton = automaton
+        self.shared = automaton is not None
+        self.max_tokens = _check_int("max_tokens", max_tokens, 1)
+        self.min_match = _check_int("min_match", min_match, 1)
+        self.policy = _policy(adaptive, max_tokens)
+        self._sam: SuffixAutomaton | None = None
+        self._cursor = None
+        self._length = 0
+
+    def begin(self, prompt: list[int]) -> None:
+        self._sam = self.automaton if self.shared else SuffixAutomaton()
+        self._sam.begin_sequence()
+        self._sam.extend(prompt)
+        self._cursor = self._sam.cursor()
+        self._cursor.extend(prompt)
+        self._length = len(prompt)
+        self.policy.reset()
+
+    def propose(self, context: list[int], max_tokens: int) -> DraftTree:
+        if self._cursor is None or len(context) != self._length:
+            # Driven without begin()/observe(): (re)start from this context so drafts stay real.
+            self.begin(context)
+        match = self._cursor.match_length
+        if match < self.min_match:
+            return DraftTree.empty()
+        k = self.policy.budget(min(max_tokens, self.max_tokens), match_length=match)
+        if k <= 0:
+            return DraftTree.empty()
+        return self._cursor.draft(k, min_match=self.min_match)
+
+    def observe(self, new_tokens: list[int], drafted: int = 0, accepted: int = 0) -> None:
+        # Store first, then cursor: the cursor may then match into text this very sequence just wrote.
+        self._sam.extend(new_tokens)
+        self._cursor.extend(new_tokens)
+        self._length += len(new_tokens)
+        self.policy.update(drafted, accepted)
+
+    def end(self) -> None:
+        self._cursor = None
+        if not self.shared:
+            self._sam = None
+
+    def __repr__(self) -> str:
+        return (
+            f"SuffixAutomatonDrafter(shared={self.shared}, max_tokens={self.max_tokens}, "
+            f"min_match={self.min_match})"
+        )
