@@ -44,8 +44,8 @@ __all__ = [
 try:
     from specscale.engine import *  # noqa: F401,F403
     from specscale.engine import __all__ as _engine_all
-except ImportError as _engine_import_error:  # torch / transformers not installed
-    _engine_all = []
-    if "torch" not in str(_engine_import_error) and "transformers" not in str(_engine_import_error):
+except ModuleNotFoundError as _engine_import_error:  # torch / transformers not installed
+    if _engine_import_error.name not in ("torch", "transformers", "specscale.engine"):
         raise
+    _engine_all = []
 __all__ += list(_engine_all)
