@@ -117,7 +117,7 @@ def all_drafters(answer, prompt_len, seed):
 prompts = st.lists(st.integers(min_value=2, max_value=20), min_size=1, max_size=12)
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(prompt=prompts, max_new=st.integers(min_value=1, max_value=28), seed=st.integers(0, 10_000))
 def test_greedy_equals_plain_generate(arch_model, prompt, max_new, seed):
     arch, model = arch_model

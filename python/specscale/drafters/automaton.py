@@ -25,6 +25,12 @@ class SuffixAutomatonDrafter(Drafter):
         max_tokens: most tokens drafted per step (default 10).
         min_match: shortest suffix match that is drafted from (default 2; shorter matches rarely pay).
         adaptive: an :class:`AdaptiveLength`, ``True`` for the default policy, ``False`` for fixed length.
+        policy: which earlier occurrence of the match to copy from: ``"recent"`` (default) or
+            ``"frequent"`` (needs ``SuffixAutomaton(counts=True)``).
+        extend_loops: when the copied text runs into the end of the context because the context is
+            looping (the match's occurrence ends ``d`` tokens before the end and the tail has period
+            ``d``), continue the copy through the tokens it is producing, as prompt lookup's
+            overlapping copy does, instead of stopping after one period.
     """
 
     def __init__(
@@ -33,6 +39,8 @@ class SuffixAutomatonDrafter(Drafter):
         max_tokens: int = 10,
         min_match: int = 2,
         adaptive: AdaptiveLength | bool = True,
+        policy: str = "recent",
+        extend_loops: bool = True,
     ) -> None:
         if automaton is not None and not isinstance(automaton, SuffixAutomaton):
             raise TypeError(f"automaton must be a specscale.SuffixAutomaton or None, got {type(automaton).__name__}")
@@ -41,6 +49,8 @@ class SuffixAutomatonDrafter(Drafter):
         self.max_tokens = _check_int("max_tokens", max_tokens, 1)
         self.min_match = _check_int("min_match", min_match, 1)
         self.policy = _policy(adaptive, max_tokens)
+        self.policy_name = policy
+        self.extend_loops = bool(extend_loops)
         self._sam: SuffixAutomaton | None = None
         self._cursor = None
         self._length = 0
@@ -58,13 +68,21 @@ class SuffixAutomatonDrafter(Drafter):
         if self._cursor is None or len(context) != self._length:
             # Driven without begin()/observe(): (re)start from this context so drafts stay real.
             self.begin(context)
-        match = self._cursor.match_length
-        if match < self.min_match:
-            return DraftTree.empty()
-        k = self.policy.budget(min(max_tokens, self.max_tokens), match_length=match)
+        k = self.policy.budget(min(max_tokens, self.max_tokens))
         if k <= 0:
             return DraftTree.empty()
-        return self._cursor.draft(k, min_match=self.min_match)
+        draft = self._cursor.draft(k, min_match=self.min_match, policy=self.policy_name)
+        tokens = draft.tokens
+        if not tokens:
+            return draft
+        match = draft.match_length
+        if len(tokens) < k and self.extend_loops:
+            tokens = _extend_loop(context, tokens, match, k)
+        # The cursor's match length is the one its draft was conditioned on: cap by it only now.
+        k = self.policy.budget(k, match_length=match)
+        if len(tokens) > k or tokens is not draft.tokens:
+            return DraftTree(tokens[:k], None, None, match)
+        return draft
 
     def observe(self, new_tokens: list[int], drafted: int = 0, accepted: int = 0) -> None:
         # Store first, then cursor: the cursor may then match into text this very sequence just wrote.
@@ -83,3 +101,14 @@ class SuffixAutomatonDrafter(Drafter):
             f"SuffixAutomatonDrafter(shared={self.shared}, max_tokens={self.max_tokens}, "
             f"min_match={self.min_match})"
         )
+
+
+def _extend_loop(context: list[int], tokens: list[int], match: int, k: int) -> list[int]:
+    """Extend a draft cut short by the context's own end, where the context repeats with its period."""
+    d = len(tokens)
+    span = min(match, 64)  # enough evidence of a loop, bounded cost
+    if span < 1 or len(context) < span + d or context[-(span + d) : -d] != context[-span:]:
+        return tokens
+    if context[-d:] != tokens:  # the copy came from the period just before: it must repeat the tail
+        return tokens
+    return [tokens[j % d] for j in range(k)]
