@@ -1,0 +1,37 @@
+"""The ``specscale`` command line: ``specscale demo`` (more subcommands join as they land)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from specscale.demo import run_demo
+
+    run_demo(traces=args.traces, tokenizer=args.tokenizer, limit=args.limit, max_draft=args.max_draft)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="specscale", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="offline demo: exact greedy replay of Best-of-N samples with a shared store")
+    demo.add_argument("--traces", type=Path, default=None, help="JSONL with 'question' and 'response' (list) fields")
+    demo.add_argument("--tokenizer", type=Path, default=None, help="a local Hugging Face tokenizer directory")
+    demo.add_argument("--limit", type=int, default=20, help="number of problems (default 20)")
+    demo.add_argument("--max-draft", type=int, default=40, help="longest draft per step (default 40)")
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``specscale`` console script."""
+    args = build_parser().parse_args(argv)
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
