@@ -142,13 +142,14 @@ def sample_accept(
 
     Args and returns are as in :func:`greedy_accept`; ``generator`` seeds the draws (CPU generator).
     """
-    probs_all = process_logits(logits, params).softmax(dim=-1).to("cpu", torch.float64)
+    # Processed on the logits' device; only the rows the walk visits come to the host (a row is a
+    # vocabulary's worth of float64: copying all n + 1 rows would cost more than the walk).
+    probs_all = process_logits(logits, params).softmax(dim=-1)
     path: list[int] = []
     row = 0
     while True:
-        p = probs_all[row]
+        p = probs_all[row].to("cpu", torch.float64, copy=True)
         accepted = -1
-        residual_changed = False
         seen: set[int] = set()
         for child in children[row]:
             x = tokens[child]
@@ -161,9 +162,7 @@ def sample_accept(
                 break
             # Rejected: continue against the residual p(. | != x).
             if px > 0.0:
-                p = p.clone() if not residual_changed else p
-                residual_changed = True
-                p[x] = 0.0
+                p[x] = 0.0  # p is this walk's own host copy: edit in place
                 total = float(p.sum())
                 if total <= 0.0:
                     # p was (numerically) a point mass on x and the draw still missed it: a
