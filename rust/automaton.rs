@@ -201,8 +201,15 @@ impl SuffixAutomaton {
         let link = if p == NONE {
             ROOT
         } else {
-            let q = self.trans.get(p, token).expect("loop stopped at a transition");
-            let target = if self.len[q as usize] == self.len[p as usize] + 1 { q } else { self.split(p, token, q) };
+            let q = self
+                .trans
+                .get(p, token)
+                .expect("loop stopped at a transition");
+            let target = if self.len[q as usize] == self.len[p as usize] + 1 {
+                q
+            } else {
+                self.split(p, token, q)
+            };
             self.touch(target, pos);
             target
         };
@@ -213,7 +220,12 @@ impl SuffixAutomaton {
     /// Clones `q` into a state of length `len(p) + 1` and redirects `p`'s suffix path to it.
     fn split(&mut self, mut p: u32, token: u32, q: u32) -> u32 {
         let qi = q as usize;
-        let clone = self.add_state(self.len[p as usize] + 1, self.link[qi], self.end[qi], self.prev_end[qi]);
+        let clone = self.add_state(
+            self.len[p as usize] + 1,
+            self.link[qi],
+            self.end[qi],
+            self.prev_end[qi],
+        );
         self.trans.copy_edges(q, clone);
         if let Some(c) = &mut self.counts {
             c.total[clone as usize] = c.total[qi];
@@ -298,14 +310,19 @@ impl SuffixAutomaton {
     /// Number of occurrences of `pattern` (exact after a count refresh; needs counts).
     pub fn occurrences(&mut self, pattern: &[u32]) -> Result<u64> {
         if self.counts.is_none() {
-            return Err(invalid("policy", "occurrence counts need an automaton built with counts"));
+            return Err(invalid(
+                "policy",
+                "occurrence counts need an automaton built with counts",
+            ));
         }
         if pattern.is_empty() {
             return Ok(self.num_tokens() as u64);
         }
         self.refresh_counts();
         let counts = self.counts.as_ref().expect("checked above");
-        Ok(self.walk(pattern).map_or(0, |s| u64::from(counts.total[s as usize])))
+        Ok(self
+            .walk(pattern)
+            .map_or(0, |s| u64::from(counts.total[s as usize])))
     }
 
     /// Removes the live sequence `id`. Rebuilds the automaton from the remaining sequences:
@@ -316,7 +333,10 @@ impl SuffixAutomaton {
 
     /// Removes several live sequences with one rebuild. Fails, removing nothing, if any id is unknown.
     pub fn remove_sequences(&mut self, ids: &[u64]) -> Result<()> {
-        let mut indices = ids.iter().map(|&id| self.log.index_of(id)).collect::<Result<Vec<_>>>()?;
+        let mut indices = ids
+            .iter()
+            .map(|&id| self.log.index_of(id))
+            .collect::<Result<Vec<_>>>()?;
         indices.sort_unstable();
         indices.dedup();
         self.log.remove_indices(&indices);
@@ -336,7 +356,10 @@ impl SuffixAutomaton {
     /// sequence is never evicted: a single sequence larger than the bound stays.
     pub fn set_capacity(&mut self, tokens: Option<usize>, bytes: Option<usize>) -> Result<()> {
         if tokens == Some(0) || bytes == Some(0) {
-            return Err(invalid("capacity", "must be positive (or None for no bound)"));
+            return Err(invalid(
+                "capacity",
+                "must be positive (or None for no bound)",
+            ));
         }
         self.capacity_tokens = tokens;
         self.capacity_bytes = bytes;
@@ -441,8 +464,15 @@ impl SuffixAutomaton {
 
     /// Heap bytes held by the automaton and its token log.
     pub fn memory_bytes(&self) -> usize {
-        let counts = self.counts.as_ref().map_or(0, |c| (c.own.capacity() + c.total.capacity()) * 4);
-        (self.len.capacity() + self.link.capacity() + self.end.capacity() + self.prev_end.capacity()) * 4
+        let counts = self
+            .counts
+            .as_ref()
+            .map_or(0, |c| (c.own.capacity() + c.total.capacity()) * 4);
+        (self.len.capacity()
+            + self.link.capacity()
+            + self.end.capacity()
+            + self.prev_end.capacity())
+            * 4
             + self.trans.memory_bytes()
             + self.log.memory_bytes()
             + counts
@@ -456,7 +486,13 @@ impl SuffixAutomaton {
     /// The chain of up to `max_tokens` tokens that followed the most recent occurrence (with a
     /// continuation) of the longest suffix of `context` of at least `min_match` tokens; looks at the
     /// last `window` tokens of the context at most. Stateless: O(window + max_tokens).
-    pub fn draft_for(&self, context: &[u32], max_tokens: usize, min_match: u32, window: usize) -> DraftTree {
+    pub fn draft_for(
+        &self,
+        context: &[u32],
+        max_tokens: usize,
+        min_match: u32,
+        window: usize,
+    ) -> DraftTree {
         let mut cur = self.cursor();
         let start = context.len().saturating_sub(window);
         cur.extend(self, &context[start..]);
@@ -489,7 +525,11 @@ impl SuffixAutomaton {
         let counts = match r.u8()? {
             0 => false,
             1 => true,
-            b => return Err(Error::Corrupt { reason: format!("counts flag is {b}, expected 0 or 1") }),
+            b => {
+                return Err(Error::Corrupt {
+                    reason: format!("counts flag is {b}, expected 0 or 1"),
+                })
+            }
         };
         let cap = |v: u64| (v != 0).then_some(v as usize);
         let capacity_tokens = cap(r.u64()?);
@@ -540,7 +580,10 @@ impl Cursor {
 
     /// Forgets the context.
     pub fn reset(&mut self, sam: &SuffixAutomaton) {
-        *self = Cursor { history_limit: self.history_limit, ..Cursor::new(sam) };
+        *self = Cursor {
+            history_limit: self.history_limit,
+            ..Cursor::new(sam)
+        };
     }
 
     /// Brings the cursor's state up to date with changes of `sam` since the last call.
@@ -620,7 +663,10 @@ impl Cursor {
                 DraftPolicy::MostRecent => self.read_continuation(sam, s, max_tokens),
                 DraftPolicy::MostFrequent => {
                     let counts = sam.counts.as_ref().ok_or_else(|| {
-                        invalid("policy", "'frequent' drafting needs an automaton built with counts=True")
+                        invalid(
+                            "policy",
+                            "'frequent' drafting needs an automaton built with counts=True",
+                        )
                     })?;
                     walk_most_frequent(sam, counts, s, max_tokens)
                 }
@@ -636,7 +682,12 @@ impl Cursor {
     }
 
     /// Tokens after the most recent recorded occurrence of `s` that has any, if one does.
-    fn read_continuation(&self, sam: &SuffixAutomaton, s: u32, max_tokens: usize) -> Option<DraftTree> {
+    fn read_continuation(
+        &self,
+        sam: &SuffixAutomaton,
+        s: u32,
+        max_tokens: usize,
+    ) -> Option<DraftTree> {
         let tokens = sam.log.tokens();
         for e in [sam.end[s as usize], sam.prev_end[s as usize]] {
             if e == NONE {
@@ -654,14 +705,21 @@ impl Cursor {
 }
 
 /// Greedy walk from `s` along the most frequent transition; `None` if `s` has no transition.
-fn walk_most_frequent(sam: &SuffixAutomaton, counts: &Counts, mut s: u32, max_tokens: usize) -> Option<DraftTree> {
+fn walk_most_frequent(
+    sam: &SuffixAutomaton,
+    counts: &Counts,
+    mut s: u32,
+    max_tokens: usize,
+) -> Option<DraftTree> {
     let mut out = Vec::new();
     let mut scores = Vec::new();
     while out.len() < max_tokens {
         let mut best: Option<(u32, u32, u32)> = None; // (count, token, target)
         let mut sum = 0u64;
         sam.trans.for_each(s, |token, target| {
-            let c = counts.total[target as usize].max(counts.own[target as usize]).max(1);
+            let c = counts.total[target as usize]
+                .max(counts.own[target as usize])
+                .max(1);
             sum += u64::from(c);
             let better = match best {
                 None => true,
@@ -671,7 +729,9 @@ fn walk_most_frequent(sam: &SuffixAutomaton, counts: &Counts, mut s: u32, max_to
                 best = Some((c, token, target));
             }
         });
-        let Some((c, token, target)) = best else { break };
+        let Some((c, token, target)) = best else {
+            break;
+        };
         out.push(token);
         scores.push(c as f32 / sum as f32);
         s = target;
@@ -680,7 +740,10 @@ fn walk_most_frequent(sam: &SuffixAutomaton, counts: &Counts, mut s: u32, max_to
         return None;
     }
     let n = out.len();
-    Some(DraftTree::new(out, (0..n as i32).map(|i| i - 1).collect(), Some(scores)).expect("a chain is a tree"))
+    Some(
+        DraftTree::new(out, (0..n as i32).map(|i| i - 1).collect(), Some(scores))
+            .expect("a chain is a tree"),
+    )
 }
 
 #[cfg(test)]
@@ -704,7 +767,10 @@ mod tests {
 
     /// Longest suffix of `ctx` occurring in `seqs`.
     fn longest_suffix_match(seqs: &[Vec<u32>], ctx: &[u32]) -> usize {
-        (0..=ctx.len()).rev().find(|&l| occurs(seqs, &ctx[ctx.len() - l..])).unwrap()
+        (0..=ctx.len())
+            .rev()
+            .find(|&l| occurs(seqs, &ctx[ctx.len() - l..]))
+            .unwrap()
     }
 
     fn seqs_strategy() -> impl Strategy<Value = Vec<Vec<u32>>> {
@@ -872,9 +938,17 @@ mod tests {
         let mut cur = sam.cursor();
         cur.extend(&sam, &[1, 2]);
         assert_eq!(cur.draft(&sam, 2, 1).tokens(), &[4, 4]);
-        assert_eq!(cur.draft_with(&sam, 2, 1, DraftPolicy::MostFrequent).unwrap().tokens(), &[3, 3]);
+        assert_eq!(
+            cur.draft_with(&sam, 2, 1, DraftPolicy::MostFrequent)
+                .unwrap()
+                .tokens(),
+            &[3, 3]
+        );
         assert_eq!(sam.occurrences(&[1, 2, 3]).unwrap(), 2);
-        assert!(SuffixAutomaton::new().cursor().draft_with(&SuffixAutomaton::new(), 1, 1, DraftPolicy::MostFrequent).is_ok());
+        assert!(SuffixAutomaton::new()
+            .cursor()
+            .draft_with(&SuffixAutomaton::new(), 1, 1, DraftPolicy::MostFrequent)
+            .is_ok());
     }
 
     #[test]
@@ -895,6 +969,10 @@ mod tests {
             sam.begin_sequence();
             sam.extend(&(0..100).collect::<Vec<u32>>()).unwrap();
         }
-        assert!(sam.memory_bytes() < 3 * 4096, "{} bytes", sam.memory_bytes());
+        assert!(
+            sam.memory_bytes() < 3 * 4096,
+            "{} bytes",
+            sam.memory_bytes()
+        );
     }
 }

@@ -90,18 +90,31 @@ impl<'a> Reader<'a> {
     /// Checks header and checksum of `bytes` for a structure of `kind` and returns a reader of its payload.
     pub fn open(bytes: &'a [u8], kind: Kind) -> Result<Self> {
         if bytes.len() < HEADER_LEN + TRAILER_LEN {
-            return Err(Error::Truncated { needed: HEADER_LEN + TRAILER_LEN, got: bytes.len() });
+            return Err(Error::Truncated {
+                needed: HEADER_LEN + TRAILER_LEN,
+                got: bytes.len(),
+            });
         }
         if &bytes[..4] != MAGIC {
-            return Err(Error::Corrupt { reason: "not a specscale structure (bad magic bytes)".into() });
+            return Err(Error::Corrupt {
+                reason: "not a specscale structure (bad magic bytes)".into(),
+            });
         }
         let version = u16::from_le_bytes([bytes[4], bytes[5]]);
         if version != FORMAT_VERSION {
-            return Err(Error::Version { expected: FORMAT_VERSION, got: version });
+            return Err(Error::Version {
+                expected: FORMAT_VERSION,
+                got: version,
+            });
         }
         if bytes[6] != kind as u8 {
             return Err(Error::Corrupt {
-                reason: format!("holds structure kind {}, expected a {} ({})", bytes[6], kind.name(), kind as u8),
+                reason: format!(
+                    "holds structure kind {}, expected a {} ({})",
+                    bytes[6],
+                    kind.name(),
+                    kind as u8
+                ),
             });
         }
         let (body, trailer) = bytes.split_at(bytes.len() - TRAILER_LEN);
@@ -111,12 +124,19 @@ impl<'a> Reader<'a> {
                 reason: "checksum mismatch (the bytes were truncated or altered)".into(),
             });
         }
-        Ok(Reader { buf: body, pos: HEADER_LEN, total: bytes.len() })
+        Ok(Reader {
+            buf: body,
+            pos: HEADER_LEN,
+            total: bytes.len(),
+        })
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
         if self.buf.len() - self.pos < n {
-            return Err(Error::Truncated { needed: self.pos + n + TRAILER_LEN, got: self.total });
+            return Err(Error::Truncated {
+                needed: self.pos + n + TRAILER_LEN,
+                got: self.total,
+            });
         }
         let s = &self.buf[self.pos..self.pos + n];
         self.pos += n;
@@ -128,11 +148,15 @@ impl<'a> Reader<'a> {
     }
     /// Reads a little-endian `u32`.
     pub fn u32(&mut self) -> Result<u32> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4 bytes")))
+        Ok(u32::from_le_bytes(
+            self.take(4)?.try_into().expect("4 bytes"),
+        ))
     }
     /// Reads a little-endian `u64`.
     pub fn u64(&mut self) -> Result<u64> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
     }
     /// Reads a count of items of at least `min_item_bytes` each, rejecting counts the rest of the
     /// payload cannot hold (so a corrupt count never triggers a huge allocation).
@@ -149,13 +173,24 @@ impl<'a> Reader<'a> {
     }
     /// Reads `n` little-endian `u32`s.
     pub fn u32_vec(&mut self, n: usize) -> Result<Vec<u32>> {
-        let bytes = self.take(n.checked_mul(4).ok_or(Error::Truncated { needed: usize::MAX, got: self.total })?)?;
-        Ok(bytes.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes"))).collect())
+        let bytes = self.take(n.checked_mul(4).ok_or(Error::Truncated {
+            needed: usize::MAX,
+            got: self.total,
+        })?)?;
+        Ok(bytes
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes")))
+            .collect())
     }
     /// Fails unless the whole payload was read.
     pub fn finish(self) -> Result<()> {
         if self.pos != self.buf.len() {
-            return Err(Error::Corrupt { reason: format!("{} unexpected bytes after the payload", self.buf.len() - self.pos) });
+            return Err(Error::Corrupt {
+                reason: format!(
+                    "{} unexpected bytes after the payload",
+                    self.buf.len() - self.pos
+                ),
+            });
         }
         Ok(())
     }
@@ -178,14 +213,23 @@ mod tests {
         assert_eq!(r.u32_vec(n).unwrap(), vec![1, 2, 3]);
         r.finish().unwrap();
         for cut in 0..bytes.len() {
-            assert!(Reader::open(&bytes[..cut], Kind::Trie).is_err(), "cut at {cut}");
+            assert!(
+                Reader::open(&bytes[..cut], Kind::Trie).is_err(),
+                "cut at {cut}"
+            );
         }
-        assert!(matches!(Reader::open(&bytes, Kind::Automaton), Err(Error::Corrupt { .. })));
+        assert!(matches!(
+            Reader::open(&bytes, Kind::Automaton),
+            Err(Error::Corrupt { .. })
+        ));
         let mut flipped = bytes.clone();
         flipped[10] ^= 1;
         assert!(Reader::open(&flipped, Kind::Trie).is_err());
         let mut other_version = bytes.clone();
         other_version[4] = 9;
-        assert!(matches!(Reader::open(&other_version, Kind::Trie), Err(Error::Version { got: 9, .. })));
+        assert!(matches!(
+            Reader::open(&other_version, Kind::Trie),
+            Err(Error::Version { got: 9, .. })
+        ));
     }
 }

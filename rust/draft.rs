@@ -29,7 +29,12 @@ impl DraftTree {
     pub fn chain(tokens: Vec<u32>) -> Self {
         let parents = (0..tokens.len() as i32).map(|i| i - 1).collect();
         let scores = vec![1.0; tokens.len()];
-        DraftTree { tokens, parents, scores, match_length: 0 }
+        DraftTree {
+            tokens,
+            parents,
+            scores,
+            match_length: 0,
+        }
     }
 
     /// A tree from raw parts, checking the invariants (same lengths, `-1 <= parents[i] < i`).
@@ -44,18 +49,28 @@ impl DraftTree {
             if p < -1 || p >= i as i32 {
                 return Err(invalid(
                     "parents",
-                    format!("parents[{i}] = {p}; each parent must be -1 or an earlier node (< {i})"),
+                    format!(
+                        "parents[{i}] = {p}; each parent must be -1 or an earlier node (< {i})"
+                    ),
                 ));
             }
         }
         let scores = match scores {
             Some(s) if s.len() != tokens.len() => {
-                return Err(invalid("scores", format!("has {} entries for {} tokens", s.len(), tokens.len())))
+                return Err(invalid(
+                    "scores",
+                    format!("has {} entries for {} tokens", s.len(), tokens.len()),
+                ))
             }
             Some(s) => s,
             None => vec![1.0; tokens.len()],
         };
-        Ok(DraftTree { tokens, parents, scores, match_length: 0 })
+        Ok(DraftTree {
+            tokens,
+            parents,
+            scores,
+            match_length: 0,
+        })
     }
 
     /// Appends a node under `parent` (-1 = the context) and returns its index.
@@ -63,7 +78,10 @@ impl DraftTree {
     /// # Panics
     /// If `parent` is not -1 or an existing node: builders inside the crate guarantee it.
     pub fn push(&mut self, token: u32, parent: i32, score: f32) -> usize {
-        assert!(parent >= -1 && parent < self.tokens.len() as i32, "parent {parent} out of range");
+        assert!(
+            parent >= -1 && parent < self.tokens.len() as i32,
+            "parent {parent} out of range"
+        );
         self.tokens.push(token);
         self.parents.push(parent);
         self.scores.push(score);
@@ -97,7 +115,10 @@ impl DraftTree {
 
     /// Whether every node is the child of the node before it (one branch).
     pub fn is_chain(&self) -> bool {
-        self.parents.iter().enumerate().all(|(i, &p)| p == i as i32 - 1)
+        self.parents
+            .iter()
+            .enumerate()
+            .all(|(i, &p)| p == i as i32 - 1)
     }
 
     /// Depth of each node (children of the context have depth 1). O(n).

@@ -45,10 +45,16 @@ impl fmt::Display for Error {
             Error::UnknownSequence { id } => write!(f, "no live sequence with id {id}"),
             Error::InvalidArgument { name, reason } => write!(f, "invalid {name}: {reason}"),
             Error::Truncated { needed, got } => {
-                write!(f, "truncated data: needed at least {needed} bytes, got {got}")
+                write!(
+                    f,
+                    "truncated data: needed at least {needed} bytes, got {got}"
+                )
             }
             Error::Version { expected, got } => {
-                write!(f, "unsupported format version {got} (this build reads version {expected})")
+                write!(
+                    f,
+                    "unsupported format version {got} (this build reads version {expected})"
+                )
             }
             Error::Corrupt { reason } => write!(f, "corrupt data: {reason}"),
         }
@@ -61,5 +67,8 @@ impl std::error::Error for Error {}
 pub type Result<T> = std::result::Result<T, Error>;
 
 pub(crate) fn invalid(name: &'static str, reason: impl Into<String>) -> Error {
-    Error::InvalidArgument { name, reason: reason.into() }
+    Error::InvalidArgument {
+        name,
+        reason: reason.into(),
+    }
 }

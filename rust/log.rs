@@ -56,7 +56,10 @@ impl SequenceLog {
     }
 
     pub(crate) fn begin_with_id(&mut self, id: u64) {
-        self.seqs.push(SequenceInfo { id, start: self.tokens.len() as u32 });
+        self.seqs.push(SequenceInfo {
+            id,
+            start: self.tokens.len() as u32,
+        });
         self.next_id = self.next_id.max(id + 1);
         self.open = true;
     }
@@ -76,7 +79,10 @@ impl SequenceLog {
         debug_assert!(self.open);
         let pos = self.tokens.len();
         if pos >= u32::MAX as usize - 1 {
-            return Err(invalid("tokens", "a structure holds at most 2**32 - 2 tokens"));
+            return Err(invalid(
+                "tokens",
+                "a structure holds at most 2**32 - 2 tokens",
+            ));
         }
         self.tokens.push(token);
         Ok(pos as u32)
@@ -96,13 +102,18 @@ impl SequenceLog {
     /// Index in [`Self::sequences`] of the live sequence `id`.
     pub fn index_of(&self, id: u64) -> Result<usize> {
         // Ids increase with insertion order, so the live ones are sorted.
-        self.seqs.binary_search_by_key(&id, |s| s.id).map_err(|_| Error::UnknownSequence { id })
+        self.seqs
+            .binary_search_by_key(&id, |s| s.id)
+            .map_err(|_| Error::UnknownSequence { id })
     }
 
     /// Tokens of the `i`-th live sequence.
     pub fn sequence_tokens(&self, i: usize) -> &[u32] {
         let start = self.seqs[i].start as usize;
-        let end = self.seqs.get(i + 1).map_or(self.tokens.len(), |s| s.start as usize);
+        let end = self
+            .seqs
+            .get(i + 1)
+            .map_or(self.tokens.len(), |s| s.start as usize);
         &self.tokens[start..end]
     }
 
@@ -123,7 +134,10 @@ impl SequenceLog {
             }
             let start = tokens.len() as u32;
             tokens.extend_from_slice(self.sequence_tokens(i));
-            seqs.push(SequenceInfo { id: self.seqs[i].id, start });
+            seqs.push(SequenceInfo {
+                id: self.seqs[i].id,
+                start,
+            });
         }
         self.tokens = tokens;
         self.seqs = seqs;
@@ -158,7 +172,11 @@ impl SequenceLog {
         let open = match r.u8()? {
             0 => false,
             1 => true,
-            b => return Err(Error::Corrupt { reason: format!("open flag is {b}, expected 0 or 1") }),
+            b => {
+                return Err(Error::Corrupt {
+                    reason: format!("open flag is {b}, expected 0 or 1"),
+                })
+            }
         };
         let n = r.len_prefix(16)?;
         let mut seqs = Vec::with_capacity(n);
@@ -167,18 +185,32 @@ impl SequenceLog {
             let id = r.u64()?;
             let len = r.u64()?;
             if seqs.last().is_some_and(|s: &SequenceInfo| s.id >= id) || id >= next_id {
-                return Err(Error::Corrupt { reason: format!("sequence id {id} out of order") });
+                return Err(Error::Corrupt {
+                    reason: format!("sequence id {id} out of order"),
+                });
             }
             if total + len >= u32::MAX as u64 - 1 {
-                return Err(Error::Corrupt { reason: "more tokens than a structure can hold".into() });
+                return Err(Error::Corrupt {
+                    reason: "more tokens than a structure can hold".into(),
+                });
             }
-            seqs.push(SequenceInfo { id, start: total as u32 });
+            seqs.push(SequenceInfo {
+                id,
+                start: total as u32,
+            });
             total += len;
         }
         if open && seqs.is_empty() {
-            return Err(Error::Corrupt { reason: "open flag set with no sequence".into() });
+            return Err(Error::Corrupt {
+                reason: "open flag set with no sequence".into(),
+            });
         }
         let tokens = r.u32_vec(total as usize)?;
-        Ok(SequenceLog { tokens, seqs, next_id, open })
+        Ok(SequenceLog {
+            tokens,
+            seqs,
+            next_id,
+            open,
+        })
     }
 }

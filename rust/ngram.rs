@@ -53,7 +53,10 @@ impl NgramTrie {
     /// An empty trie for contexts of up to `max_order` tokens (1..=32).
     pub fn new(max_order: u32) -> Result<Self> {
         if max_order == 0 || max_order > MAX_ORDER_LIMIT {
-            return Err(invalid("max_order", format!("{max_order} is outside 1..={MAX_ORDER_LIMIT}")));
+            return Err(invalid(
+                "max_order",
+                format!("{max_order} is outside 1..={MAX_ORDER_LIMIT}"),
+            ));
         }
         let mut trans = Transitions::default();
         trans.add_node();
@@ -136,7 +139,11 @@ impl NgramTrie {
         let mut active: Vec<u32> = Vec::with_capacity(order + 1);
         for &t in tokens {
             let mut next = Vec::with_capacity(order + 1);
-            next.push(self.trans.get(ROOT, t).expect("subtracted n-gram was added"));
+            next.push(
+                self.trans
+                    .get(ROOT, t)
+                    .expect("subtracted n-gram was added"),
+            );
             for &a in &active {
                 next.push(self.trans.get(a, t).expect("subtracted n-gram was added"));
             }
@@ -175,10 +182,17 @@ impl NgramTrie {
         if context.len() > self.max_order as usize {
             return Err(invalid(
                 "context",
-                format!("has {} tokens; this trie counts contexts of at most max_order={}", context.len(), self.max_order),
+                format!(
+                    "has {} tokens; this trie counts contexts of at most max_order={}",
+                    context.len(),
+                    self.max_order
+                ),
             ));
         }
-        Ok(self.walk(context).and_then(|n| self.trans.get(n, token)).map_or(0, |n| u64::from(self.count[n as usize])))
+        Ok(self
+            .walk(context)
+            .and_then(|n| self.trans.get(n, token))
+            .map_or(0, |n| u64::from(self.count[n as usize])))
     }
 
     /// The `(token, count)` continuations of `context` seen at least once, most frequent first.
@@ -186,7 +200,11 @@ impl NgramTrie {
         if context.len() > self.max_order as usize {
             return Err(invalid(
                 "context",
-                format!("has {} tokens; this trie counts contexts of at most max_order={}", context.len(), self.max_order),
+                format!(
+                    "has {} tokens; this trie counts contexts of at most max_order={}",
+                    context.len(),
+                    self.max_order
+                ),
             ));
         }
         let mut out = Vec::new();
@@ -205,7 +223,13 @@ impl NgramTrie {
     /// first: a node's score is the product of the conditional frequencies along its path, each level
     /// offers the `k` most frequent continuations of the longest suffix (up to `max_order`) of
     /// context + path that the trie has seen continued. O(budget * (max_order^2 + k log k)).
-    pub fn top_continuations(&self, context: &[u32], k: usize, depth: usize, budget: usize) -> Result<DraftTree> {
+    pub fn top_continuations(
+        &self,
+        context: &[u32],
+        k: usize,
+        depth: usize,
+        budget: usize,
+    ) -> Result<DraftTree> {
         top_continuations_multi(&[self], context, k, depth, budget)
     }
 
@@ -245,7 +269,10 @@ impl NgramTrie {
     /// bound. The open sequence is never evicted.
     pub fn set_capacity(&mut self, tokens: Option<usize>) -> Result<()> {
         if tokens == Some(0) {
-            return Err(invalid("capacity", "must be positive (or None for no bound)"));
+            return Err(invalid(
+                "capacity",
+                "must be positive (or None for no bound)",
+            ));
         }
         self.capacity_tokens = tokens;
         self.enforce_capacity();
@@ -258,7 +285,9 @@ impl NgramTrie {
     }
 
     fn enforce_capacity(&mut self) {
-        let Some(cap) = self.capacity_tokens else { return };
+        let Some(cap) = self.capacity_tokens else {
+            return;
+        };
         if self.num_tokens() <= cap {
             return;
         }
@@ -334,7 +363,9 @@ impl NgramTrie {
         let order = r.u32()?;
         let cap = r.u64()?;
         let log = SequenceLog::read(r)?;
-        let mut trie = NgramTrie::new(order).map_err(|_| Error::Corrupt { reason: format!("max_order {order}") })?;
+        let mut trie = NgramTrie::new(order).map_err(|_| Error::Corrupt {
+            reason: format!("max_order {order}"),
+        })?;
         trie.replay(&log);
         trie.capacity_tokens = (cap != 0).then_some(cap as usize);
         Ok(trie)
@@ -363,7 +394,9 @@ impl PartialOrd for Candidate {
 }
 impl Ord for Candidate {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.score.total_cmp(&other.score).then(other.seq.cmp(&self.seq))
+        self.score
+            .total_cmp(&other.score)
+            .then(other.seq.cmp(&self.seq))
     }
 }
 
@@ -393,9 +426,18 @@ pub fn top_continuations_multi(
     let root_tail = tail(context);
     let (root_children, matched) = continuations_of(tries, &root_tail, k);
     tree.match_length = matched as u32;
-    let push_children = |heap: &mut BinaryHeap<Candidate>, seq: &mut u32, parent: i32, parent_score: f32, children: Vec<(u32, f32)>| {
+    let push_children = |heap: &mut BinaryHeap<Candidate>,
+                         seq: &mut u32,
+                         parent: i32,
+                         parent_score: f32,
+                         children: Vec<(u32, f32)>| {
         for (token, p) in children {
-            heap.push(Candidate { score: parent_score * p, seq: *seq, parent, token });
+            heap.push(Candidate {
+                score: parent_score * p,
+                seq: *seq,
+                parent,
+                token,
+            });
             *seq += 1;
         }
     };
@@ -406,7 +448,10 @@ pub fn top_continuations_multi(
         let (mut t, d) = if c.parent < 0 {
             (root_tail.clone(), 1)
         } else {
-            (node_tail[c.parent as usize].clone(), node_depth[c.parent as usize] + 1)
+            (
+                node_tail[c.parent as usize].clone(),
+                node_depth[c.parent as usize] + 1,
+            )
         };
         t.push(c.token);
         let t = tail(&t);
@@ -430,7 +475,9 @@ fn continuations_of(tries: &[&NgramTrie], tail: &[u32], k: usize) -> (Vec<(u32, 
             if l > trie.max_order as usize {
                 continue;
             }
-            let Some(node) = trie.walk(suffix) else { continue };
+            let Some(node) = trie.walk(suffix) else {
+                continue;
+            };
             trie.trans.for_each(node, |tok, child| {
                 let c = u64::from(trie.count[child as usize]);
                 if c > 0 {
@@ -455,7 +502,13 @@ fn continuations_of(tries: &[&NgramTrie], tail: &[u32], k: usize) -> (Vec<(u32, 
         let total: u64 = merged.iter().map(|&(_, c)| c).sum();
         merged.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         merged.truncate(k);
-        return (merged.into_iter().map(|(t, c)| (t, c as f32 / total as f32)).collect(), l);
+        return (
+            merged
+                .into_iter()
+                .map(|(t, c)| (t, c as f32 / total as f32))
+                .collect(),
+            l,
+        );
     }
     (Vec::new(), 0)
 }
@@ -468,7 +521,13 @@ mod tests {
     fn brute_count(seqs: &[Vec<u32>], ctx: &[u32], t: u32) -> u64 {
         let mut pat = ctx.to_vec();
         pat.push(t);
-        seqs.iter().map(|s| s.windows(pat.len()).filter(|w| *w == pat.as_slice()).count() as u64).sum()
+        seqs.iter()
+            .map(|s| {
+                s.windows(pat.len())
+                    .filter(|w| *w == pat.as_slice())
+                    .count() as u64
+            })
+            .sum()
     }
 
     fn build(seqs: &[Vec<u32>], order: u32) -> NgramTrie {

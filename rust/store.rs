@@ -47,7 +47,10 @@ impl Scope {
             "request" => Ok(Scope::Request),
             "family" | "problem" => Ok(Scope::Family),
             "global" => Ok(Scope::Global),
-            other => Err(invalid("scope", format!("{other:?}; expected 'request', 'family' or 'global'"))),
+            other => Err(invalid(
+                "scope",
+                format!("{other:?}; expected 'request', 'family' or 'global'"),
+            )),
         }
     }
 }
@@ -89,7 +92,9 @@ impl Store {
                 pushes_since_check: 0,
             })
         };
-        Ok(Store { scopes: [make()?, make()?, make()?] })
+        Ok(Store {
+            scopes: [make()?, make()?, make()?],
+        })
     }
 
     fn scope(&self, scope: Scope) -> &ScopeData {
@@ -150,7 +155,9 @@ impl Store {
         };
         let local = id & ((1 << SCOPE_SHIFT) - 1);
         let s = self.scope_mut(scope);
-        s.automaton.remove_sequence(local).map_err(|_| Error::UnknownSequence { id })?;
+        s.automaton
+            .remove_sequence(local)
+            .map_err(|_| Error::UnknownSequence { id })?;
         s.trie.remove_sequence(local)?;
         Ok(())
     }
@@ -164,9 +171,17 @@ impl Store {
 
     /// Bounds `scope` to `tokens` tokens and/or `bytes` bytes (automaton + trie); the oldest
     /// sequences are evicted down to 3/4 of the bound when it is exceeded. The open one stays.
-    pub fn set_capacity(&mut self, scope: Scope, tokens: Option<usize>, bytes: Option<usize>) -> Result<()> {
+    pub fn set_capacity(
+        &mut self,
+        scope: Scope,
+        tokens: Option<usize>,
+        bytes: Option<usize>,
+    ) -> Result<()> {
         if tokens == Some(0) || bytes == Some(0) {
-            return Err(invalid("capacity", "must be positive (or None for no bound)"));
+            return Err(invalid(
+                "capacity",
+                "must be positive (or None for no bound)",
+            ));
         }
         let s = self.scope_mut(scope);
         s.capacity_tokens = tokens;
@@ -205,7 +220,12 @@ impl Store {
         let keep_open = usize::from(log.is_open());
         let mut remaining = tokens;
         let mut victims = Vec::new();
-        for (i, info) in log.sequences().iter().enumerate().take(log.sequences().len().saturating_sub(keep_open)) {
+        for (i, info) in log
+            .sequences()
+            .iter()
+            .enumerate()
+            .take(log.sequences().len().saturating_sub(keep_open))
+        {
             if remaining as f64 <= budget {
                 break;
             }
@@ -213,9 +233,13 @@ impl Store {
             victims.push(info.id);
         }
         if !victims.is_empty() {
-            s.automaton.remove_sequences(&victims).expect("victims are live");
+            s.automaton
+                .remove_sequences(&victims)
+                .expect("victims are live");
             for id in victims {
-                s.trie.remove_sequence(id).expect("scope structures hold the same sequences");
+                s.trie
+                    .remove_sequence(id)
+                    .expect("scope structures hold the same sequences");
             }
         }
     }
@@ -266,9 +290,17 @@ impl Store {
             let automaton = SuffixAutomaton::read(&mut r)?;
             let trie = NgramTrie::read(&mut r)?;
             if automaton.log().tokens() != trie.log().tokens() {
-                return Err(Error::Corrupt { reason: "a scope's automaton and trie hold different tokens".into() });
+                return Err(Error::Corrupt {
+                    reason: "a scope's automaton and trie hold different tokens".into(),
+                });
             }
-            Ok(ScopeData { automaton, trie, capacity_tokens, capacity_bytes, pushes_since_check: 0 })
+            Ok(ScopeData {
+                automaton,
+                trie,
+                capacity_tokens,
+                capacity_bytes,
+                pushes_since_check: 0,
+            })
         };
         let scopes = [read_scope()?, read_scope()?, read_scope()?];
         r.finish()?;
@@ -305,11 +337,21 @@ impl StoreCursor {
 
     /// Longest suffix of the context found in any scope.
     pub fn match_length(&self) -> u32 {
-        self.cursors.iter().map(Cursor::match_length).max().unwrap_or(0)
+        self.cursors
+            .iter()
+            .map(Cursor::match_length)
+            .max()
+            .unwrap_or(0)
     }
 
     /// The automaton draft with the longest continued match across scopes (inner scopes win ties).
-    pub fn draft(&mut self, store: &Store, max_tokens: usize, min_match: u32, policy: DraftPolicy) -> Result<DraftTree> {
+    pub fn draft(
+        &mut self,
+        store: &Store,
+        max_tokens: usize,
+        min_match: u32,
+        policy: DraftPolicy,
+    ) -> Result<DraftTree> {
         let mut best = DraftTree::empty();
         for (c, s) in self.cursors.iter_mut().zip(Scope::ALL) {
             let d = c.draft_with(store.automaton(s), max_tokens, min_match, policy)?;
@@ -321,7 +363,13 @@ impl StoreCursor {
     }
 
     /// A trie draft tree from the counts of all scopes summed.
-    pub fn draft_tree(&self, store: &Store, k: usize, depth: usize, budget: usize) -> Result<DraftTree> {
+    pub fn draft_tree(
+        &self,
+        store: &Store,
+        k: usize,
+        depth: usize,
+        budget: usize,
+    ) -> Result<DraftTree> {
         let tries = Scope::ALL.map(|s| store.trie(s));
         let context: Vec<u32> = self.tail.iter().copied().collect();
         top_continuations_multi(&tries, &context, k, depth, budget)
@@ -346,7 +394,10 @@ mod tests {
         let tree = cur.draft_tree(&store, 2, 3, 6).unwrap();
         assert_eq!(tree.tokens()[0], 3);
         store.remove_sequence(fam).unwrap();
-        assert!(cur.draft(&store, 3, 1, DraftPolicy::MostRecent).unwrap().is_empty());
+        assert!(cur
+            .draft(&store, 3, 1, DraftPolicy::MostRecent)
+            .unwrap()
+            .is_empty());
         assert!(store.remove_sequence(fam).is_err());
         assert!(store.remove_sequence(7 << SCOPE_SHIFT).is_err());
         let back = Store::from_bytes(&store.to_bytes()).unwrap();

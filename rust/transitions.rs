@@ -146,7 +146,11 @@ impl Transitions {
             self.set(node, token, target);
             return;
         }
-        self.edges.push(Edge { token, target, next: head });
+        self.edges.push(Edge {
+            token,
+            target,
+            next: head,
+        });
         self.heads[node as usize] = (self.edges.len() - 1) as u32;
     }
 
@@ -181,7 +185,11 @@ impl Transitions {
             let mut new_head = NONE;
             while e != NONE {
                 let edge = self.edges[e as usize];
-                self.edges.push(Edge { token: edge.token, target: edge.target, next: new_head });
+                self.edges.push(Edge {
+                    token: edge.token,
+                    target: edge.target,
+                    next: new_head,
+                });
                 new_head = (self.edges.len() - 1) as u32;
                 e = edge.next;
             }

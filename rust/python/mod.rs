@@ -16,11 +16,16 @@ use convert::{invalid_arg, map_err, token_batch, tokens_arg};
 /// Batches at least this long are drafted in parallel; below it thread hand-off costs more than it saves.
 const PARALLEL_BATCH: usize = 16;
 
+/// What `DraftTree.__reduce__` returns: the class and its constructor arguments.
+type DraftTreeReduce<'py> = (Bound<'py, PyAny>, (Vec<u32>, Vec<i32>, Vec<f32>, u32));
+
 fn parse_policy(policy: &str) -> PyResult<DraftPolicy> {
     match policy {
         "recent" | "most_recent" => Ok(DraftPolicy::MostRecent),
         "frequent" | "most_frequent" => Ok(DraftPolicy::MostFrequent),
-        other => Err(invalid_arg(format!("policy={other:?}; expected 'recent' or 'frequent'"))),
+        other => Err(invalid_arg(format!(
+            "policy={other:?}; expected 'recent' or 'frequent'"
+        ))),
     }
 }
 
@@ -32,12 +37,15 @@ fn positive(name: &str, value: Option<i64>) -> PyResult<Option<usize>> {
     match value {
         None => Ok(None),
         Some(v) if v > 0 => Ok(Some(v as usize)),
-        Some(v) => Err(invalid_arg(format!("{name}={v}; expected a positive number or None"))),
+        Some(v) => Err(invalid_arg(format!(
+            "{name}={v}; expected a positive number or None"
+        ))),
     }
 }
 
 fn non_negative(name: &str, value: i64) -> PyResult<usize> {
-    usize::try_from(value).map_err(|_| invalid_arg(format!("{name}={value}; expected a non-negative integer")))
+    usize::try_from(value)
+        .map_err(|_| invalid_arg(format!("{name}={value}; expected a non-negative integer")))
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -67,15 +75,20 @@ impl PyDraftTree {
         match_length: i64,
     ) -> PyResult<Self> {
         let tokens = tokens_arg(tokens, "tokens")?;
-        let match_length = u32::try_from(match_length)
-            .map_err(|_| invalid_arg(format!("match_length={match_length}; expected a non-negative integer")))?;
+        let match_length = u32::try_from(match_length).map_err(|_| {
+            invalid_arg(format!(
+                "match_length={match_length}; expected a non-negative integer"
+            ))
+        })?;
         let mut inner = match parents {
             None => {
                 let n = tokens.len();
                 let chain = DraftTree::chain(tokens);
                 match scores {
-                    Some(s) => DraftTree::new(chain.tokens().to_vec(), chain.parents().to_vec(), Some(s))
-                        .map_err(map_err)?,
+                    Some(s) => {
+                        DraftTree::new(chain.tokens().to_vec(), chain.parents().to_vec(), Some(s))
+                            .map_err(map_err)?
+                    }
                     None => {
                         debug_assert_eq!(chain.len(), n);
                         chain
@@ -87,7 +100,8 @@ impl PyDraftTree {
                     .iter()
                     .enumerate()
                     .map(|(i, &v)| {
-                        i32::try_from(v).map_err(|_| invalid_arg(format!("parents[{i}] = {v} is out of range")))
+                        i32::try_from(v)
+                            .map_err(|_| invalid_arg(format!("parents[{i}] = {v} is out of range")))
                     })
                     .collect::<PyResult<Vec<i32>>>()?;
                 DraftTree::new(tokens, parents, scores).map_err(map_err)?
@@ -164,7 +178,11 @@ impl PyDraftTree {
 
     fn __repr__(&self) -> String {
         if self.inner.is_chain() {
-            format!("DraftTree.chain({:?}, match_length={})", self.inner.tokens(), self.inner.match_length)
+            format!(
+                "DraftTree.chain({:?}, match_length={})",
+                self.inner.tokens(),
+                self.inner.match_length
+            )
         } else {
             format!(
                 "DraftTree(tokens={:?}, parents={:?}, match_length={})",
@@ -175,11 +193,16 @@ impl PyDraftTree {
         }
     }
 
-    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, (Vec<u32>, Vec<i32>, Vec<f32>, u32))> {
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<DraftTreeReduce<'py>> {
         let me = slf.get();
         Ok((
             slf.get_type().into_any(),
-            (me.inner.tokens().to_vec(), me.inner.parents().to_vec(), me.inner.scores().to_vec(), me.inner.match_length),
+            (
+                me.inner.tokens().to_vec(),
+                me.inner.parents().to_vec(),
+                me.inner.scores().to_vec(),
+                me.inner.match_length,
+            ),
         ))
     }
 }
@@ -197,10 +220,17 @@ pub struct PySuffixAutomaton {
 impl PySuffixAutomaton {
     #[new]
     #[pyo3(signature = (*, counts=false, capacity_tokens=None, capacity_bytes=None))]
-    fn new(counts: bool, capacity_tokens: Option<i64>, capacity_bytes: Option<i64>) -> PyResult<Self> {
+    fn new(
+        counts: bool,
+        capacity_tokens: Option<i64>,
+        capacity_bytes: Option<i64>,
+    ) -> PyResult<Self> {
         let mut inner = SuffixAutomaton::with_options(counts);
         inner
-            .set_capacity(positive("capacity_tokens", capacity_tokens)?, positive("capacity_bytes", capacity_bytes)?)
+            .set_capacity(
+                positive("capacity_tokens", capacity_tokens)?,
+                positive("capacity_bytes", capacity_bytes)?,
+            )
             .map_err(map_err)?;
         Ok(PySuffixAutomaton { inner })
     }
@@ -264,7 +294,12 @@ impl PySuffixAutomaton {
 
     /// Bounds the stored tokens and/or bytes; the oldest sequences are evicted past the bound.
     #[pyo3(signature = (tokens=None, bytes=None))]
-    fn set_capacity(&mut self, py: Python<'_>, tokens: Option<i64>, bytes: Option<i64>) -> PyResult<()> {
+    fn set_capacity(
+        &mut self,
+        py: Python<'_>,
+        tokens: Option<i64>,
+        bytes: Option<i64>,
+    ) -> PyResult<()> {
         let (t, b) = (positive("tokens", tokens)?, positive("bytes", bytes)?);
         let inner = &mut self.inner;
         py.detach(|| inner.set_capacity(t, b)).map_err(map_err)
@@ -293,7 +328,10 @@ impl PySuffixAutomaton {
 
     /// A cursor that follows a live context through this automaton.
     fn cursor(slf: &Bound<'_, Self>) -> PyCursor {
-        PyCursor { cursor: slf.borrow().inner.cursor(), sam: slf.clone().unbind() }
+        PyCursor {
+            cursor: slf.borrow().inner.cursor(),
+            sam: slf.clone().unbind(),
+        }
     }
 
     /// Stateless draft for one context (reads at most its last `window` tokens).
@@ -307,9 +345,14 @@ impl PySuffixAutomaton {
         window: i64,
     ) -> PyResult<PyDraftTree> {
         let context = tokens_arg(context, "context")?;
-        let (k, w) = (non_negative("max_tokens", max_tokens)?, non_negative("window", window)?);
+        let (k, w) = (
+            non_negative("max_tokens", max_tokens)?,
+            non_negative("window", window)?,
+        );
         let inner = &self.inner;
-        Ok(py.detach(|| inner.draft_for(&context, k, min_match, w)).into())
+        Ok(py
+            .detach(|| inner.draft_for(&context, k, min_match, w))
+            .into())
     }
 
     /// Drafts for many contexts in one call (a list of token sequences or a 2-D int array, with
@@ -326,13 +369,22 @@ impl PySuffixAutomaton {
         lengths: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Vec<PyDraftTree>> {
         let batch = token_batch(contexts, lengths)?;
-        let (k, w) = (non_negative("max_tokens", max_tokens)?, non_negative("window", window)?);
+        let (k, w) = (
+            non_negative("max_tokens", max_tokens)?,
+            non_negative("window", window)?,
+        );
         let inner = &self.inner;
         let drafts: Vec<DraftTree> = py.detach(|| {
             if batch.len() >= PARALLEL_BATCH {
-                batch.par_iter().map(|c| inner.draft_for(c, k, min_match, w)).collect()
+                batch
+                    .par_iter()
+                    .map(|c| inner.draft_for(c, k, min_match, w))
+                    .collect()
             } else {
-                batch.iter().map(|c| inner.draft_for(c, k, min_match, w)).collect()
+                batch
+                    .iter()
+                    .map(|c| inner.draft_for(c, k, min_match, w))
+                    .collect()
             }
         });
         Ok(drafts.into_iter().map(Into::into).collect())
@@ -347,11 +399,16 @@ impl PySuffixAutomaton {
     /// Restores an automaton from `to_bytes` output; raises CorruptDataError on bad bytes.
     #[classmethod]
     fn from_bytes(_cls: &Bound<'_, PyType>, py: Python<'_>, data: &[u8]) -> PyResult<Self> {
-        let inner = py.detach(|| SuffixAutomaton::from_bytes(data)).map_err(map_err)?;
+        let inner = py
+            .detach(|| SuffixAutomaton::from_bytes(data))
+            .map_err(map_err)?;
         Ok(PySuffixAutomaton { inner })
     }
 
-    fn __reduce__<'py>(slf: &Bound<'py, Self>, py: Python<'py>) -> PyResult<(Bound<'py, PyAny>, (Bound<'py, PyBytes>,))> {
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+        py: Python<'py>,
+    ) -> PyResult<(Bound<'py, PyAny>, (Bound<'py, PyBytes>,))> {
         let from_bytes = slf.get_type().getattr("from_bytes")?;
         Ok((from_bytes, (slf.borrow().to_bytes(py),)))
     }
@@ -412,11 +469,20 @@ impl PyCursor {
     /// A chain of up to `max_tokens` tokens continuing the longest matched suffix that has a
     /// continuation (at least `min_match` long), by `policy` 'recent' or 'frequent'.
     #[pyo3(signature = (max_tokens=8, min_match=1, policy="recent"))]
-    fn draft(&mut self, py: Python<'_>, max_tokens: i64, min_match: u32, policy: &str) -> PyResult<PyDraftTree> {
+    fn draft(
+        &mut self,
+        py: Python<'_>,
+        max_tokens: i64,
+        min_match: u32,
+        policy: &str,
+    ) -> PyResult<PyDraftTree> {
         let policy = parse_policy(policy)?;
         let k = non_negative("max_tokens", max_tokens)?;
         let sam = self.sam.borrow(py);
-        self.cursor.draft_with(&sam.inner, k, min_match, policy).map(Into::into).map_err(map_err)
+        self.cursor
+            .draft_with(&sam.inner, k, min_match, policy)
+            .map(Into::into)
+            .map_err(map_err)
     }
 
     /// The automaton this cursor follows.
@@ -444,9 +510,12 @@ impl PyNgramTrie {
     #[new]
     #[pyo3(signature = (max_order=4, *, capacity_tokens=None))]
     fn new(max_order: i64, capacity_tokens: Option<i64>) -> PyResult<Self> {
-        let order = u32::try_from(max_order).map_err(|_| invalid_arg(format!("max_order={max_order} is outside 1..=32")))?;
+        let order = u32::try_from(max_order)
+            .map_err(|_| invalid_arg(format!("max_order={max_order} is outside 1..=32")))?;
         let mut inner = NgramTrie::new(order).map_err(map_err)?;
-        inner.set_capacity(positive("capacity_tokens", capacity_tokens)?).map_err(map_err)?;
+        inner
+            .set_capacity(positive("capacity_tokens", capacity_tokens)?)
+            .map_err(map_err)?;
         Ok(PyNgramTrie { inner })
     }
 
@@ -498,9 +567,15 @@ impl PyNgramTrie {
         budget: i64,
     ) -> PyResult<PyDraftTree> {
         let context = tokens_arg(context, "context")?;
-        let (k, depth, budget) = (non_negative("k", k)?, non_negative("depth", depth)?, non_negative("budget", budget)?);
+        let (k, depth, budget) = (
+            non_negative("k", k)?,
+            non_negative("depth", depth)?,
+            non_negative("budget", budget)?,
+        );
         let inner = &self.inner;
-        py.detach(|| inner.top_continuations(&context, k, depth, budget)).map(Into::into).map_err(map_err)
+        py.detach(|| inner.top_continuations(&context, k, depth, budget))
+            .map(Into::into)
+            .map_err(map_err)
     }
 
     /// `top_continuations` for many contexts in one call (GIL released, parallel when large).
@@ -515,16 +590,30 @@ impl PyNgramTrie {
         lengths: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Vec<PyDraftTree>> {
         let batch = token_batch(contexts, lengths)?;
-        let (k, depth, budget) = (non_negative("k", k)?, non_negative("depth", depth)?, non_negative("budget", budget)?);
+        let (k, depth, budget) = (
+            non_negative("k", k)?,
+            non_negative("depth", depth)?,
+            non_negative("budget", budget)?,
+        );
         let inner = &self.inner;
         let drafts: Result<Vec<DraftTree>, _> = py.detach(|| {
             if batch.len() >= PARALLEL_BATCH {
-                batch.par_iter().map(|c| inner.top_continuations(c, k, depth, budget)).collect()
+                batch
+                    .par_iter()
+                    .map(|c| inner.top_continuations(c, k, depth, budget))
+                    .collect()
             } else {
-                batch.iter().map(|c| inner.top_continuations(c, k, depth, budget)).collect()
+                batch
+                    .iter()
+                    .map(|c| inner.top_continuations(c, k, depth, budget))
+                    .collect()
             }
         });
-        Ok(drafts.map_err(map_err)?.into_iter().map(Into::into).collect())
+        Ok(drafts
+            .map_err(map_err)?
+            .into_iter()
+            .map(Into::into)
+            .collect())
     }
 
     /// Number of stored tokens.
@@ -562,7 +651,9 @@ impl PyNgramTrie {
     /// Bounds the stored tokens; the oldest sequences are evicted past the bound.
     #[pyo3(signature = (tokens=None))]
     fn set_capacity(&mut self, tokens: Option<i64>) -> PyResult<()> {
-        self.inner.set_capacity(positive("tokens", tokens)?).map_err(map_err)
+        self.inner
+            .set_capacity(positive("tokens", tokens)?)
+            .map_err(map_err)
     }
 
     /// Compact bytes that `from_bytes` restores.
@@ -577,7 +668,10 @@ impl PyNgramTrie {
         Ok(PyNgramTrie { inner })
     }
 
-    fn __reduce__<'py>(slf: &Bound<'py, Self>, py: Python<'py>) -> PyResult<(Bound<'py, PyAny>, (Bound<'py, PyBytes>,))> {
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+        py: Python<'py>,
+    ) -> PyResult<(Bound<'py, PyAny>, (Bound<'py, PyBytes>,))> {
         let from_bytes = slf.get_type().getattr("from_bytes")?;
         Ok((from_bytes, (slf.borrow().to_bytes(py),)))
     }
@@ -611,8 +705,11 @@ impl PyStore {
     #[new]
     #[pyo3(signature = (max_order=4, *, counts=false))]
     fn new(max_order: i64, counts: bool) -> PyResult<Self> {
-        let order = u32::try_from(max_order).map_err(|_| invalid_arg(format!("max_order={max_order} is outside 1..=32")))?;
-        Ok(PyStore { inner: Store::new(order, counts).map_err(map_err)? })
+        let order = u32::try_from(max_order)
+            .map_err(|_| invalid_arg(format!("max_order={max_order} is outside 1..=32")))?;
+        Ok(PyStore {
+            inner: Store::new(order, counts).map_err(map_err)?,
+        })
     }
 
     /// Starts a sequence in `scope` ('request', 'family' or 'global') and returns its id.
@@ -651,9 +748,20 @@ impl PyStore {
 
     /// Bounds `scope` to `tokens` tokens and/or `bytes` bytes, evicting its oldest sequences.
     #[pyo3(signature = (scope, tokens=None, bytes=None))]
-    fn set_capacity(&mut self, scope: &str, tokens: Option<i64>, bytes: Option<i64>) -> PyResult<()> {
+    fn set_capacity(
+        &mut self,
+        scope: &str,
+        tokens: Option<i64>,
+        bytes: Option<i64>,
+    ) -> PyResult<()> {
         let scope = parse_scope(scope)?;
-        self.inner.set_capacity(scope, positive("tokens", tokens)?, positive("bytes", bytes)?).map_err(map_err)
+        self.inner
+            .set_capacity(
+                scope,
+                positive("tokens", tokens)?,
+                positive("bytes", bytes)?,
+            )
+            .map_err(map_err)
     }
 
     /// Tokens stored in `scope`, or in all scopes.
@@ -676,7 +784,10 @@ impl PyStore {
 
     /// A cursor following one context through every scope.
     fn cursor(slf: &Bound<'_, Self>) -> PyStoreCursor {
-        PyStoreCursor { cursor: slf.borrow().inner.cursor(), store: slf.clone().unbind() }
+        PyStoreCursor {
+            cursor: slf.borrow().inner.cursor(),
+            store: slf.clone().unbind(),
+        }
     }
 
     /// Compact bytes that `from_bytes` restores.
@@ -691,15 +802,24 @@ impl PyStore {
         Ok(PyStore { inner })
     }
 
-    fn __reduce__<'py>(slf: &Bound<'py, Self>, py: Python<'py>) -> PyResult<(Bound<'py, PyAny>, (Bound<'py, PyBytes>,))> {
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+        py: Python<'py>,
+    ) -> PyResult<(Bound<'py, PyAny>, (Bound<'py, PyBytes>,))> {
         let from_bytes = slf.get_type().getattr("from_bytes")?;
         Ok((from_bytes, (slf.borrow().to_bytes(py),)))
     }
 
     fn __repr__(&self) -> String {
-        let sizes: Vec<String> =
-            Scope::ALL.iter().map(|&s| format!("{}={}", s.name(), self.inner.num_tokens(s))).collect();
-        format!("Store({}, memory_bytes={})", sizes.join(", "), self.inner.memory_bytes())
+        let sizes: Vec<String> = Scope::ALL
+            .iter()
+            .map(|&s| format!("{}={}", s.name(), self.inner.num_tokens(s)))
+            .collect();
+        format!(
+            "Store({}, memory_bytes={})",
+            sizes.join(", "),
+            self.inner.memory_bytes()
+        )
     }
 }
 
@@ -737,19 +857,35 @@ impl PyStoreCursor {
 
     /// The automaton chain draft with the longest continued match across scopes.
     #[pyo3(signature = (max_tokens=8, min_match=1, policy="recent"))]
-    fn draft(&mut self, py: Python<'_>, max_tokens: i64, min_match: u32, policy: &str) -> PyResult<PyDraftTree> {
+    fn draft(
+        &mut self,
+        py: Python<'_>,
+        max_tokens: i64,
+        min_match: u32,
+        policy: &str,
+    ) -> PyResult<PyDraftTree> {
         let policy = parse_policy(policy)?;
         let k = non_negative("max_tokens", max_tokens)?;
         let store = self.store.borrow(py);
-        self.cursor.draft(&store.inner, k, min_match, policy).map(Into::into).map_err(map_err)
+        self.cursor
+            .draft(&store.inner, k, min_match, policy)
+            .map(Into::into)
+            .map_err(map_err)
     }
 
     /// A draft tree from the trie counts of all scopes summed.
     #[pyo3(signature = (k=3, depth=4, budget=16))]
     fn draft_tree(&self, py: Python<'_>, k: i64, depth: i64, budget: i64) -> PyResult<PyDraftTree> {
-        let (k, depth, budget) = (non_negative("k", k)?, non_negative("depth", depth)?, non_negative("budget", budget)?);
+        let (k, depth, budget) = (
+            non_negative("k", k)?,
+            non_negative("depth", depth)?,
+            non_negative("budget", budget)?,
+        );
         let store = self.store.borrow(py);
-        self.cursor.draft_tree(&store.inner, k, depth, budget).map(Into::into).map_err(map_err)
+        self.cursor
+            .draft_tree(&store.inner, k, depth, budget)
+            .map(Into::into)
+            .map_err(map_err)
     }
 
     fn __repr__(&self) -> String {
