@@ -22,15 +22,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import statistics
 import sys
 import time
 from pathlib import Path
 
-import torch
-
 import specscale
+import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
@@ -48,9 +45,13 @@ def load_model(args):
             tok = AutoTokenizer.from_pretrained(tok_dir)
         vocab = len(tok) if tok is not None else 32000
         cfg = LlamaConfig(
-            vocab_size=vocab, hidden_size=args.hidden, intermediate_size=4 * args.hidden,
-            num_hidden_layers=args.layers, num_attention_heads=max(1, args.hidden // 64),
-            num_key_value_heads=max(1, args.hidden // 128), max_position_embeddings=4096,
+            vocab_size=vocab,
+            hidden_size=args.hidden,
+            intermediate_size=4 * args.hidden,
+            num_hidden_layers=args.layers,
+            num_attention_heads=max(1, args.hidden // 64),
+            num_key_value_heads=max(1, args.hidden // 128),
+            max_position_embeddings=4096,
         )
         model = AutoModelForCausalLM.from_config(cfg, dtype=dtype)
         return model.to(args.device).eval(), tok
@@ -68,7 +69,13 @@ def load_prompts(args, tok) -> list[list[int]]:
         rows = [json.loads(line) for line in path.open()][: args.prompts]
         out = []
         for row in rows:
-            msg = [{"role": "user", "content": row["problem"] + "\nPlease reason step by step, and put your final answer within \\boxed{}."}]
+            msg = [
+                {
+                    "role": "user",
+                    "content": row["problem"]
+                    + "\nPlease reason step by step, and put your final answer within \\boxed{}.",
+                }
+            ]
             if getattr(tok, "chat_template", None):
                 ids = tok.apply_chat_template(msg, add_generation_prompt=True, tokenize=True)
                 if isinstance(ids, dict) or hasattr(ids, "input_ids"):
@@ -93,9 +100,9 @@ def run(args) -> None:
     model, tok = load_model(args)
     prompts = load_prompts(args, tok)
     eos = [] if args.ignore_eos else None
-    kw = dict(max_new_tokens=args.max_new_tokens, eos_token_id=eos)
+    kw = {"max_new_tokens": args.max_new_tokens, "eos_token_id": eos}
     if args.temperature > 0:
-        kw.update(temperature=args.temperature, top_p=args.top_p)
+        kw.update({"temperature": args.temperature, "top_p": args.top_p})
     # Warm up: first calls pay allocator and kernel-selection costs that are no part of decoding.
     specscale.generate(model, prompts[0][:16], max_new_tokens=4, eos_token_id=[])
 
@@ -120,11 +127,18 @@ def run(args) -> None:
             record(name, out.stats.wall_seconds, out.stats, same)
         if args.hf_baselines and args.temperature == 0:
             ids = torch.tensor([prompt], device=args.device)
-            gen_kw = dict(
-                attention_mask=torch.ones_like(ids), max_new_tokens=len(base.new_tokens), min_new_tokens=len(base.new_tokens),
-                do_sample=False, pad_token_id=0,
-            )
-            for name, extra in (("hf generate", {}), ("hf prompt lookup", {"prompt_lookup_num_tokens": 10, "max_matching_ngram_size": 3})):
+            n_new = len(base.new_tokens)
+            gen_kw = {
+                "attention_mask": torch.ones_like(ids),
+                "max_new_tokens": n_new,
+                "min_new_tokens": n_new,
+                "do_sample": False,
+                "pad_token_id": 0,
+            }
+            for name, extra in (
+                ("hf generate", {}),
+                ("hf prompt lookup", {"prompt_lookup_num_tokens": 10, "max_matching_ngram_size": 3}),
+            ):
                 if args.device.startswith("cuda"):
                     torch.cuda.synchronize()
                 t = time.perf_counter()
@@ -133,13 +147,18 @@ def run(args) -> None:
                 if args.device.startswith("cuda"):
                     torch.cuda.synchronize()
                 record(name, time.perf_counter() - t)
-        print(f"prompt {i + 1}/{len(prompts)}: {len(prompt)} tokens -> {len(base.new_tokens)} new", file=sys.stderr)
+        print(
+            f"prompt {i + 1}/{len(prompts)}: {len(prompt)} tokens -> {len(base.new_tokens)} new",
+            file=sys.stderr,
+        )
 
     base_wall = sum(rows["AR (NoDraft loop)"]["wall"])
     print()
-    print(f"model={args.model}{' ' + args.gguf if args.gguf else ''} device={args.device} dtype={args.dtype} "
-          f"prompts={len(prompts)} max_new_tokens={args.max_new_tokens} temperature={args.temperature} "
-          f"torch_threads={torch.get_num_threads()}")
+    print(
+        f"model={args.model}{' ' + args.gguf if args.gguf else ''} device={args.device} dtype={args.dtype} "
+        f"prompts={len(prompts)} max_new_tokens={args.max_new_tokens} temperature={args.temperature} "
+        f"torch_threads={torch.get_num_threads()}"
+    )
     header = f"{'method':<20} {'wall s':>8} {'speedup':>8} {'tok/s':>8} {'MAT':>6} {'step ms':>8} {'ovh us/step':>12} {'ovh share':>10} {'same':>5}"
     print(header)
     print("-" * len(header))

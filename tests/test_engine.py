@@ -9,16 +9,14 @@ from __future__ import annotations
 import random
 
 import pytest
+import specscale
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-import specscale
 from specscale import DraftTree
 from specscale.drafters import AdaptiveLength, Drafter
 from specscale.errors import InvalidArgumentError
 from specscale.verify import TreeMaskUnsupportedError
-
 from tiny_models import ARCHS, reference_greedy, tiny_model
 
 VOCAB = 96
@@ -129,6 +127,8 @@ def test_greedy_equals_plain_generate(arch_model, prompt, max_new, seed):
         assert s.new_tokens == len(ref) and s.steps >= 1 and s.mean_accepted_tokens >= 1.0
         assert sum(s.accepted_histogram.values()) == s.steps
         assert sum(k * c for k, c in s.accepted_histogram.items()) == s.new_tokens
+        assert 0 < s.forward_seconds <= s.verify_seconds <= s.wall_seconds
+        assert s.draft_seconds <= s.overhead_seconds <= s.wall_seconds
         if name == "none":
             assert s.steps == len(ref) and s.mean_accepted_tokens == 1.0
         if name == "oracle" and max_new > 1:
@@ -142,7 +142,9 @@ def test_eager_attention_trees():
     ref = reference_greedy(model, prompt, 24, eos_token_id=[])
     for seed in range(4):
         for drafter in (ManyBranches(ref, len(prompt), seed, width=4), RandomDrafter(seed)):
-            out = specscale.generate(model, prompt, drafter=drafter, max_new_tokens=24, eos_token_id=[], tree=True)
+            out = specscale.generate(
+                model, prompt, drafter=drafter, max_new_tokens=24, eos_token_id=[], tree=True
+            )
             assert out.new_tokens == ref
 
 
@@ -151,7 +153,11 @@ def test_oracle_hidden_in_branches_is_accepted_in_full():
     prompt = [9, 8, 7]
     ref = reference_greedy(model, prompt, 30, eos_token_id=[])
     out = specscale.generate(
-        model, prompt, drafter=ManyBranches(ref, len(prompt), seed=1, length=5), max_new_tokens=30, eos_token_id=[]
+        model,
+        prompt,
+        drafter=ManyBranches(ref, len(prompt), seed=1, length=5),
+        max_new_tokens=30,
+        eos_token_id=[],
     )
     assert out.new_tokens == ref
     # While the budget allows the whole tree, a step commits 6 tokens: 5 drafted + the target's own.
@@ -162,9 +168,18 @@ def test_chain_fallback_where_tree_masks_are_unsupported():
     from transformers import AutoModelForCausalLM, Qwen3Config
 
     cfg = Qwen3Config(
-        vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, head_dim=8, use_sliding_window=True, sliding_window=4, max_window_layers=0,
-        eos_token_id=1, pad_token_id=0,
+        vocab_size=VOCAB,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=8,
+        use_sliding_window=True,
+        sliding_window=4,
+        max_window_layers=0,
+        eos_token_id=1,
+        pad_token_id=0,
     )
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(cfg).eval()
@@ -190,11 +205,17 @@ def test_eos_inside_a_draft(arch):
     eos = free[len(free) // 2]  # a token the model really emits mid-run
     ref = reference_greedy(model, prompt, 30, eos_token_id=eos)
     assert ref[-1] == eos and len(ref) < 30
-    for drafter in (Oracle(free, len(prompt), length=30), ManyBranches(free, len(prompt), 0), specscale.PromptLookup()):
+    for drafter in (
+        Oracle(free, len(prompt), length=30),
+        ManyBranches(free, len(prompt), 0),
+        specscale.PromptLookup(),
+    ):
         out = specscale.generate(model, prompt, drafter=drafter, max_new_tokens=30, eos_token_id=eos)
         assert out.new_tokens == ref and out.finish_reason == "eos"
     # A list of EOS ids, and the model's own generation_config as the default.
-    out = specscale.generate(model, prompt, drafter=Oracle(free, len(prompt)), max_new_tokens=30, eos_token_id=[999, eos])
+    out = specscale.generate(
+        model, prompt, drafter=Oracle(free, len(prompt)), max_new_tokens=30, eos_token_id=[999, eos]
+    )
     assert out.new_tokens == ref
     model.generation_config.eos_token_id = eos
     out = specscale.generate(model, prompt, drafter=Oracle(free, len(prompt)), max_new_tokens=30)
@@ -219,14 +240,24 @@ def test_stop_strings_and_sequences_inside_drafts():
     end = next(i + 1 for i in range(len(free)) if stop in tok.decode(free[: i + 1]))
     assert text.find(stop) + len(stop) == end
     out = specscale.generate(
-        model, prompt, drafter=Oracle(free, len(prompt), length=20), max_new_tokens=30, eos_token_id=[],
-        stop=[stop], tokenizer=tok,
+        model,
+        prompt,
+        drafter=Oracle(free, len(prompt), length=20),
+        max_new_tokens=30,
+        eos_token_id=[],
+        stop=[stop],
+        tokenizer=tok,
     )
     assert out.new_tokens == free[:end] and out.finish_reason == "stop"
     seq = free[12:14]
     end = next(i + 2 for i in range(len(free) - 1) if free[i : i + 2] == seq)
     out = specscale.generate(
-        model, prompt, drafter=Oracle(free, len(prompt), length=20), max_new_tokens=30, eos_token_id=[], stop=[seq]
+        model,
+        prompt,
+        drafter=Oracle(free, len(prompt), length=20),
+        max_new_tokens=30,
+        eos_token_id=[],
+        stop=[seq],
     )
     assert out.new_tokens == free[:end] and out.finish_reason == "stop"
     with pytest.raises(InvalidArgumentError, match="tokenizer"):
@@ -315,8 +346,12 @@ def test_oversized_drafts_are_cut_to_the_budget():
     prompt = [3, 4, 5]
     ref = reference_greedy(model, prompt, 10, eos_token_id=[])
     out = specscale.generate(
-        model, prompt, drafter=BadDrafter(ref[:3] + [0] * 40, list(range(-1, 42))), max_new_tokens=10,
-        eos_token_id=[], max_draft_tokens=5,
+        model,
+        prompt,
+        drafter=BadDrafter(ref[:3] + [0] * 40, list(range(-1, 42))),
+        max_new_tokens=10,
+        eos_token_id=[],
+        max_draft_tokens=5,
     )
     assert out.new_tokens == ref
 
@@ -331,21 +366,36 @@ def test_saved_and_reloaded_model(tmp_path):
     model = AutoModelForCausalLM.from_pretrained(tmp_path, dtype=torch.float32).eval()
     prompt = [5, 6, 7, 5, 6]
     ref = reference_greedy(model, prompt, 24, eos_token_id=[])
-    for drafter in (specscale.PromptLookup(), specscale.SuffixAutomatonDrafter(), specscale.NgramTrieDrafter()):
-        assert specscale.generate(model, prompt, drafter=drafter, max_new_tokens=24, eos_token_id=[]).new_tokens == ref
+    for drafter in (
+        specscale.PromptLookup(),
+        specscale.SuffixAutomatonDrafter(),
+        specscale.NgramTrieDrafter(),
+    ):
+        assert (
+            specscale.generate(model, prompt, drafter=drafter, max_new_tokens=24, eos_token_id=[]).new_tokens
+            == ref
+        )
 
 
 # --- transformers' own assisted decoding ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("make", [specscale.PromptLookup, specscale.SuffixAutomatonDrafter, specscale.NgramTrieDrafter])
+@pytest.mark.parametrize(
+    "make", [specscale.PromptLookup, specscale.SuffixAutomatonDrafter, specscale.NgramTrieDrafter]
+)
 def test_candidate_generator_inside_model_generate(make):
     model = tiny_model("llama", VOCAB, scale=4.0)
     prompt = [7, 8, 9, 7, 8]
     ref = reference_greedy(model, prompt, 20, eos_token_id=None)
     ids = torch.tensor([prompt])
     out = specscale.assisted_generate(
-        model, ids, make(), attention_mask=torch.ones_like(ids), max_new_tokens=20, do_sample=False, pad_token_id=0
+        model,
+        ids,
+        make(),
+        attention_mask=torch.ones_like(ids),
+        max_new_tokens=20,
+        do_sample=False,
+        pad_token_id=0,
     )
     assert out[0, len(prompt) :].tolist() == ref
     assert "_get_candidate_generator" not in model.__dict__  # the patch is gone
@@ -373,7 +423,8 @@ def test_prompt_lookup_drafts_real_continuations(tokens, k):
     assert 1 <= len(draft) <= k
     n = best
     assert any(
-        tokens[e - n : e] == tokens[-n:] and tokens[e : e + len(draft)] == draft for e in range(n, len(tokens))
+        tokens[e - n : e] == tokens[-n:] and tokens[e : e + len(draft)] == draft
+        for e in range(n, len(tokens))
     )
 
 

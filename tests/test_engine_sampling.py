@@ -12,13 +12,11 @@ import math
 import random
 
 import pytest
-import torch
-
 import specscale
+import torch
 from specscale import DraftTree
 from specscale.drafters import Drafter
 from specscale.sampling import SamplingParams, children_lists, greedy_accept, process_logits, sample_accept
-
 from tiny_models import tiny_model
 
 
@@ -52,7 +50,8 @@ def chi_square_limit(df: int, z: float = 3.72) -> float:
 
 
 @pytest.mark.parametrize(
-    "temperature,top_k,top_p", [(1.0, 0, 1.0), (0.7, 0, 1.0), (1.3, 5, 1.0), (0.9, 0, 0.8), (0.6, 7, 0.5), (1.0, 1, 1.0)]
+    "temperature,top_k,top_p",
+    [(1.0, 0, 1.0), (0.7, 0, 1.0), (1.3, 5, 1.0), (0.9, 0, 0.8), (0.6, 7, 0.5), (1.0, 1, 1.0)],
 )
 def test_process_logits_matches_transformers_warpers(temperature, top_k, top_p):
     from transformers.generation.logits_process import (
@@ -137,9 +136,17 @@ def test_greedy_accept_walks_the_argmax_path():
 def test_top_k_one_sampling_is_greedy():
     model = tiny_model("llama", 96, scale=4.0)
     prompt = [4, 5, 6, 4, 5]
-    greedy = specscale.generate(model, prompt, drafter=specscale.PromptLookup(), max_new_tokens=20, eos_token_id=[])
+    greedy = specscale.generate(
+        model, prompt, drafter=specscale.PromptLookup(), max_new_tokens=20, eos_token_id=[]
+    )
     sampled = specscale.generate(
-        model, prompt, drafter=specscale.PromptLookup(), max_new_tokens=20, eos_token_id=[], temperature=0.7, top_k=1,
+        model,
+        prompt,
+        drafter=specscale.PromptLookup(),
+        max_new_tokens=20,
+        eos_token_id=[],
+        temperature=0.7,
+        top_k=1,
         seed=3,
     )
     assert sampled.new_tokens == greedy.new_tokens
@@ -167,7 +174,9 @@ class RandomTrees(Drafter):
     def propose(self, context, max_tokens):
         n = self.rng.randint(0, min(6, max_tokens))
         return DraftTree(
-            [self.rng.randrange(self.vocab) for _ in range(n)], [self.rng.randint(-1, i - 1) for i in range(n)], None
+            [self.rng.randrange(self.vocab) for _ in range(n)],
+            [self.rng.randint(-1, i - 1) for i in range(n)],
+            None,
         )
 
 
@@ -200,7 +209,13 @@ def test_sampled_sequences_have_the_target_distribution(drafter_name):
     accepted = 0
     for _ in range(n):
         out = specscale.generate(
-            model, prompt, drafter=drafter, max_new_tokens=steps, eos_token_id=[], temperature=0.9, top_k=6,
+            model,
+            prompt,
+            drafter=drafter,
+            max_new_tokens=steps,
+            eos_token_id=[],
+            temperature=0.9,
+            top_k=6,
             generator=gen,
         )
         key = tuple(out.new_tokens)
@@ -215,8 +230,14 @@ def test_sampling_is_reproducible_with_a_seed():
     model = tiny_model("gpt2", 96, scale=2.0)
     runs = [
         specscale.generate(
-            model, [5, 6, 7], drafter=specscale.NgramTrieDrafter(), max_new_tokens=16, temperature=1.0, top_p=0.9,
-            seed=42, eos_token_id=[],
+            model,
+            [5, 6, 7],
+            drafter=specscale.NgramTrieDrafter(),
+            max_new_tokens=16,
+            temperature=1.0,
+            top_p=0.9,
+            seed=42,
+            eos_token_id=[],
         ).new_tokens
         for _ in range(2)
     ]

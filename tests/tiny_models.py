@@ -20,20 +20,41 @@ EOS = 1  # tests pass eos explicitly; the configs' own defaults do not matter
 def tiny_config(arch: str, vocab_size: int = 96, layers: int = 2, attn: str = "sdpa"):
     if arch == "llama":
         cfg = LlamaConfig(
-            vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=layers,
-            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-            bos_token_id=0, eos_token_id=EOS, pad_token_id=0,
+            vocab_size=vocab_size,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=layers,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=512,
+            bos_token_id=0,
+            eos_token_id=EOS,
+            pad_token_id=0,
         )
     elif arch == "qwen3":
         cfg = Qwen3Config(
-            vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=layers,
-            num_attention_heads=4, num_key_value_heads=2, head_dim=8, max_position_embeddings=512,
-            bos_token_id=0, eos_token_id=EOS, pad_token_id=0,
+            vocab_size=vocab_size,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=layers,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            head_dim=8,
+            max_position_embeddings=512,
+            bos_token_id=0,
+            eos_token_id=EOS,
+            pad_token_id=0,
         )
     elif arch == "gpt2":
         cfg = GPT2Config(
-            vocab_size=vocab_size, n_embd=32, n_layer=layers, n_head=4, n_positions=512,
-            bos_token_id=0, eos_token_id=EOS, pad_token_id=0,
+            vocab_size=vocab_size,
+            n_embd=32,
+            n_layer=layers,
+            n_head=4,
+            n_positions=512,
+            bos_token_id=0,
+            eos_token_id=EOS,
+            pad_token_id=0,
         )
     else:
         raise ValueError(f"unknown arch {arch!r}; expected one of {ARCHS}")
@@ -63,7 +84,12 @@ def reference_greedy(model, prompt: list[int], max_new_tokens: int, eos_token_id
     ids = torch.tensor([prompt], dtype=torch.long)
     with torch.inference_mode():
         out = model.generate(
-            ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens, do_sample=False,
-            eos_token_id=eos_token_id, pad_token_id=0, min_new_tokens=0,
+            ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            eos_token_id=eos_token_id,
+            pad_token_id=0,
+            min_new_tokens=0,
         )
-    return out[0, len(prompt):].tolist()
+    return out[0, len(prompt) :].tolist()

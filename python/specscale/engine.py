@@ -29,20 +29,20 @@ from specscale.sampling import SamplingParams, children_lists, greedy_accept, sa
 from specscale.verify import ModelVerifier, TreeMaskUnsupportedError, is_chain, tree_to_chain, validate_tree
 
 __all__ = [
-    "generate",
+    "AdaptiveLength",
+    "Drafter",
     "GenerationOutput",
     "GenerationStats",
-    "SamplingParams",
     "ModelVerifier",
-    "TreeMaskUnsupportedError",
-    "Drafter",
-    "AdaptiveLength",
+    "NgramTrieDrafter",
     "NoDraft",
     "PromptLookup",
-    "SuffixAutomatonDrafter",
-    "NgramTrieDrafter",
+    "SamplingParams",
     "SpecscaleCandidateGenerator",
+    "SuffixAutomatonDrafter",
+    "TreeMaskUnsupportedError",
     "assisted_generate",
+    "generate",
 ]
 
 
@@ -54,8 +54,9 @@ class GenerationStats:
     target's own, so ``k >= 1``). ``mean_accepted_tokens`` (MAT) is ``new_tokens / steps``: it counts the
     target's own token, so plain decoding has MAT 1. ``draft_seconds`` is time in the drafter (propose and
     observe); ``verify_seconds`` is the forward pass, acceptance and cache update (the first step includes
-    the prefill of the prompt: see ``prefill_seconds``); ``overhead_seconds`` is wall time outside the
-    verifier: drafting plus bookkeeping.
+    the prefill of the prompt: see ``prefill_seconds``); ``forward_seconds`` is the model's forward passes
+    alone; ``overhead_seconds`` is wall time outside them: drafting, draft validation, acceptance, cache
+    crop/compaction, stop checks and the loop's bookkeeping.
     """
 
     steps: int = 0
@@ -65,6 +66,7 @@ class GenerationStats:
     accepted_histogram: dict[int, int] = field(default_factory=dict)
     draft_seconds: float = 0.0
     verify_seconds: float = 0.0
+    forward_seconds: float = 0.0
     prefill_seconds: float = 0.0
     wall_seconds: float = 0.0
 
@@ -80,8 +82,8 @@ class GenerationStats:
 
     @property
     def overhead_seconds(self) -> float:
-        """Wall time outside verification: drafting plus the loop's bookkeeping."""
-        return max(0.0, self.wall_seconds - self.verify_seconds)
+        """Wall time outside the model's forward passes: drafting plus everything else the loop does."""
+        return max(0.0, self.wall_seconds - self.forward_seconds)
 
     @property
     def overhead_per_step_us(self) -> float:
@@ -209,6 +211,10 @@ def generate(
                 tokens, parents = tree_to_chain(tokens, parents)
 
             logits = verifier.step(context, tokens, parents)
+            if logits.is_cuda:
+                # Acceptance syncs right after anyway; syncing here lets the forward be timed alone.
+                torch.cuda.synchronize(logits.device)
+            t_forward = time.perf_counter()
             children = children_lists(parents)
             if params.greedy:
                 path, own = greedy_accept(logits, tokens, children)
@@ -243,6 +249,7 @@ def generate(
             stats.accepted_histogram[len(committed)] = stats.accepted_histogram.get(len(committed), 0) + 1
             stats.draft_seconds += (t1 - t0) + (t3 - t2)
             stats.verify_seconds += t2 - t1
+            stats.forward_seconds += t_forward - t1
             if stats.steps == 1:
                 stats.prefill_seconds = t2 - t1
             if done:
@@ -288,7 +295,9 @@ def _prompt_tokens(input_ids: Any) -> list[int]:
                 raise InvalidArgumentError(f"input_ids must hold one sequence (batch size 1), got {len(out)}")
             out = list(out[0])
     else:
-        raise InvalidArgumentError(f"input_ids must be a list of ints, a tensor or an array, got {type(x).__name__}")
+        raise InvalidArgumentError(
+            f"input_ids must be a list of ints, a tensor or an array, got {type(x).__name__}"
+        )
     for i, t in enumerate(out):
         if isinstance(t, bool) or not isinstance(t, int):
             raise InvalidArgumentError(f"input_ids[{i}] = {t!r} is not an int")
@@ -300,7 +309,9 @@ def _prompt_tokens(input_ids: Any) -> list[int]:
 def _model_vocab(model: Any) -> int | None:
     config = getattr(model, "config", None)
     if config is None:
-        raise InvalidArgumentError(f"model must be a transformers causal LM with a .config, got {type(model).__name__}")
+        raise InvalidArgumentError(
+            f"model must be a transformers causal LM with a .config, got {type(model).__name__}"
+        )
     if hasattr(config, "get_text_config"):
         config = config.get_text_config()
     v = getattr(config, "vocab_size", None)
@@ -340,8 +351,10 @@ class _Stopper:
             for s in stop:
                 if isinstance(s, str):
                     self.strings.append(s)
-                elif isinstance(s, (list, tuple)) and s and all(
-                    isinstance(t, int) and not isinstance(t, bool) for t in s
+                elif (
+                    isinstance(s, (list, tuple))
+                    and s
+                    and all(isinstance(t, int) and not isinstance(t, bool) for t in s)
                 ):
                     self.sequences.append(list(s))
                 else:
@@ -349,7 +362,9 @@ class _Stopper:
                         f"stop entries must be non-empty strings or non-empty lists of ints, got {s!r}"
                     )
         else:
-            raise InvalidArgumentError(f"stop must be a string or a list of strings / token lists, got {stop!r}")
+            raise InvalidArgumentError(
+                f"stop must be a string or a list of strings / token lists, got {stop!r}"
+            )
         if any(s == "" for s in self.strings):
             raise InvalidArgumentError("stop strings must be non-empty")
         if self.strings and tokenizer is None:
@@ -372,4 +387,4 @@ class _Stopper:
 
 # The adapter depends on transformers' generation internals; import it last and keep engine usable
 # where it cannot load.
-from specscale.hf import SpecscaleCandidateGenerator, assisted_generate  # noqa: E402
+from specscale.hf import SpecscaleCandidateGenerator, assisted_generate

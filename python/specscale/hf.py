@@ -40,8 +40,14 @@ class SpecscaleCandidateGenerator(CandidateGenerator):
         eos_token_id: Any = None,
     ) -> None:
         if not callable(getattr(drafter, "propose", None)):
-            raise InvalidArgumentError(f"drafter must implement propose(context, max_tokens), got {drafter!r}")
-        if isinstance(num_output_tokens, bool) or not isinstance(num_output_tokens, int) or num_output_tokens < 1:
+            raise InvalidArgumentError(
+                f"drafter must implement propose(context, max_tokens), got {drafter!r}"
+            )
+        if (
+            isinstance(num_output_tokens, bool)
+            or not isinstance(num_output_tokens, int)
+            or num_output_tokens < 1
+        ):
             raise InvalidArgumentError(f"num_output_tokens must be an int >= 1, got {num_output_tokens!r}")
         self.drafter = drafter
         self.num_output_tokens = num_output_tokens
@@ -88,7 +94,9 @@ class SpecscaleCandidateGenerator(CandidateGenerator):
         extra = torch.tensor([tokens], dtype=input_ids.dtype, device=input_ids.device)
         return torch.cat([input_ids, extra], dim=1), None
 
-    def update_candidate_strategy(self, input_ids: torch.LongTensor, scores: torch.Tensor, num_matches: int) -> None:
+    def update_candidate_strategy(
+        self, input_ids: torch.LongTensor, scores: torch.Tensor, num_matches: int
+    ) -> None:
         """Remember how many candidates were accepted; the drafter hears it with the next context."""
         self._matches = int(num_matches)
 
@@ -106,7 +114,9 @@ def assisted_generate(
         out = assisted_generate(model, ids, specscale.PromptLookup(), max_new_tokens=64, do_sample=False)
     """
     if "assistant_model" in generate_kwargs or "prompt_lookup_num_tokens" in generate_kwargs:
-        raise InvalidArgumentError("assisted_generate chooses the candidates: drop assistant_model / prompt_lookup_num_tokens")
+        raise InvalidArgumentError(
+            "assisted_generate chooses the candidates: drop assistant_model / prompt_lookup_num_tokens"
+        )
     if not hasattr(model, "_get_candidate_generator"):
         raise InvalidArgumentError(
             f"{type(model).__name__} has no _get_candidate_generator: this transformers version cannot host "

@@ -22,10 +22,10 @@ import torch
 
 __all__ = [
     "SamplingParams",
-    "process_logits",
-    "greedy_accept",
-    "sample_accept",
     "children_lists",
+    "greedy_accept",
+    "process_logits",
+    "sample_accept",
 ]
 
 

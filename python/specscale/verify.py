@@ -29,9 +29,9 @@ __all__ = [
     "ModelVerifier",
     "TreeMaskUnsupportedError",
     "is_chain",
+    "tree_attention_mask",
     "tree_to_chain",
     "validate_tree",
-    "tree_attention_mask",
 ]
 
 _TREE_ATTENTION = ("eager", "sdpa")
@@ -56,7 +56,9 @@ def validate_tree(tokens: list[int], parents: list[int], vocab_size: int | None,
             raise InvalidArgumentError(f"{who}: parents[{i}] = {p}, expected -1 <= parent < {i}")
     for i, t in enumerate(tokens):
         if t < 0 or (vocab_size is not None and t >= vocab_size):
-            raise InvalidArgumentError(f"{who}: tokens[{i}] = {t} is outside the vocabulary [0, {vocab_size})")
+            raise InvalidArgumentError(
+                f"{who}: tokens[{i}] = {t} is outside the vocabulary [0, {vocab_size})"
+            )
 
 
 def tree_to_chain(tokens: list[int], parents: list[int]) -> tuple[list[int], list[int]]:
@@ -141,7 +143,9 @@ class ModelVerifier:
         self.cached = 0
         self.vocab_size = _vocab_size(model)
         attn = getattr(model.config, "_attn_implementation", None)
-        full_layers = bool(self.cache.layers) and all(type(layer) is DynamicLayer for layer in self.cache.layers)
+        full_layers = bool(self.cache.layers) and all(
+            type(layer) is DynamicLayer for layer in self.cache.layers
+        )
         supported = attn in _TREE_ATTENTION and full_layers
         if tree is True and not supported:
             raise TreeMaskUnsupportedError(
@@ -174,19 +178,21 @@ class ModelVerifier:
                 raise TreeMaskUnsupportedError("internal: tree draft passed to a chain-only verifier")
             base = self.cached + n_pending
             positions = list(range(self.cached, base)) + [base + d for d in _depths(parents)]
-            kwargs["attention_mask"] = tree_attention_mask(parents, n_pending, self.cached, self.dtype, self.device)
+            kwargs["attention_mask"] = tree_attention_mask(
+                parents, n_pending, self.cached, self.dtype, self.device
+            )
         kwargs["position_ids"] = torch.tensor([positions], dtype=torch.long, device=self.device)
         if self._logits_to_keep:
             kwargs["logits_to_keep"] = n + 1
         with torch.inference_mode():
             out = self.model(input_ids=ids, cache=self.cache, use_cache=True, **kwargs)
-        self._last = (len(context), n_pending, n, chain)
+        self._last = (len(context), n)
         return out.logits[0, -(n + 1) :].float()
 
     def commit(self, path: list[int]) -> None:
         """Keep the cache entries of the context and of the accepted ``path`` (node indices, root first)
         from the last :meth:`step`; drop the rest."""
-        context_len, n_pending, n, chain = self._last
+        context_len, n = self._last
         keep = len(path)
         if path == list(range(keep)):
             # The accepted nodes are a prefix of the flattened draft (always so for a chain): crop.

@@ -9,10 +9,10 @@ from specscale.drafters.lookup import PromptLookup
 from specscale.drafters.trie import NgramTrieDrafter
 
 __all__ = [
-    "Drafter",
     "AdaptiveLength",
+    "Drafter",
+    "NgramTrieDrafter",
     "NoDraft",
     "PromptLookup",
     "SuffixAutomatonDrafter",
-    "NgramTrieDrafter",
 ]

@@ -43,7 +43,9 @@ class SuffixAutomatonDrafter(Drafter):
         extend_loops: bool = True,
     ) -> None:
         if automaton is not None and not isinstance(automaton, SuffixAutomaton):
-            raise TypeError(f"automaton must be a specscale.SuffixAutomaton or None, got {type(automaton).__name__}")
+            raise TypeError(
+                f"automaton must be a specscale.SuffixAutomaton or None, got {type(automaton).__name__}"
+            )
         self.automaton = automaton
         self.shared = automaton is not None
         self.max_tokens = _check_int("max_tokens", max_tokens, 1)

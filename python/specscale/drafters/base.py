@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from specscale._core import DraftTree
 from specscale.errors import InvalidArgumentError
 
-__all__ = ["Drafter", "AdaptiveLength", "NoDraft"]
+__all__ = ["AdaptiveLength", "Drafter", "NoDraft"]
 
 
 def _check_int(name: str, value: object, lo: int) -> int:

@@ -51,7 +51,7 @@ class PromptLookup(Drafter):
 
     def begin(self, prompt: list[int]) -> None:
         self._tokens = list(prompt)
-        self._index = [dict() for _ in range(self.max_ngram_size + 1)]
+        self._index = [{} for _ in range(self.max_ngram_size + 1)]
         self._indexed = 0
         self.policy.reset()
 
@@ -89,7 +89,9 @@ class PromptLookup(Drafter):
         self.policy.update(drafted, accepted)
 
     def __repr__(self) -> str:
-        return f"PromptLookup(max_ngram_size={self.max_ngram_size}, num_output_tokens={self.num_output_tokens})"
+        return (
+            f"PromptLookup(max_ngram_size={self.max_ngram_size}, num_output_tokens={self.num_output_tokens})"
+        )
 
 
 def _policy(adaptive: AdaptiveLength | bool, max_tokens: int) -> AdaptiveLength:
