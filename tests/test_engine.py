@@ -95,7 +95,8 @@ class ManyBranches(Oracle):
         return DraftTree(tokens, parents, None)
 
 
-def all_drafters(answer, prompt_len, seed):
+def all_drafters(answer, prompt_len, seed, k=6, branches=2):
+    """Every drafter, with ``k`` (draft length) and ``branches`` as drawn by hypothesis for some."""
     return {
         "none": specscale.NoDraft(),
         "pld": specscale.PromptLookup(),
@@ -108,7 +109,15 @@ def all_drafters(answer, prompt_len, seed):
         "wrong": AlwaysWrong(answer, prompt_len),
         "random_tree": RandomDrafter(seed),
         "random_chain": RandomDrafter(seed + 1, tree=False),
-        "many_branches": ManyBranches(answer, prompt_len, seed),
+        "many_branches": ManyBranches(answer, prompt_len, seed, width=branches + 1, length=k),
+        "pld_k": specscale.PromptLookup(max_ngram_size=branches, num_output_tokens=k),
+        "sam_k": specscale.SuffixAutomatonDrafter(
+            max_tokens=k, min_match=branches, extend_loops=seed % 2 == 0
+        ),
+        "trie_k": specscale.NgramTrieDrafter(
+            branches=branches, depth=k, max_tokens=2 * k, max_order=branches + 1
+        ),
+        "oracle_k": Oracle(answer, prompt_len, length=k),
     }
 
 
@@ -116,11 +125,17 @@ prompts = st.lists(st.integers(min_value=2, max_value=20), min_size=1, max_size=
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(prompt=prompts, max_new=st.integers(min_value=1, max_value=28), seed=st.integers(0, 10_000))
-def test_greedy_equals_plain_generate(arch_model, prompt, max_new, seed):
+@given(
+    prompt=prompts,
+    max_new=st.integers(min_value=1, max_value=28),
+    seed=st.integers(0, 10_000),
+    k=st.integers(1, 12),
+    branches=st.integers(1, 4),
+)
+def test_greedy_equals_plain_generate(arch_model, prompt, max_new, seed, k, branches):
     arch, model = arch_model
     ref = reference_greedy(model, prompt, max_new, eos_token_id=[])
-    for name, drafter in all_drafters(ref, len(prompt), seed).items():
+    for name, drafter in all_drafters(ref, len(prompt), seed, k, branches).items():
         out = specscale.generate(model, prompt, drafter=drafter, max_new_tokens=max_new, eos_token_id=[])
         assert out.new_tokens == ref, f"{arch}/{name}: {out.new_tokens} != {ref}"
         s = out.stats
@@ -444,3 +459,34 @@ def test_adaptive_length_policy():
     assert AdaptiveLength(max_tokens=7, enabled=False).budget(100, match_length=1) == 7
     with pytest.raises(InvalidArgumentError, match="max_tokens"):
         AdaptiveLength(max_tokens=-1)
+
+
+def test_public_names():
+    for name in (
+        "generate",
+        "GenerationOutput",
+        "GenerationStats",
+        "NoDraft",
+        "PromptLookup",
+        "SuffixAutomatonDrafter",
+        "NgramTrieDrafter",
+        "Drafter",
+        "AdaptiveLength",
+        "SpecscaleCandidateGenerator",
+        "assisted_generate",
+    ):
+        assert name in specscale.__all__ and hasattr(specscale, name), name
+    for cls in (
+        specscale.NoDraft,
+        specscale.PromptLookup,
+        specscale.SuffixAutomatonDrafter,
+        specscale.NgramTrieDrafter,
+    ):
+        drafter = cls()
+        drafter.begin([1, 2, 3, 1, 2])
+        assert isinstance(drafter.propose([1, 2, 3, 1, 2], 4), DraftTree)
+        repr(drafter)
+    with pytest.raises(TypeError, match="SuffixAutomaton"):
+        specscale.SuffixAutomatonDrafter(automaton=specscale.NgramTrie())
+    with pytest.raises(InvalidArgumentError, match="max_tokens"):
+        specscale.NgramTrieDrafter(max_tokens=0)
