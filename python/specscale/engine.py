@@ -159,6 +159,10 @@ def generate(
     Returns:
         :class:`GenerationOutput` with ``.new_tokens`` and ``.stats``.
 
+    Only the processors named here are applied; unlike ``model.generate``, nothing is taken from
+    ``model.generation_config`` except the EOS default (no implicit ``top_k=50``, no repetition penalty),
+    so ``generate(model, ids, temperature=t)`` samples exactly ``softmax(logits / t)``.
+
     Example::
 
         out = specscale.generate(model, tok("Hello", return_tensors="pt").input_ids,
