@@ -2,7 +2,9 @@
 
 For every drafter: wall-clock speedup over the AR baseline (the same loop with ``NoDraft``), mean
 accepted tokens per step (MAT, counting the target's own token), and the per-step overhead of drafting
-and bookkeeping outside the model's forward pass, in microseconds and as a share of step time. Greedy
+and bookkeeping outside the model's forward pass, in microseconds and as a share of step time ("draft
+us/step": the drafter's propose + observe; "ovh": everything outside the forward pass, including the
+argmax or sampling over the vocabulary that plain decoding pays too). Greedy
 outputs are checked against the baseline token for token. ``transformers``' own greedy ``generate`` and
 prompt lookup run as reference points.
 
