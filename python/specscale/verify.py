@@ -95,24 +95,24 @@ def tree_attention_mask(
     """
     n = len(parents)
     q = n_pending + n
+    # Ancestor-or-self rows among the nodes, built in Python (n is tens) and converted once: per-row
+    # tensor ops would cost a few microseconds each.
+    ancestors: list[list[bool]] = []
+    for i, p in enumerate(parents):
+        row = ancestors[p].copy() if p >= 0 else [False] * n
+        row[i] = True
+        ancestors.append(row)
     allowed = torch.zeros((q, n_cached + q), dtype=torch.bool)
     allowed[:, :n_cached] = True
-    allowed[:, n_cached : n_cached + n_pending] = _pending_block(n_pending, n)
-    base = n_cached + n_pending
-    for i, p in enumerate(parents):
-        row = n_pending + i
-        if p >= 0:
-            allowed[row, base : base + i] = allowed[n_pending + p, base : base + i]
-        allowed[row, base + i] = True
+    allowed[:n_pending, n_cached : n_cached + n_pending] = torch.ones(
+        n_pending, n_pending, dtype=torch.bool
+    ).tril()
+    allowed[n_pending:, n_cached : n_cached + n_pending] = True
+    if n:
+        allowed[n_pending:, n_cached + n_pending :] = torch.tensor(ancestors, dtype=torch.bool)
     mask = torch.zeros((q, n_cached + q), dtype=dtype)
     mask.masked_fill_(~allowed, torch.finfo(dtype).min)
     return mask[None, None].to(device)
-
-
-def _pending_block(n_pending: int, n: int) -> torch.Tensor:
-    block = torch.ones(n_pending + n, n_pending, dtype=torch.bool)
-    block[:n_pending] = torch.ones(n_pending, n_pending, dtype=torch.bool).tril()
-    return block
 
 
 class ModelVerifier:
