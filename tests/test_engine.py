@@ -490,3 +490,48 @@ def test_public_names():
         specscale.SuffixAutomatonDrafter(automaton=specscale.NgramTrie())
     with pytest.raises(InvalidArgumentError, match="max_tokens"):
         specscale.NgramTrieDrafter(max_tokens=0)
+
+
+def test_stop_string_with_a_real_tokenizer():
+    from pathlib import Path
+
+    from transformers import AutoTokenizer
+
+    tok_dir = Path(__file__).resolve().parents[2] / "shared" / "tokenizers" / "qwen2"
+    if not tok_dir.exists():
+        pytest.skip("shared Qwen2 tokenizer not available")
+    tok = AutoTokenizer.from_pretrained(tok_dir)
+    model = tiny_model("llama", len(tok), seed=2, scale=3.0)
+    prompt = tok("def add(a, b):\n    return a + b\n\ndef add(")["input_ids"]
+    free = reference_greedy(model, prompt, 40, eos_token_id=[])
+    # A stop string spanning a token boundary, from text that decodes cleanly.
+    stop = None
+    for i in range(3, len(free) - 2):
+        text = tok.decode(free[i : i + 2])
+        if text.isascii() and text.isprintable() and len(text) >= 3 and len(tok.decode(free[i : i + 1])) >= 1:
+            stop = text[1:]
+            break
+    if stop is None:
+        pytest.skip("the random model wrote no clean ASCII text to stop on")
+    end = next(i + 1 for i in range(len(free)) if stop in tok.decode(free[: i + 1]))
+    for drafter in (
+        Oracle(free, len(prompt), length=12),
+        specscale.PromptLookup(),
+        specscale.NgramTrieDrafter(),
+    ):
+        out = specscale.generate(
+            model, prompt, drafter=drafter, max_new_tokens=40, eos_token_id=[], stop=stop, tokenizer=tok
+        )
+        assert out.new_tokens == free[:end] and out.finish_reason == "stop", (stop, out.new_tokens, free)
+
+
+def test_bf16_runs_trees_and_sampling():
+    # bf16 rounding differs between one-token and many-token forwards, so no equality claim here: the
+    # engine must run, stay in the vocabulary and follow its own greedy path when the draft is its own.
+    model = tiny_model("qwen3", VOCAB, scale=4.0).to(torch.bfloat16)
+    prompt = [3, 4, 5, 3, 4]
+    for kw in ({}, {"temperature": 0.8, "top_p": 0.9, "seed": 1}):
+        out = specscale.generate(
+            model, prompt, drafter=specscale.NgramTrieDrafter(), max_new_tokens=20, eos_token_id=[], **kw
+        )
+        assert len(out.new_tokens) == 20 and all(0 <= t < VOCAB for t in out.new_tokens)
