@@ -22,8 +22,9 @@ class SuffixAutomatonDrafter(Drafter):
 
     Args:
         automaton: a shared :class:`~specscale.SuffixAutomaton`, or ``None`` for one per generation.
-        max_tokens: most tokens drafted per step (default 10).
-        min_match: shortest suffix match that is drafted from (default 2; shorter matches rarely pay).
+        max_tokens: most tokens drafted per step (default 32; the adaptive policy drafts ~7 on average
+            on the Best-of-8 traces, capped at 4 tokens per matched token).
+        min_match: shortest suffix match that is drafted from (default 1).
         adaptive: an :class:`AdaptiveLength`, ``True`` for the default policy, ``False`` for fixed length.
         policy: which earlier occurrence of the match to copy from: ``"recent"`` (default) or
             ``"frequent"`` (needs ``SuffixAutomaton(counts=True)``).
@@ -36,8 +37,8 @@ class SuffixAutomatonDrafter(Drafter):
     def __init__(
         self,
         automaton: SuffixAutomaton | None = None,
-        max_tokens: int = 10,
-        min_match: int = 2,
+        max_tokens: int = 32,
+        min_match: int = 1,
         adaptive: AdaptiveLength | bool = True,
         policy: str = "recent",
         extend_loops: bool = True,

@@ -24,8 +24,8 @@ class NgramTrieDrafter(Drafter):
         trie: a shared :class:`~specscale.NgramTrie`, or ``None`` for one per generation.
         max_order: n-gram order of the trie built when ``trie`` is ``None`` (default 4).
         branches: children tried per node (default 3).
-        depth: deepest path drafted (default 6).
-        max_tokens: most nodes per tree (default 16).
+        depth: deepest path drafted (default 8).
+        max_tokens: most nodes per tree (default 24).
         adaptive: an :class:`AdaptiveLength` over the depth, ``True`` (default policy) or ``False``.
     """
 
@@ -34,8 +34,8 @@ class NgramTrieDrafter(Drafter):
         trie: NgramTrie | None = None,
         max_order: int = 4,
         branches: int = 3,
-        depth: int = 6,
-        max_tokens: int = 16,
+        depth: int = 8,
+        max_tokens: int = 24,
         adaptive: AdaptiveLength | bool = True,
     ) -> None:
         if trie is not None and not isinstance(trie, NgramTrie):
