@@ -8,6 +8,10 @@ argmax or sampling over the vocabulary that plain decoding pays too). Greedy
 outputs are checked against the baseline token for token. ``transformers``' own greedy ``generate`` and
 prompt lookup run as reference points.
 
+``--traces N`` instead replays the first N problems of the Best-of-8 MATH traces in ``../shared/data``
+exactly (no model: each step accepts the longest draft path that agrees with the recorded response, plus
+one token), with stores shared by a problem's 8 samples, and prints MAT per drafter and per sample.
+
 Works offline. Models:
   --model tiny            a random-weight Llama built from a config (default; fast, not realistic text)
   --model DIR             any local ``from_pretrained`` directory
@@ -17,6 +21,7 @@ Prompts: MATH-500 problems from ``../shared/data/problems/math500.jsonl`` in the
 when a tokenizer is available; otherwise token sequences of the Best-of-8 traces.
 
     python benches/engine_bench.py                                  # tiny random model, CPU
+    python benches/engine_bench.py --traces 70                      # no model: exact replay of Bo8 traces
     python benches/engine_bench.py --model DIR --gguf F --prompts 4 --max-new-tokens 128
 """
 
@@ -192,6 +197,64 @@ def run(args) -> None:
         print(line)
 
 
+def replay_traces(args) -> None:
+    """MAT of each drafter on recorded responses, with exact greedy acceptance and no model."""
+    from specscale.sampling import children_lists
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(SHARED / "tokenizers" / "qwen2")
+    path = SHARED / "data" / "traces" / "bon8_math_qwen25math.jsonl"
+    rows = [json.loads(line) for line in path.open()][: args.traces]
+    problems = [(tok(r["question"])["input_ids"], [tok(x)["input_ids"] for x in r["response"]]) for r in rows]
+
+    def replay(drafter, prompt, response) -> tuple[int, int]:
+        drafter.begin(list(prompt))
+        context, i, steps, drafted = list(prompt), 0, 0, 0
+        while i < len(response):
+            limit = min(len(response) - i - 1, 64)
+            tree = drafter.propose(context, limit) if limit > 0 else specscale.DraftTree.empty()
+            tokens, parents = tree.tokens[:limit], tree.parents[:limit]
+            children, row, path = children_lists(parents), 0, []
+            while i + len(path) < len(response):
+                want = response[i + len(path)]
+                nxt = next((c for c in children[row] if tokens[c] == want), -1)
+                if nxt < 0:
+                    break
+                path.append(nxt)
+                row = nxt + 1
+            new = response[i : i + len(path) + 1]
+            context += new
+            i += len(new)
+            steps += 1
+            drafted += len(tokens)
+            drafter.observe(new, drafted=len(tokens), accepted=len(path))
+        drafter.end()
+        return steps, drafted
+
+    makers = {
+        "pld": lambda store: specscale.PromptLookup(),
+        "sam (request)": lambda store: specscale.SuffixAutomatonDrafter(),
+        "sam (shared)": lambda store: specscale.SuffixAutomatonDrafter(automaton=store[0]),
+        "trie (shared)": lambda store: specscale.NgramTrieDrafter(trie=store[1]),
+    }
+    print(f"exact replay: {len(problems)} problems x 8 samples, Qwen2 tokenizer, stores shared per problem")
+    print(f"{'drafter':<16} {'MAT':>5} {'draft/step':>10} {'us/step':>8}   MAT by sample 1..8")
+    for name, make in makers.items():
+        tokens = steps = drafted = 0
+        by_tokens, by_steps = [0] * 8, [0] * 8
+        t = time.perf_counter()
+        for prompt, responses in problems:
+            store = (specscale.SuffixAutomaton(), specscale.NgramTrie(max_order=4))
+            for k, response in enumerate(responses):
+                s, d = replay(make(store), prompt, response)
+                tokens, steps, drafted = tokens + len(response), steps + s, drafted + d
+                by_tokens[k] += len(response)
+                by_steps[k] += s
+        us = 1e6 * (time.perf_counter() - t) / steps
+        per_sample = " ".join(f"{a / b:.2f}" for a, b in zip(by_tokens, by_steps))
+        print(f"{name:<16} {tokens / steps:5.2f} {drafted / steps:10.1f} {us:8.1f}   {per_sample}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="tiny")
@@ -208,10 +271,14 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     ap.add_argument("--ignore-eos", action="store_true", help="always generate max-new-tokens")
     ap.add_argument("--no-hf-baselines", dest="hf_baselines", action="store_false")
+    ap.add_argument("--traces", type=int, default=0, help="replay N Bo8 trace problems instead (no model)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    run(args)
+    if args.traces:
+        replay_traces(args)
+    else:
+        run(args)
 
 
 if __name__ == "__main__":
