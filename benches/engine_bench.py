@@ -128,44 +128,46 @@ def run(args) -> None:
         if same is not None:
             r["same"].append(same)
 
-    def ours(prompt, make):
-        # Best of --repeats: on a shared machine the minimum is the least disturbed run.
-        runs = [specscale.generate(model, prompt, drafter=make(), **kw) for _ in range(args.repeats)]
-        return min(runs, key=lambda out: out.stats.wall_seconds)
+    def hf_run(ids, gen_kw) -> float:
+        if args.device.startswith("cuda"):
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        with torch.inference_mode():
+            model.generate(ids, **gen_kw)
+        if args.device.startswith("cuda"):
+            torch.cuda.synchronize()
+        return time.perf_counter() - t
 
-    def hf(ids, gen_kw):
-        best = float("inf")
-        for _ in range(args.repeats):
-            if args.device.startswith("cuda"):
-                torch.cuda.synchronize()
-            t = time.perf_counter()
-            with torch.inference_mode():
-                model.generate(ids, **gen_kw)
-            if args.device.startswith("cuda"):
-                torch.cuda.synchronize()
-            best = min(best, time.perf_counter() - t)
-        return best
-
+    methods = {"AR (NoDraft loop)": specscale.NoDraft, **drafters(args)}
     for i, prompt in enumerate(prompts):
-        base = ours(prompt, specscale.NoDraft)
-        record("AR (NoDraft loop)", base.stats.wall_seconds, base.stats)
-        for name, make in drafters(args).items():
-            out = ours(prompt, make)
-            same = out.new_tokens == base.new_tokens if args.temperature == 0 else None
+        # Round-robin over the methods, --repeats times, keeping each method's fastest run: on a shared
+        # machine that is the least disturbed one, and every method gets the same exposure to noise.
+        best: dict[str, object] = {}
+        hf_best: dict[str, float] = {}
+        ids = torch.tensor([prompt], device=args.device)
+        for _ in range(args.repeats):
+            for name, make in methods.items():
+                out = specscale.generate(model, prompt, drafter=make(), **kw)
+                if name not in best or out.stats.wall_seconds < best[name].stats.wall_seconds:
+                    best[name] = out
+            if args.hf_baselines and args.temperature == 0:
+                n_new = len(best["AR (NoDraft loop)"].new_tokens)
+                gen_kw = {
+                    "attention_mask": torch.ones_like(ids),
+                    "max_new_tokens": n_new,
+                    "min_new_tokens": n_new,
+                    "do_sample": False,
+                    "pad_token_id": 0,
+                }
+                pld = {"prompt_lookup_num_tokens": 10, "max_matching_ngram_size": 3}
+                for name, extra in (("hf generate", {}), ("hf prompt lookup", pld)):
+                    hf_best[name] = min(hf_best.get(name, float("inf")), hf_run(ids, {**gen_kw, **extra}))
+        base = best["AR (NoDraft loop)"]
+        for name, out in best.items():
+            same = out.new_tokens == base.new_tokens if args.temperature == 0 and out is not base else None
             record(name, out.stats.wall_seconds, out.stats, same)
-        if args.hf_baselines and args.temperature == 0:
-            ids = torch.tensor([prompt], device=args.device)
-            n_new = len(base.new_tokens)
-            gen_kw = {
-                "attention_mask": torch.ones_like(ids),
-                "max_new_tokens": n_new,
-                "min_new_tokens": n_new,
-                "do_sample": False,
-                "pad_token_id": 0,
-            }
-            record("hf generate", hf(ids, gen_kw))
-            pld = {"prompt_lookup_num_tokens": 10, "max_matching_ngram_size": 3}
-            record("hf prompt lookup", hf(ids, {**gen_kw, **pld}))
+        for name, wall in hf_best.items():
+            record(name, wall)
         print(
             f"prompt {i + 1}/{len(prompts)}: {len(prompt)} tokens -> {len(base.new_tokens)} new",
             file=sys.stderr,
