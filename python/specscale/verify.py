@@ -135,7 +135,9 @@ class ModelVerifier:
             raise InvalidArgumentError(f"tree must be True, False or 'auto', got {tree!r}")
         self.model = model
         self.device = model.device
-        self.dtype = next(model.parameters()).dtype
+        dtype = getattr(model, "dtype", None)
+        # The mask must be in the compute dtype; quantized weights report an integer dtype.
+        self.dtype = dtype if isinstance(dtype, torch.dtype) and dtype.is_floating_point else torch.float32
         self.cache = DynamicCache(config=model.config)
         # Sliding-window and recurrent layers keep states that a crop would otherwise discard for good.
         if hasattr(self.cache, "activate_past_recording"):
@@ -199,12 +201,23 @@ class ModelVerifier:
             self.cache.crop(-(n - keep))
             self.cached = context_len + keep
         elif self._compactable:
+            # Move the path's entries down to sit right after the context, then crop the rest: copies
+            # only the accepted entries, not the whole cache. Safe in place: path[j] >= j, and the
+            # sources are gathered before anything is written.
             start = context_len
-            index = torch.tensor(list(range(start)) + [start + i for i in path], device=self.device)
-            for layer in self.cache.layers:
-                if getattr(layer, "is_initialized", True) and layer.keys is not None and layer.keys.numel():
-                    layer.keys = layer.keys.index_select(-2, index.to(layer.keys.device))
-                    layer.values = layer.values.index_select(-2, index.to(layer.values.device))
+            source = torch.tensor([start + i for i in path], device=self.device)
+            with torch.inference_mode():  # the cache tensors are inference tensors
+                for layer in self.cache.layers:
+                    if (
+                        not getattr(layer, "is_initialized", True)
+                        or layer.keys is None
+                        or not layer.keys.numel()
+                    ):
+                        continue
+                    src = source.to(layer.keys.device)
+                    layer.keys[..., start : start + keep, :] = layer.keys.index_select(-2, src)
+                    layer.values[..., start : start + keep, :] = layer.values.index_select(-2, src)
+            self.cache.crop(-(n - keep))
             self.cached = context_len + keep
         else:
             # Cannot move entries: forget the whole draft; the accepted tokens are re-fed next step.
