@@ -11,15 +11,28 @@ import torch
 
 # Tiny models gain nothing from intra-op threads, and on a shared 2-core box threads only add jitter.
 torch.set_num_threads(1)
-from transformers import AutoModelForCausalLM, GPT2Config, LlamaConfig, Qwen3Config
+from transformers import AutoModelForCausalLM, GPT2Config, LlamaConfig, Qwen2Config, Qwen3Config
 
-ARCHS = ("llama", "qwen3", "gpt2")
+ARCHS = ("llama", "qwen2", "qwen3", "gpt2")
 EOS = 1  # tests pass eos explicitly; the configs' own defaults do not matter
 
 
 def tiny_config(arch: str, vocab_size: int = 96, layers: int = 2, attn: str = "sdpa"):
     if arch == "llama":
         cfg = LlamaConfig(
+            vocab_size=vocab_size,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=layers,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=512,
+            bos_token_id=0,
+            eos_token_id=EOS,
+            pad_token_id=0,
+        )
+    elif arch == "qwen2":
+        cfg = Qwen2Config(
             vocab_size=vocab_size,
             hidden_size=32,
             intermediate_size=64,
