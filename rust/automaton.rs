@@ -156,6 +156,7 @@ impl SuffixAutomaton {
         if !self.log.is_open() {
             self.begin_sequence();
         }
+        self.reserve(2);
         let pos = self.log.push(token)?;
         self.extend_state(token, pos);
         if let Some(c) = &mut self.counts {
@@ -170,11 +171,32 @@ impl SuffixAutomaton {
 
     /// Appends `tokens` to the open sequence.
     pub fn extend(&mut self, tokens: &[u32]) -> Result<()> {
-        self.len.reserve(tokens.len());
+        // About 1.3 states and 1.6 edges per token on text.
+        self.reserve(tokens.len() + tokens.len() / 3);
         for &t in tokens {
             self.push(t)?;
         }
         Ok(())
+    }
+
+    /// Makes room for `states` more states, growing by half (not doubling, as `Vec::push` would) so
+    /// that spare capacity stays under a third of the arrays: memory is what bounds a long run.
+    fn reserve(&mut self, states: usize) {
+        let len = self.len.len();
+        if self.len.capacity() - len >= states {
+            return;
+        }
+        let grow = states.max(len / 2).max(64);
+        for v in [
+            &mut self.len,
+            &mut self.link,
+            &mut self.end,
+            &mut self.prev_end,
+        ] {
+            v.reserve_exact(grow);
+        }
+        self.trans.reserve_exact(grow, grow + grow / 4);
+        self.log.reserve_exact(grow);
     }
 
     /// The online generalized suffix automaton step for `token` stored at global position `pos`.
@@ -194,24 +216,26 @@ impl SuffixAutomaton {
         }
         let cur = self.add_state(self.len[last as usize] + 1, NONE, pos, NONE);
         let mut p = last;
-        while p != NONE && self.trans.get(p, token).is_none() {
-            self.trans.set(p, token, cur);
+        // Walk up the suffix path adding `token -> cur` until a state already has a `token` edge.
+        let mut found = None;
+        while p != NONE {
+            if let Some(q) = self.trans.get_or_insert(p, token, cur) {
+                found = Some(q);
+                break;
+            }
             p = self.link[p as usize];
         }
-        let link = if p == NONE {
-            ROOT
-        } else {
-            let q = self
-                .trans
-                .get(p, token)
-                .expect("loop stopped at a transition");
-            let target = if self.len[q as usize] == self.len[p as usize] + 1 {
-                q
-            } else {
-                self.split(p, token, q)
-            };
-            self.touch(target, pos);
-            target
+        let link = match found {
+            None => ROOT,
+            Some(q) => {
+                let target = if self.len[q as usize] == self.len[p as usize] + 1 {
+                    q
+                } else {
+                    self.split(p, token, q)
+                };
+                self.touch(target, pos);
+                target
+            }
         };
         self.link[cur as usize] = link;
         self.last = cur;

@@ -73,6 +73,13 @@ impl SequenceLog {
         self.next_id = self.next_id.max(next_id);
     }
 
+    /// Reserves room for at least `tokens` more tokens, growing by no more than asked when it must.
+    pub fn reserve_exact(&mut self, tokens: usize) {
+        if self.tokens.capacity() - self.tokens.len() < tokens {
+            self.tokens.reserve_exact(tokens);
+        }
+    }
+
     /// Appends a token to the open sequence. The caller opens one first.
     #[inline]
     pub fn push(&mut self, token: u32) -> Result<u32> {

@@ -333,6 +333,11 @@ impl NgramTrie {
         self.log.shrink_to_fit();
     }
 
+    /// Releases spare capacity (arrays grow by doubling while sequences are added).
+    pub fn shrink_to_fit(&mut self) {
+        self.shrink_to_fit();
+    }
+
     /// Heap bytes held by the trie and its token log.
     pub fn memory_bytes(&self) -> usize {
         self.count.capacity() * 4 + self.trans.memory_bytes() + self.log.memory_bytes()

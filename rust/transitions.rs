@@ -169,6 +169,54 @@ impl Transitions {
         self.heads[node as usize] = MAP_BIT | (self.maps.len() - 1) as u32;
     }
 
+    /// Returns the target of `node`'s edge labelled `token` if there is one; otherwise adds the edge
+    /// to `target` and returns `None`. One walk of the list where `get` then `set` would take two.
+    pub fn get_or_insert(&mut self, node: u32, token: u32, target: u32) -> Option<u32> {
+        let head = self.heads[node as usize];
+        if head != NONE && head & MAP_BIT != 0 {
+            let map = &mut self.maps[(head & !MAP_BIT) as usize];
+            return match map.entry(token) {
+                std::collections::hash_map::Entry::Occupied(e) => Some(*e.get()),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(target);
+                    None
+                }
+            };
+        }
+        let mut e = head;
+        let mut degree = 0;
+        while e != NONE {
+            let edge = &self.edges[e as usize];
+            if edge.token == token {
+                return Some(edge.target);
+            }
+            degree += 1;
+            e = edge.next;
+        }
+        if degree >= SPILL_DEGREE {
+            self.spill(node);
+            return self.get_or_insert(node, token, target);
+        }
+        self.edges.push(Edge {
+            token,
+            target,
+            next: head,
+        });
+        self.heads[node as usize] = (self.edges.len() - 1) as u32;
+        None
+    }
+
+    /// Reserves room for at least `nodes` more nodes and `edges` more list edges, growing by no more
+    /// than asked (callers pick the growth factor).
+    pub fn reserve_exact(&mut self, nodes: usize, edges: usize) {
+        if self.heads.capacity() - self.heads.len() < nodes {
+            self.heads.reserve_exact(nodes);
+        }
+        if self.edges.capacity() - self.edges.len() < edges {
+            self.edges.reserve_exact(edges.max(self.edges.len() / 2));
+        }
+    }
+
     /// Gives `dst` (which must have no edges) a copy of `src`'s edges.
     pub fn copy_edges(&mut self, src: u32, dst: u32) {
         debug_assert!(self.is_leaf(dst));
@@ -260,6 +308,9 @@ mod tests {
             assert_eq!(t.get(a, tok), Some(target));
         }
         assert_eq!(t.get(a, 1000), None);
+        assert_eq!(t.get_or_insert(a, 1000, 7), None);
+        assert_eq!(t.get_or_insert(a, 1000, 8), Some(7));
+        oracle.insert(1000, 7);
         t.copy_edges(a, b);
         let mut seen = std::collections::BTreeMap::new();
         t.for_each(b, |tok, n| {

@@ -281,6 +281,12 @@ impl PySuffixAutomaton {
         self.inner.memory_bytes()
     }
 
+    /// Releases the spare capacity arrays keep while they grow (about a third of `memory_bytes()`
+    /// right after a bulk build); worth it once a store stops growing.
+    fn shrink_to_fit(&mut self) {
+        self.inner.shrink_to_fit()
+    }
+
     /// Removes a live sequence (the automaton is rebuilt from the others).
     fn remove_sequence(&mut self, py: Python<'_>, seq_id: u64) -> PyResult<()> {
         let inner = &mut self.inner;
@@ -636,6 +642,11 @@ impl PyNgramTrie {
     /// Heap bytes used.
     fn memory_bytes(&self) -> usize {
         self.inner.memory_bytes()
+    }
+
+    /// Releases the spare capacity arrays keep while they grow.
+    fn shrink_to_fit(&mut self) {
+        self.inner.shrink_to_fit()
     }
 
     /// Removes a live sequence, subtracting its counts exactly.
