@@ -328,14 +328,14 @@ impl NgramTrie {
             self.log.close();
             self.active.clear();
         }
-        self.count.shrink_to_fit();
-        self.trans.shrink_to_fit();
-        self.log.shrink_to_fit();
+        self.shrink_to_fit();
     }
 
     /// Releases spare capacity (arrays grow by doubling while sequences are added).
     pub fn shrink_to_fit(&mut self) {
-        self.shrink_to_fit();
+        self.count.shrink_to_fit();
+        self.trans.shrink_to_fit();
+        self.log.shrink_to_fit();
     }
 
     /// Heap bytes held by the trie and its token log.
