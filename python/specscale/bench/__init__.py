@@ -1,0 +1,1 @@
+"""Test-time-scaling benchmark: datasets, answers, drivers, replay, cost model, runner, reports."""
