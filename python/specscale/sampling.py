@@ -107,12 +107,17 @@ def greedy_accept(
         ``(path, next_token)``: the accepted node indices, root to leaf, and the target's own token after
         the last accepted node. The emitted tokens are ``[tokens[i] for i in path] + [next_token]``.
     """
-    # One device->host copy of all argmaxes: a per-node .item() would sync once per node.
-    best = logits.argmax(dim=-1).tolist()
+    if logits.device.type == "cpu":
+        # On the host, take the argmax of the rows the walk visits only: a row is a whole vocabulary,
+        # and a tree's walk visits a few of its rows.
+        best = None
+    else:
+        # On an accelerator, one batched argmax and one copy: a per-row .item() would sync per row.
+        best = logits.argmax(dim=-1).tolist()
     path: list[int] = []
     row = 0
     while True:
-        target = best[row]
+        target = best[row] if best is not None else int(logits[row].argmax())
         nxt = -1
         for child in children[row]:
             if tokens[child] == target:
