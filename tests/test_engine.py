@@ -320,6 +320,11 @@ class BadDrafter(Drafter):
         return _Tree(self.tokens, self.parents)
 
 
+class ListDrafter(Drafter):
+    def propose(self, context, max_tokens):
+        return [5, 6]
+
+
 class _Tree:  # duck-typed: bypasses DraftTree's own checks to test the engine's
     def __init__(self, tokens, parents):
         self.tokens, self.parents = tokens, parents
@@ -347,6 +352,8 @@ def test_bad_inputs_raise_clear_errors():
         specscale.generate(model, [3, 4], drafter=BadDrafter([5, 500], [-1, 0]), max_new_tokens=4)
     with pytest.raises(InvalidArgumentError, match="parents\\[1\\] = 1"):
         specscale.generate(model, [3, 4], drafter=BadDrafter([5, 6], [-1, 1]), max_new_tokens=4)
+    with pytest.raises(InvalidArgumentError, match="must return a DraftTree"):
+        specscale.generate(model, [3, 4], drafter=ListDrafter(), max_new_tokens=4)
     with pytest.raises(InvalidArgumentError, match="tree"):
         specscale.generate(model, [3], tree="maybe")
     # numpy and tensor prompts are accepted.

@@ -188,6 +188,8 @@ def generate(
         raise InvalidArgumentError(f"drafter must implement propose(context, max_tokens), got {drafter!r}")
     if generator is None and seed is not None:
         generator = torch.Generator().manual_seed(int(seed))
+    if generator is not None and torch.device(generator.device).type != "cpu":
+        raise InvalidArgumentError(f"generator must be a CPU torch.Generator, got one on {generator.device}")
 
     stats = GenerationStats()
     context = list(prompt)
@@ -203,7 +205,12 @@ def generate(
             t0 = time.perf_counter()
             if limit > 0:
                 draft = drafter.propose(context, limit)
-                tokens, parents = list(draft.tokens), list(draft.parents)
+                try:
+                    tokens, parents = list(draft.tokens), list(draft.parents)
+                except AttributeError:
+                    raise InvalidArgumentError(
+                        f"{type(drafter).__name__}.propose must return a DraftTree, got {type(draft).__name__}"
+                    ) from None
             else:
                 tokens, parents = [], []
             t1 = time.perf_counter()
