@@ -542,3 +542,23 @@ def test_bf16_runs_trees_and_sampling():
             model, prompt, drafter=specscale.NgramTrieDrafter(), max_new_tokens=20, eos_token_id=[], **kw
         )
         assert len(out.new_tokens) == 20 and all(0 <= t < VOCAB for t in out.new_tokens)
+
+
+def test_shared_stores_hold_exactly_the_committed_tokens():
+    model = tiny_model("llama", VOCAB, scale=4.0)
+    sam, trie = specscale.SuffixAutomaton(), specscale.NgramTrie(max_order=3)
+    outs = []
+    for prompt, eos in (([3, 4, 5], []), ([6, 7], [])):
+        for drafter in (
+            specscale.SuffixAutomatonDrafter(automaton=sam),
+            specscale.NgramTrieDrafter(trie=trie),
+        ):
+            outs.append(
+                (
+                    prompt,
+                    specscale.generate(model, prompt, drafter=drafter, max_new_tokens=17, eos_token_id=eos),
+                )
+            )
+    sam_outs = [outs[0], outs[2]]
+    assert [sam.sequence(i) for i in sam.sequence_ids()] == [p + o.new_tokens for p, o in sam_outs]
+    assert trie.num_tokens == sum(len(p) + len(o.new_tokens) for p, o in [outs[1], outs[3]])
