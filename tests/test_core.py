@@ -350,3 +350,21 @@ def test_stubs_match_the_extension_module() -> None:
 def test_public_names() -> None:
     for name in ("SuffixAutomaton", "NgramTrie", "DraftTree", "Store", "Cursor", "StoreCursor"):
         assert name in specscale.__all__ and hasattr(specscale, name)
+
+
+def test_shrink_to_fit_releases_memory_and_changes_nothing_else() -> None:
+    rng = np.random.default_rng(2)
+    sam, trie = SuffixAutomaton(), NgramTrie(max_order=3)
+    for _ in range(5):
+        seq = rng.integers(0, 50, 700)
+        sam.begin_sequence()
+        sam.extend(seq)
+        trie.begin_sequence()
+        trie.extend(seq)
+    for obj in (sam, trie):
+        before, data = obj.memory_bytes(), obj.to_bytes()
+        obj.shrink_to_fit()
+        assert obj.memory_bytes() <= before and obj.to_bytes() == data
+    cur = sam.cursor()
+    cur.extend(seq[:20])
+    assert cur.draft(8).tokens == list(seq[20:28])
