@@ -61,7 +61,10 @@ class SpecscaleCandidateGenerator(CandidateGenerator):
         self._drafted = 0
         self._matches = 0
 
-    def get_candidates(self, input_ids: torch.LongTensor, **kwargs: Any) -> tuple[torch.LongTensor, None]:
+    # transformers annotates the logits as a Tensor, yet its own prompt lookup returns None, as we do.
+    def get_candidates(  # type: ignore[override]
+        self, input_ids: torch.LongTensor, **kwargs: Any
+    ) -> tuple[torch.Tensor, None]:
         """Return ``input_ids`` extended by the drafter's chain (``[1, n + k]``), and no logits."""
         context = input_ids[0].tolist()
         known = self._context

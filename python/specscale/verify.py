@@ -208,6 +208,22 @@ class ModelVerifier:
             source = torch.tensor([start + i for i in path], device=self.device)
             with torch.inference_mode():  # the cache tensors are inference tensors
                 for layer in self.cache.layers:
+                    keys, values = getattr(layer, "keys", None), getattr(layer, "values", None)
+                    if keys is None or values is None or not keys.numel():
+                        continue  # not initialized (e.g. a KV-sharing layer)
+                    src = source.to(keys.device)
+                    keys[..., start : start + keep, :] = keys.index_select(-2, src)
+                    values[..., start : start + keep, :] = values.index_select(-2, src)
+            self.cache.crop(-(n - keep))
+            self.cached = context_len + keep
+        elif self._compactable:
+            # Move the path's entries down to sit right after the context, then crop the rest: copies
+            # only the accepted entries, not the whole cache. Safe in place: path[j] >= j, and the
+            # sources are gathered before anything is written.
+            start = context_len
+            source = torch.tensor([start + i for i in path], device=self.device)
+            with torch.inference_mode():  # the cache tensors are inference tensors
+                for layer in self.cache.layers:
                     if (
                         not getattr(layer, "is_initialized", True)
                         or layer.keys is None

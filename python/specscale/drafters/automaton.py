@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from specscale._core import DraftTree, SuffixAutomaton
+from typing import Literal
+
+from specscale._core import Cursor, DraftTree, SuffixAutomaton
 from specscale.drafters.base import AdaptiveLength, Drafter, _check_int
 from specscale.drafters.lookup import _policy
+from specscale.errors import SpecscaleError
 
 __all__ = ["SuffixAutomatonDrafter"]
 
@@ -40,7 +43,7 @@ class SuffixAutomatonDrafter(Drafter):
         max_tokens: int = 32,
         min_match: int = 1,
         adaptive: AdaptiveLength | bool = True,
-        policy: str = "recent",
+        policy: Literal["recent", "most_recent", "frequent", "most_frequent"] = "recent",
         extend_loops: bool = True,
     ) -> None:
         if automaton is not None and not isinstance(automaton, SuffixAutomaton):
@@ -55,26 +58,33 @@ class SuffixAutomatonDrafter(Drafter):
         self.policy_name = policy
         self.extend_loops = bool(extend_loops)
         self._sam: SuffixAutomaton | None = None
-        self._cursor = None
+        self._cursor: Cursor | None = None
         self._length = 0
 
     def begin(self, prompt: list[int]) -> None:
-        self._sam = self.automaton if self.shared else SuffixAutomaton()
-        self._sam.begin_sequence()
-        self._sam.extend(prompt)
-        self._cursor = self._sam.cursor()
-        self._cursor.extend(prompt)
+        sam = self.automaton if self.automaton is not None else SuffixAutomaton()
+        sam.begin_sequence()
+        sam.extend(prompt)
+        cursor = sam.cursor()
+        cursor.extend(prompt)
+        self._sam, self._cursor = sam, cursor
         self._length = len(prompt)
         self.policy.reset()
+
+    def _live(self) -> tuple[SuffixAutomaton, Cursor]:
+        if self._sam is None or self._cursor is None:
+            raise SpecscaleError(f"{type(self).__name__}: observe() or propose() before begin()")
+        return self._sam, self._cursor
 
     def propose(self, context: list[int], max_tokens: int) -> DraftTree:
         if self._cursor is None or len(context) != self._length:
             # Driven without begin()/observe(): (re)start from this context so drafts stay real.
             self.begin(context)
+        _, cursor = self._live()
         k = self.policy.budget(min(max_tokens, self.max_tokens))
         if k <= 0:
             return DraftTree.empty()
-        draft = self._cursor.draft(k, min_match=self.min_match, policy=self.policy_name)
+        draft = cursor.draft(k, min_match=self.min_match, policy=self.policy_name)
         tokens = draft.tokens
         if not tokens:
             return draft
@@ -89,8 +99,9 @@ class SuffixAutomatonDrafter(Drafter):
 
     def observe(self, new_tokens: list[int], drafted: int = 0, accepted: int = 0) -> None:
         # Store first, then cursor: the cursor may then match into text this very sequence just wrote.
-        self._sam.extend(new_tokens)
-        self._cursor.extend(new_tokens)
+        sam, cursor = self._live()
+        sam.extend(new_tokens)
+        cursor.extend(new_tokens)
         self._length += len(new_tokens)
         self.policy.update(drafted, accepted)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from specscale._core import DraftTree, NgramTrie
 from specscale.drafters.base import AdaptiveLength, Drafter, _check_int
 from specscale.drafters.lookup import _policy
+from specscale.errors import SpecscaleError
 
 __all__ = ["NgramTrieDrafter"]
 
@@ -52,9 +53,10 @@ class NgramTrieDrafter(Drafter):
         self._depth = 0
 
     def begin(self, prompt: list[int]) -> None:
-        self._trie = self.trie if self.shared else NgramTrie(max_order=self.max_order)
-        self._trie.begin_sequence()
-        self._trie.extend(prompt)
+        trie = self.trie if self.trie is not None else NgramTrie(max_order=self.max_order)
+        trie.begin_sequence()
+        trie.extend(prompt)
+        self._trie = trie
         self._length = len(prompt)
         self.policy.reset()
 
@@ -67,15 +69,20 @@ class NgramTrieDrafter(Drafter):
             self._depth = 0
             return DraftTree.empty()
         tail = context[-(self.max_order - 1) :]
-        tree = self._trie.top_continuations(tail, k=self.branches, depth=depth, budget=budget)
+        tree = self._live().top_continuations(tail, k=self.branches, depth=depth, budget=budget)
         self._depth = _tree_depth(tree.parents)
         return tree
 
     def observe(self, new_tokens: list[int], drafted: int = 0, accepted: int = 0) -> None:
-        self._trie.extend(new_tokens)
+        self._live().extend(new_tokens)
         self._length += len(new_tokens)
         # The policy tracks depth: a tree "fully accepted" means its deepest path was taken.
         self.policy.update(self._depth if drafted else 0, accepted)
+
+    def _live(self) -> NgramTrie:
+        if self._trie is None:
+            raise SpecscaleError(f"{type(self).__name__}: observe() or propose() before begin()")
+        return self._trie
 
     def end(self) -> None:
         if not self.shared:
