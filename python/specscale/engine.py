@@ -25,7 +25,8 @@ from specscale.drafters import (
     SuffixAutomatonDrafter,
 )
 from specscale.errors import InvalidArgumentError
-from specscale.sampling import SamplingParams, children_lists, greedy_accept, sample_accept
+from specscale.sampling import SamplingParams, children_lists
+from specscale.targets import ModelTarget, Target, TraceTarget
 from specscale.verify import ModelVerifier, TreeMaskUnsupportedError, is_chain, tree_to_chain, validate_tree
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "TreeMaskUnsupportedError",
     "assisted_generate",
     "generate",
+    "generate_from_trace",
 ]
 
 
@@ -64,6 +66,8 @@ class GenerationStats:
     draft_tokens: int = 0
     accepted_draft_tokens: int = 0
     accepted_histogram: dict[int, int] = field(default_factory=dict)
+    #: One ``(context_len, draft_nodes, committed_tokens)`` per step, for cost models and replay reports.
+    step_records: list[tuple[int, int, int]] = field(default_factory=list, repr=False)
     draft_seconds: float = 0.0
     verify_seconds: float = 0.0
     forward_seconds: float = 0.0
@@ -191,11 +195,50 @@ def generate(
     if generator is not None and torch.device(generator.device).type != "cpu":
         raise InvalidArgumentError(f"generator must be a CPU torch.Generator, got one on {generator.device}")
 
+    target = ModelTarget(model, params, generator=generator, tree=tree)
+    return _speculate(target, drafter, prompt, max_new_tokens, max_draft_tokens, eos, stopper, vocab, t_start)
+
+
+def generate_from_trace(
+    prompt: Sequence[int],
+    continuation: Sequence[int],
+    drafter: Drafter | None = None,
+    max_draft_tokens: int = 64,
+) -> GenerationOutput:
+    """Replays a recorded greedy generation: what a greedy speculative run with ``drafter`` would accept.
+
+    ``continuation`` is what the model wrote after ``prompt``. The run goes through the same loop as
+    :func:`generate`, with a :class:`~specscale.targets.TraceTarget` in place of the model, so its
+    steps, accepted lengths and MAT are exactly those of a live greedy run of that model with that
+    drafter (drafting time is real; verification time is zero).
+    """
+    t_start = time.perf_counter()
+    prompt = _prompt_tokens(list(prompt))
+    continuation = [int(t) for t in continuation]
+    if drafter is None:
+        drafter = NoDraft()
+    target = TraceTarget(continuation)
+    return _speculate(
+        target, drafter, prompt, len(continuation), max_draft_tokens, frozenset(), _Stopper(None, None), None, t_start
+    )
+
+
+def _speculate(
+    target: Target,
+    drafter: Drafter,
+    prompt: list[int],
+    max_new_tokens: int,
+    max_draft_tokens: int,
+    eos: frozenset[int],
+    stopper: _Stopper,
+    vocab: int | None,
+    t_start: float,
+) -> GenerationOutput:
+    """The loop: draft, verify, accept, let the drafter observe, count."""
     stats = GenerationStats()
     context = list(prompt)
     new: list[int] = []
     finish = "length"
-    verifier = ModelVerifier(model, tree=tree)
     drafter.begin(list(prompt))
     try:
         while len(new) < max_new_tokens:
@@ -218,19 +261,11 @@ def generate(
                 # Parents come before children, so any prefix of the nodes is a tree.
                 tokens, parents = tokens[:limit], parents[:limit]
             validate_tree(tokens, parents, vocab, who=f"draft from {type(drafter).__name__}")
-            if not verifier.tree_enabled and not is_chain(parents):
+            if not target.tree_enabled and not is_chain(parents):
                 tokens, parents = tree_to_chain(tokens, parents)
 
-            logits = verifier.step(context, tokens, parents)
-            if logits.is_cuda:
-                # Acceptance syncs right after anyway; syncing here lets the forward be timed alone.
-                torch.cuda.synchronize(logits.device)
-            t_forward = time.perf_counter()
             children = children_lists(parents)
-            if params.greedy:
-                path, own = greedy_accept(logits, tokens, children)
-            else:
-                path, own = sample_accept(logits, tokens, children, params, generator)
+            path, own, forward_seconds = target.verify(context, tokens, parents, children)
             emitted = [tokens[i] for i in path] + [own]
             done = False
             committed: list[int] = []
@@ -246,7 +281,7 @@ def generate(
             if len(new) >= max_new_tokens and not done:
                 done = True
             if not done:
-                verifier.commit(path)
+                target.commit(path)
             t2 = time.perf_counter()
 
             context.extend(committed)
@@ -255,12 +290,13 @@ def generate(
             t3 = time.perf_counter()
 
             stats.steps += 1
+            stats.step_records.append((len(context) - len(committed), len(tokens), len(committed)))
             stats.draft_tokens += len(tokens)
             stats.accepted_draft_tokens += accepted
             stats.accepted_histogram[len(committed)] = stats.accepted_histogram.get(len(committed), 0) + 1
             stats.draft_seconds += (t1 - t0) + (t3 - t2)
             stats.verify_seconds += t2 - t1
-            stats.forward_seconds += t_forward - t1
+            stats.forward_seconds += forward_seconds
             if stats.steps == 1:
                 stats.prefill_seconds = t2 - t1
             if done:

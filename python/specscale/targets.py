@@ -1,0 +1,117 @@
+"""Targets: what verifies a draft. The one generate loop drives either of them.
+
+- :class:`ModelTarget`: the real thing, one forward pass of a ``transformers`` model over the draft tree
+  (:class:`~specscale.verify.ModelVerifier`), then greedy acceptance or lossless speculative sampling.
+- :class:`TraceTarget`: a recorded continuation stands in for a greedy model. It accepts exactly what a
+  greedy run of the model that wrote the trace would accept, with no model at all: that is trace replay,
+  and because it runs through the same loop as live generation the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import torch
+
+from specscale.errors import InvalidArgumentError
+from specscale.sampling import SamplingParams, greedy_accept, sample_accept
+from specscale.verify import ModelVerifier
+
+
+class Target(Protocol):
+    """Verifies draft trees for the generate loop."""
+
+    #: Whether tree drafts can be verified (otherwise the loop sends only their first chain).
+    tree_enabled: bool
+
+    def verify(
+        self, context: list[int], tokens: list[int], parents: list[int], children: list[list[int]]
+    ) -> tuple[list[int], int, float]:
+        """Scores the draft after ``context``: returns the accepted path (node indices from the root),
+        the target's own next token after it, and the seconds the target's forward pass took."""
+        ...
+
+    def commit(self, path: list[int]) -> None:
+        """Keeps the state of ``path`` (and drops the rest) before the next step."""
+        ...
+
+
+class ModelTarget:
+    """A ``transformers`` causal LM with a KV cache, greedy or sampling."""
+
+    def __init__(
+        self,
+        model: Any,
+        params: SamplingParams,
+        generator: torch.Generator | None = None,
+        tree: bool | str = "auto",
+    ) -> None:
+        self.verifier = ModelVerifier(model, tree=tree)
+        self.params = params
+        self.generator = generator
+
+    @property
+    def tree_enabled(self) -> bool:
+        return self.verifier.tree_enabled
+
+    def verify(
+        self, context: list[int], tokens: list[int], parents: list[int], children: list[list[int]]
+    ) -> tuple[list[int], int, float]:
+        start = time.perf_counter()
+        logits = self.verifier.step(context, tokens, parents)
+        if logits.is_cuda:
+            # Acceptance syncs right after anyway; syncing here lets the forward be timed alone.
+            torch.cuda.synchronize(logits.device)
+        forward = time.perf_counter() - start
+        if self.params.greedy:
+            path, own = greedy_accept(logits, tokens, children)
+        else:
+            path, own = sample_accept(logits, tokens, children, self.params, self.generator)
+        return path, own, forward
+
+    def commit(self, path: list[int]) -> None:
+        self.verifier.commit(path)
+
+
+class TraceTarget:
+    """A greedy target whose output is known: ``continuation``, what the model wrote after the prompt.
+
+    A step accepts the longest root path of the draft that spells the next recorded tokens, plus the
+    recorded token after it (the target's own). Run through :func:`~specscale.engine.generate_from_trace`
+    with ``max_new_tokens = len(continuation)``.
+    """
+
+    tree_enabled = True
+
+    def __init__(self, continuation: Sequence[int]) -> None:
+        self.continuation = [int(t) for t in continuation]
+        self.position = 0
+        self._pending = 0
+
+    def verify(
+        self, context: list[int], tokens: list[int], parents: list[int], children: list[list[int]]
+    ) -> tuple[list[int], int, float]:
+        future = self.continuation
+        at = self.position
+        path: list[int] = []
+        # children[0] are the nodes hanging off the context; children[i + 1] those under node i.
+        node_children = children[0]
+        while at + len(path) < len(future) - 1:
+            want = future[at + len(path)]
+            nxt = next((c for c in node_children if tokens[c] == want), None)
+            if nxt is None:
+                break
+            path.append(nxt)
+            node_children = children[nxt + 1]
+        if at + len(path) >= len(future):
+            raise InvalidArgumentError(
+                f"the trace ends after {len(future)} tokens; replay it with max_new_tokens <= {len(future)}"
+            )
+        self._pending = len(path) + 1
+        return path, future[at + len(path)], 0.0
+
+    def commit(self, path: list[int]) -> None:
+        self.position += self._pending
+        self._pending = 0
