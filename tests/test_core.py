@@ -6,10 +6,9 @@ import pickle
 
 import numpy as np
 import pytest
+import specscale
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import specscale
 from specscale import DraftTree, NgramTrie, Store, SuffixAutomaton
 from specscale.errors import (
     CorruptDataError,

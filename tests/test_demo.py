@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from specscale.cli import main
 from specscale.demo import ReplayTally, replay_problem, synthetic_problems
 

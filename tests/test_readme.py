@@ -9,7 +9,7 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def test_core_quick_start_snippets_run() -> None:
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.DOTALL)
     namespace: dict[str, object] = {}
     exec(blocks[0], namespace)  # the core quick start
     exec(blocks[1], namespace)  # scopes

@@ -9,12 +9,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-import specscale  # noqa: E402
-from specscale import NgramTrie, SuffixAutomaton  # noqa: E402
-from specscale.bench.replay import markdown_table, read_traces, replay_token_rows  # noqa: E402
-from specscale.cli import main  # noqa: E402
-from specscale.errors import InvalidArgumentError  # noqa: E402
-from tiny_models import tiny_model  # noqa: E402
+import specscale
+from specscale import NgramTrie, SuffixAutomaton
+from specscale.bench.replay import markdown_table, read_traces, replay_token_rows
+from specscale.cli import main
+from specscale.errors import InvalidArgumentError
+from tiny_models import tiny_model
 
 SHARED = Path(__file__).resolve().parents[1] / "../shared"
 TRACES = SHARED / "data/traces/bon8_math_qwen25math.jsonl"

@@ -101,7 +101,7 @@ def load_tokenizer(directory: Path | None) -> tuple[Callable[[str], list[int]], 
 
             tok = AutoTokenizer.from_pretrained(str(directory))
             return (lambda text: list(tok.encode(text, add_special_tokens=False))), f"{directory.name} BPE"
-        except Exception as error:  # transformers missing or the files unreadable: say so, go on
+        except Exception as error:  # noqa: BLE001 (transformers missing or files unreadable: say so, go on)
             print(f"(could not load the tokenizer in {directory}: {error}; using word tokens)")
     return word_tokenizer(), "word-level"
 
