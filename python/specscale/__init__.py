@@ -40,12 +40,42 @@ __all__ = [
     "UnknownSequenceError",
 ]
 
-# --- engine (torch/transformers are optional: the core works without them) -------------------------
-try:
-    from specscale.engine import *  # noqa: F401,F403
-    from specscale.engine import __all__ as _engine_all
-except ModuleNotFoundError as _engine_import_error:  # torch / transformers not installed
-    if _engine_import_error.name not in ("torch", "transformers", "specscale.engine"):
-        raise
-    _engine_all = []
-__all__ += list(_engine_all)
+# --- engine: torch and transformers load on first use, so `import specscale` stays fast and the
+# core works where they are not installed.
+_ENGINE_NAMES = (
+    "AdaptiveLength",
+    "Drafter",
+    "GenerationOutput",
+    "GenerationStats",
+    "ModelVerifier",
+    "NgramTrieDrafter",
+    "NoDraft",
+    "PromptLookup",
+    "SamplingParams",
+    "SpecscaleCandidateGenerator",
+    "SuffixAutomatonDrafter",
+    "TreeMaskUnsupportedError",
+    "assisted_generate",
+    "generate",
+    "generate_from_trace",
+)
+__all__ += list(_ENGINE_NAMES)
+
+
+def __getattr__(name: str) -> object:
+    if name in _ENGINE_NAMES:
+        try:
+            import specscale.engine as engine
+        except ModuleNotFoundError as error:
+            raise ImportError(
+                f"specscale.{name} needs the engine's dependencies ({error.name} is missing): "
+                "pip install 'specscale[engine]'"
+            ) from error
+        value = getattr(engine, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'specscale' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_ENGINE_NAMES))
