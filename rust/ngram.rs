@@ -176,9 +176,7 @@ impl NgramTrie {
         tokens.iter().try_fold(ROOT, |n, &t| self.trans.get(n, t))
     }
 
-    /// Times `token` followed `context` (`context` has at most `max_order` tokens; empty counts
-    /// `token`'s occurrences).
-    pub fn count(&self, context: &[u32], token: u32) -> Result<u64> {
+    fn check_context(&self, context: &[u32]) -> Result<()> {
         if context.len() > self.max_order as usize {
             return Err(invalid(
                 "context",
@@ -189,6 +187,13 @@ impl NgramTrie {
                 ),
             ));
         }
+        Ok(())
+    }
+
+    /// Times `token` followed `context` (`context` has at most `max_order` tokens; empty counts
+    /// `token`'s occurrences).
+    pub fn count(&self, context: &[u32], token: u32) -> Result<u64> {
+        self.check_context(context)?;
         Ok(self
             .walk(context)
             .and_then(|n| self.trans.get(n, token))
@@ -197,16 +202,7 @@ impl NgramTrie {
 
     /// The `(token, count)` continuations of `context` seen at least once, most frequent first.
     pub fn continuations(&self, context: &[u32]) -> Result<Vec<(u32, u64)>> {
-        if context.len() > self.max_order as usize {
-            return Err(invalid(
-                "context",
-                format!(
-                    "has {} tokens; this trie counts contexts of at most max_order={}",
-                    context.len(),
-                    self.max_order
-                ),
-            ));
-        }
+        self.check_context(context)?;
         let mut out = Vec::new();
         if let Some(n) = self.walk(context) {
             self.trans.for_each(n, |t, c| {

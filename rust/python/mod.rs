@@ -19,6 +19,17 @@ const PARALLEL_BATCH: usize = 16;
 /// What `DraftTree.__reduce__` returns: the class and its constructor arguments.
 type DraftTreeReduce<'py> = (Bound<'py, PyAny>, (Vec<u32>, Vec<i32>, Vec<f32>, u32));
 
+/// What `__reduce__` returns for the structures pickled through their compact bytes.
+type BytesReduce<'py> = (Bound<'py, PyAny>, (Bound<'py, PyBytes>,));
+
+/// Pickles as `cls.from_bytes(data)`: one format for files and pickles, checked the same way.
+fn reduce_via_from_bytes<'py, T: pyo3::PyClass>(
+    slf: &Bound<'py, T>,
+    data: Bound<'py, PyBytes>,
+) -> PyResult<BytesReduce<'py>> {
+    Ok((slf.get_type().getattr("from_bytes")?, (data,)))
+}
+
 fn parse_policy(policy: &str) -> PyResult<DraftPolicy> {
     match policy {
         "recent" | "most_recent" => Ok(DraftPolicy::MostRecent),
@@ -411,12 +422,8 @@ impl PySuffixAutomaton {
         Ok(PySuffixAutomaton { inner })
     }
 
-    fn __reduce__<'py>(
-        slf: &Bound<'py, Self>,
-        py: Python<'py>,
-    ) -> PyResult<(Bound<'py, PyAny>, (Bound<'py, PyBytes>,))> {
-        let from_bytes = slf.get_type().getattr("from_bytes")?;
-        Ok((from_bytes, (slf.borrow().to_bytes(py),)))
+    fn __reduce__<'py>(slf: &Bound<'py, Self>, py: Python<'py>) -> PyResult<BytesReduce<'py>> {
+        reduce_via_from_bytes(slf, slf.borrow().to_bytes(py))
     }
 
     fn __len__(&self) -> usize {
@@ -679,12 +686,8 @@ impl PyNgramTrie {
         Ok(PyNgramTrie { inner })
     }
 
-    fn __reduce__<'py>(
-        slf: &Bound<'py, Self>,
-        py: Python<'py>,
-    ) -> PyResult<(Bound<'py, PyAny>, (Bound<'py, PyBytes>,))> {
-        let from_bytes = slf.get_type().getattr("from_bytes")?;
-        Ok((from_bytes, (slf.borrow().to_bytes(py),)))
+    fn __reduce__<'py>(slf: &Bound<'py, Self>, py: Python<'py>) -> PyResult<BytesReduce<'py>> {
+        reduce_via_from_bytes(slf, slf.borrow().to_bytes(py))
     }
 
     fn __len__(&self) -> usize {
@@ -813,12 +816,8 @@ impl PyStore {
         Ok(PyStore { inner })
     }
 
-    fn __reduce__<'py>(
-        slf: &Bound<'py, Self>,
-        py: Python<'py>,
-    ) -> PyResult<(Bound<'py, PyAny>, (Bound<'py, PyBytes>,))> {
-        let from_bytes = slf.get_type().getattr("from_bytes")?;
-        Ok((from_bytes, (slf.borrow().to_bytes(py),)))
+    fn __reduce__<'py>(slf: &Bound<'py, Self>, py: Python<'py>) -> PyResult<BytesReduce<'py>> {
+        reduce_via_from_bytes(slf, slf.borrow().to_bytes(py))
     }
 
     fn __repr__(&self) -> String {
