@@ -27,7 +27,7 @@ fn reduce_via_from_bytes<'py, T: pyo3::PyClass>(
     slf: &Bound<'py, T>,
     data: Bound<'py, PyBytes>,
 ) -> PyResult<BytesReduce<'py>> {
-    Ok((slf.get_type().getattr("from_bytes")?, (data,)))
+    Ok((slf.as_any().get_type().getattr("from_bytes")?, (data,)))
 }
 
 fn parse_policy(policy: &str) -> PyResult<DraftPolicy> {
