@@ -50,6 +50,7 @@ _ENGINE_NAMES = (
     "ModelVerifier",
     "NgramTrieDrafter",
     "NoDraft",
+    "PrefixCache",
     "PromptLookup",
     "SamplingParams",
     "SpecscaleCandidateGenerator",

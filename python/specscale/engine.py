@@ -27,7 +27,15 @@ from specscale.drafters import (
 from specscale.errors import InvalidArgumentError
 from specscale.sampling import SamplingParams, children_lists
 from specscale.targets import ModelTarget, Target, TraceTarget
-from specscale.verify import ModelVerifier, TreeMaskUnsupportedError, is_chain, tree_to_chain, validate_tree
+from specscale.verify import (
+    ModelVerifier,
+    PrefixCache,
+    TreeMaskUnsupportedError,
+    common_prefix_length,
+    is_chain,
+    tree_to_chain,
+    validate_tree,
+)
 
 __all__ = [
     "AdaptiveLength",
@@ -37,6 +45,7 @@ __all__ = [
     "ModelVerifier",
     "NgramTrieDrafter",
     "NoDraft",
+    "PrefixCache",
     "PromptLookup",
     "SamplingParams",
     "SpecscaleCandidateGenerator",
@@ -73,6 +82,10 @@ class GenerationStats:
     forward_seconds: float = 0.0
     prefill_seconds: float = 0.0
     wall_seconds: float = 0.0
+    #: Prompt tokens whose KV cache came from ``prefix_cache`` instead of being prefilled.
+    reused_prefix_tokens: int = 0
+    #: Time spent copying (and cropping) ``prefix_cache`` (included in ``wall_seconds``).
+    cache_copy_seconds: float = 0.0
 
     @property
     def mean_accepted_tokens(self) -> float:
@@ -111,12 +124,16 @@ class GenerationOutput:
         prompt_tokens: the prompt's token ids.
         finish_reason: ``"length"`` (``max_new_tokens`` reached), ``"eos"`` or ``"stop"``.
         stats: :class:`GenerationStats`.
+        cache: with ``return_cache=True``, the KV cache of the committed tokens (a
+            :class:`~specscale.verify.PrefixCache` to pass as ``prefix_cache`` to a later generation
+            whose prompt extends this conversation); else None.
     """
 
     new_tokens: list[int]
     prompt_tokens: list[int]
     finish_reason: str
     stats: GenerationStats
+    cache: PrefixCache | None = field(default=None, repr=False)
 
     @property
     def sequences(self) -> torch.Tensor:
@@ -139,6 +156,8 @@ def generate(
     generator: torch.Generator | None = None,
     tree: bool | str = "auto",
     max_draft_tokens: int = 64,
+    prefix_cache: PrefixCache | None = None,
+    return_cache: bool = False,
 ) -> GenerationOutput:
     """Generate with speculative decoding; lossless with respect to plain decoding of ``model``.
 
@@ -159,6 +178,12 @@ def generate(
         tree: ``"auto"``: verify tree drafts where the model supports custom attention masks, else their
             first chain; ``True``: require tree support; ``False``: chains only.
         max_draft_tokens: cap on draft nodes per step, whatever the drafter proposes.
+        prefix_cache: a :class:`~specscale.verify.PrefixCache` (e.g. ``PrefixCache.prefill(model,
+            prompt[:-1])``, computed once for many samples, or a previous generation's ``.cache``). A
+            copy of it, cut to its longest common prefix with the prompt (at most ``len(prompt) - 1``
+            tokens: the last prompt token is always fed), replaces that part of the prefill; the output
+            is the same tokens as without it. ``stats.reused_prefix_tokens`` says how many were reused.
+        return_cache: keep the final KV cache in ``output.cache`` (the committed tokens).
 
     Returns:
         :class:`GenerationOutput` with ``.new_tokens`` and ``.stats``.
@@ -195,8 +220,24 @@ def generate(
     if generator is not None and torch.device(generator.device).type != "cpu":
         raise InvalidArgumentError(f"generator must be a CPU torch.Generator, got one on {generator.device}")
 
-    target = ModelTarget(model, params, generator=generator, tree=tree)
-    return _speculate(target, drafter, prompt, max_new_tokens, max_draft_tokens, eos, stopper, vocab, t_start)
+    cache, reused, copy_seconds = None, 0, 0.0
+    if prefix_cache is not None:
+        if not isinstance(prefix_cache, PrefixCache):
+            raise InvalidArgumentError(
+                f"prefix_cache must be a specscale.PrefixCache, got {type(prefix_cache).__name__}"
+            )
+        reused = min(common_prefix_length(prefix_cache.tokens, prompt), len(prompt) - 1)
+        if reused > 0:
+            t_copy = time.perf_counter()
+            cache = prefix_cache.fork(reused)
+            copy_seconds = time.perf_counter() - t_copy
+    target = ModelTarget(model, params, generator=generator, tree=tree, cache=cache, cached=reused)
+    out = _speculate(target, drafter, prompt, max_new_tokens, max_draft_tokens, eos, stopper, vocab, t_start)
+    out.stats.reused_prefix_tokens = reused if cache is not None else 0
+    out.stats.cache_copy_seconds = copy_seconds
+    if return_cache:
+        out.cache = target.export(out.prompt_tokens + out.new_tokens)
+    return out
 
 
 def generate_from_trace(

@@ -17,7 +17,7 @@ import torch
 
 from specscale.errors import InvalidArgumentError
 from specscale.sampling import SamplingParams, greedy_accept, sample_accept
-from specscale.verify import ModelVerifier
+from specscale.verify import ModelVerifier, PrefixCache
 
 
 class Target(Protocol):
@@ -47,8 +47,10 @@ class ModelTarget:
         params: SamplingParams,
         generator: torch.Generator | None = None,
         tree: bool | str = "auto",
+        cache: Any = None,
+        cached: int = 0,
     ) -> None:
-        self.verifier = ModelVerifier(model, tree=tree)
+        self.verifier = ModelVerifier(model, tree=tree, cache=cache, cached=cached)
         self.params = params
         self.generator = generator
 
@@ -73,6 +75,10 @@ class ModelTarget:
 
     def commit(self, path: list[int]) -> None:
         self.verifier.commit(path)
+
+    def export(self, context: list[int]) -> PrefixCache:
+        """The KV cache of the committed ``context`` once the generation is over."""
+        return self.verifier.export(context)
 
 
 class TraceTarget:

@@ -18,7 +18,10 @@ situation an error instead.
 
 from __future__ import annotations
 
+import copy
 import inspect
+import time
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -27,7 +30,9 @@ from specscale.errors import InvalidArgumentError, SpecscaleError
 
 __all__ = [
     "ModelVerifier",
+    "PrefixCache",
     "TreeMaskUnsupportedError",
+    "common_prefix_length",
     "is_chain",
     "tree_attention_mask",
     "tree_to_chain",
@@ -115,6 +120,57 @@ def tree_attention_mask(
     return mask[None, None].to(device)
 
 
+def common_prefix_length(a: list[int], b: list[int]) -> int:
+    """Length of the longest common prefix of two token lists."""
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+@dataclass
+class PrefixCache:
+    """A model's KV cache for ``tokens`` (positions ``0..len(tokens)-1``), to start generations from.
+
+    Made by :meth:`prefill` (a prompt computed once, copied for every Best-of-N sample) or returned by
+    ``generate(..., return_cache=True)`` (a finished conversation, reused where the next round's input
+    extends it). :func:`~specscale.engine.generate` never modifies it: it uses a copy cropped to the
+    longest common prefix with its prompt (:meth:`fork`).
+
+    Attributes:
+        tokens: the token ids whose keys/values the cache holds.
+        cache: a ``transformers`` ``DynamicCache``.
+        seconds: the time it took to compute (prefill), for reports of time saved.
+    """
+
+    tokens: list[int]
+    cache: Any
+    seconds: float = 0.0
+
+    @classmethod
+    def prefill(cls, model: Any, tokens: list[int]) -> PrefixCache:
+        """Compute the cache of ``tokens`` with one forward pass of ``model`` (batch size 1)."""
+        verifier = ModelVerifier(model, tree=False)
+        start = time.perf_counter()
+        verifier.prefill(list(tokens))
+        return cls(list(tokens), verifier.cache, time.perf_counter() - start)
+
+    def fork(self, n: int | None = None) -> Any:
+        """A deep copy of the cache holding only its first ``n`` tokens (default: all)."""
+        n = len(self.tokens) if n is None else n
+        if not 0 <= n <= len(self.tokens):
+            raise InvalidArgumentError(f"fork({n}): the prefix cache holds {len(self.tokens)} tokens")
+        with torch.inference_mode():
+            cache = copy.deepcopy(self.cache)
+            if n < len(self.tokens):
+                cache.crop(-(len(self.tokens) - n))
+        return cache
+
+    def __repr__(self) -> str:
+        return f"PrefixCache(tokens={len(self.tokens)}, seconds={self.seconds:.3f})"
+
+
 class ModelVerifier:
     """Holds a model's KV cache for one generation and scores draft trees against it.
 
@@ -126,9 +182,11 @@ class ModelVerifier:
         tree: ``"auto"`` verifies trees where the model honours custom masks and falls back to chains
             elsewhere; ``True`` raises :class:`TreeMaskUnsupportedError` where it does not; ``False``
             always reduces trees to chains.
+        cache, cached: start from a cache that already holds the first ``cached`` context tokens (owned
+            by the verifier from now on: pass a copy, see :meth:`PrefixCache.fork`).
     """
 
-    def __init__(self, model: Any, tree: bool | str = "auto") -> None:
+    def __init__(self, model: Any, tree: bool | str = "auto", cache: Any = None, cached: int = 0) -> None:
         from transformers.cache_utils import DynamicCache, DynamicLayer
 
         if tree not in (True, False, "auto"):
@@ -138,11 +196,14 @@ class ModelVerifier:
         dtype = getattr(model, "dtype", None)
         # The mask must be in the compute dtype; quantized weights report an integer dtype.
         self.dtype = dtype if isinstance(dtype, torch.dtype) and dtype.is_floating_point else torch.float32
-        self.cache = DynamicCache(config=model.config)
-        # Sliding-window and recurrent layers keep states that a crop would otherwise discard for good.
-        if hasattr(self.cache, "activate_past_recording"):
-            self.cache.activate_past_recording()
-        self.cached = 0
+        if cache is None:
+            cache = DynamicCache(config=model.config)
+            cached = 0
+            # Sliding-window and recurrent layers keep states that a crop would otherwise discard for good.
+            if hasattr(cache, "activate_past_recording"):
+                cache.activate_past_recording()
+        self.cache = cache
+        self.cached = int(cached)
         self.vocab_size = _vocab_size(model)
         attn = getattr(model.config, "_attn_implementation", None)
         full_layers = bool(self.cache.layers) and all(
@@ -158,6 +219,27 @@ class ModelVerifier:
         self.tree_enabled = supported and tree is not False
         self._compactable = full_layers
         self._logits_to_keep = "logits_to_keep" in inspect.signature(model.forward).parameters
+
+    def prefill(self, tokens: list[int]) -> None:
+        """Feed ``tokens`` (the context after what is cached) into the cache without drafting."""
+        if not tokens:
+            return
+        positions = list(range(self.cached, self.cached + len(tokens)))
+        ids = torch.tensor([list(tokens)], dtype=torch.long, device=self.device)
+        kwargs: dict[str, Any] = {"position_ids": torch.tensor([positions], dtype=torch.long, device=self.device)}
+        if self._logits_to_keep:
+            kwargs["logits_to_keep"] = 1
+        with torch.inference_mode():
+            self.model(input_ids=ids, cache=self.cache, use_cache=True, **kwargs)
+        self.cached += len(tokens)
+
+    def export(self, context: list[int]) -> PrefixCache:
+        """The cache of the committed context (draft entries of an uncommitted last step dropped), as a
+        :class:`PrefixCache`; the verifier must not be used afterwards."""
+        extra = self.cache.get_seq_length() - self.cached
+        if extra > 0:
+            self.cache.crop(-extra)
+        return PrefixCache(list(context[: self.cached]), self.cache)
 
     def step(self, context: list[int], tokens: list[int], parents: list[int]) -> torch.Tensor:
         """Score a draft tree after ``context``; return float logits ``[len(tokens) + 1, vocab]``.
@@ -214,25 +296,6 @@ class ModelVerifier:
                     src = source.to(keys.device)
                     keys[..., start : start + keep, :] = keys.index_select(-2, src)
                     values[..., start : start + keep, :] = values.index_select(-2, src)
-            self.cache.crop(-(n - keep))
-            self.cached = context_len + keep
-        elif self._compactable:
-            # Move the path's entries down to sit right after the context, then crop the rest: copies
-            # only the accepted entries, not the whole cache. Safe in place: path[j] >= j, and the
-            # sources are gathered before anything is written.
-            start = context_len
-            source = torch.tensor([start + i for i in path], device=self.device)
-            with torch.inference_mode():  # the cache tensors are inference tensors
-                for layer in self.cache.layers:
-                    if (
-                        not getattr(layer, "is_initialized", True)
-                        or layer.keys is None
-                        or not layer.keys.numel()
-                    ):
-                        continue
-                    src = source.to(layer.keys.device)
-                    layer.keys[..., start : start + keep, :] = layer.keys.index_select(-2, src)
-                    layer.values[..., start : start + keep, :] = layer.values.index_select(-2, src)
             self.cache.crop(-(n - keep))
             self.cached = context_len + keep
         else:
