@@ -1,0 +1,141 @@
+"""Does the cost model predict the wall-clock speedup that a live run measures? One run, one machine.
+
+1. Live: generate greedily from the same prompts with AR (``NoDraft``) and with each drafter, and measure
+   the speedup (AR seconds per token over the method's, prefill excluded on both sides, as the cost model
+   excludes it; the figure with prefill is printed too).
+2. Cost model: time the same model's verification pass for 1..64 tokens at context lengths spanning the
+   run (``specscale.bench.costmodel.measure_cost_model``).
+3. Prediction: ``predict_speedup`` over the live runs' own per-step records (context length, draft nodes,
+   committed tokens) plus their measured drafting time per step.
+
+    python benches/costmodel_check.py                    # random-weight Llama, CPU (about 2-4 minutes)
+    python benches/costmodel_check.py --model DIR        # any local from_pretrained directory
+
+The issue's bar: prediction and measurement agree within 15%.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+import specscale
+from specscale.bench.costmodel import measure_cost_model, predict_speedup
+
+SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
+
+
+def build_model(args: argparse.Namespace):
+    from transformers import AutoModelForCausalLM, LlamaConfig
+
+    if args.model:
+        return AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32).eval()
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=args.vocab,
+        hidden_size=args.hidden,
+        intermediate_size=3 * args.hidden,
+        num_hidden_layers=args.layers,
+        num_attention_heads=args.hidden // 64,
+        num_key_value_heads=max(1, args.hidden // 128),
+        max_position_embeddings=4096,
+    )
+    return AutoModelForCausalLM.from_config(config, dtype=torch.float32).eval()
+
+
+def prompts(vocab: int, count: int, length: int) -> list[list[int]]:
+    """Token prompts: repetitive reasoning-like sequences (chunks drawn again from a pool), seeded."""
+    gen = torch.Generator().manual_seed(1)
+    pool = [torch.randint(0, vocab, (int(torch.randint(4, 16, (1,), generator=gen)),), generator=gen).tolist() for _ in range(30)]
+    out = []
+    for _ in range(count):
+        seq: list[int] = []
+        while len(seq) < length:
+            seq += pool[int(torch.randint(0, len(pool), (1,), generator=gen))]
+        out.append(seq[:length])
+    return out
+
+
+def run(model, drafter_factory, prompt_list, max_new_tokens):
+    tokens, seconds, prefill, records, draft_seconds, steps = 0, 0.0, 0.0, [], 0.0, 0
+    for p in prompt_list:
+        out = specscale.generate(model, p, drafter=drafter_factory(), max_new_tokens=max_new_tokens, eos_token_id=[])
+        tokens += out.stats.new_tokens
+        seconds += out.stats.wall_seconds
+        prefill += out.stats.prefill_seconds
+        records += out.stats.step_records[1:]  # the first step carries the prefill
+        draft_seconds += out.stats.draft_seconds
+        steps += out.stats.steps
+    return {
+        "tokens": tokens,
+        "seconds": seconds,
+        "seconds_without_prefill": seconds - prefill,
+        "records": records,
+        "draft_seconds_per_step": draft_seconds / max(1, steps),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--hidden", type=int, default=512)
+    parser.add_argument("--layers", type=int, default=6)
+    parser.add_argument("--vocab", type=int, default=8000)
+    parser.add_argument("--prompts", type=int, default=3)
+    parser.add_argument("--prompt-length", type=int, default=200)
+    parser.add_argument("--max-new-tokens", type=int, default=96)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    model = build_model(args)
+    vocab = model.config.vocab_size
+    prompt_list = prompts(vocab, args.prompts, args.prompt_length)
+    methods = {
+        "ar": specscale.NoDraft,
+        "pld": specscale.PromptLookup,
+        "sam": specscale.SuffixAutomatonDrafter,
+        "trie": specscale.NgramTrieDrafter,
+    }
+    specscale.generate(model, prompt_list[0][:16], max_new_tokens=4, eos_token_id=[])  # warm-up
+    live = {}
+    for name, factory in methods.items():
+        start = time.perf_counter()
+        live[name] = run(model, factory, prompt_list, args.max_new_tokens)
+        print(f"live {name}: {live[name]['tokens']} tokens in {time.perf_counter() - start:.1f} s")
+    longest = args.prompt_length + args.max_new_tokens
+    max_nodes = max((n for r in live.values() for _, n, _ in r["records"]), default=1) + 1
+    draft_axis = sorted({k for k in (1, 2, 4, 8, 16, 32, 64) if k <= max(2, max_nodes)} | {max_nodes})
+    cost = measure_cost_model(
+        model,
+        device="cpu",
+        dtype="fp32",
+        context_lengths=(args.prompt_length, (args.prompt_length + longest) // 2, longest),
+        draft_tokens=draft_axis,
+        repeats=5,
+        progress=False,
+    )
+    ar = live["ar"]
+    rows = []
+    for name, r in live.items():
+        measured = (ar["seconds_without_prefill"] / ar["tokens"]) / (r["seconds_without_prefill"] / r["tokens"])
+        with_prefill = (ar["seconds"] / ar["tokens"]) / (r["seconds"] / r["tokens"])
+        predicted = predict_speedup(r["records"], cost, r["draft_seconds_per_step"])
+        # AR's own prediction is ~1 by construction; the baseline's loop overhead is not in the model.
+        rows.append((name, r["tokens"] / max(1, len(r["records"]) + args.prompts), measured, with_prefill, predicted))
+    print(f"\ncost model: {cost.describe()}\n")
+    print("| method | MAT | measured speedup (no prefill) | measured (with prefill) | predicted | error |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, mat, measured, with_prefill, predicted in rows:
+        error = predicted / measured - 1
+        print(f"| {name} | {mat:.2f} | {measured:.2f}x | {with_prefill:.2f}x | {predicted:.2f}x | {error:+.1%} |")
+    if args.json:
+        args.json.write_text(json.dumps({"rows": rows, "cost_model": cost.to_dict()}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
