@@ -728,6 +728,133 @@ impl Cursor {
     }
 }
 
+impl Cursor {
+    /// A draft tree of at most `budget` nodes, `depth` levels and `k` children per node, continuing
+    /// the longest suffix of the context (at least `min_match` long) that has a continuation: each
+    /// node's score is the product of the conditional frequencies of the transitions on its path, and
+    /// nodes are taken best first (REST-style retrieval drafting). Needs an automaton built with
+    /// counts; without them the tree is the most-recent chain. O(budget * (k + log budget)) plus the
+    /// out-degree of the visited states.
+    pub fn draft_tree(
+        &mut self,
+        sam: &SuffixAutomaton,
+        k: usize,
+        depth: usize,
+        budget: usize,
+        min_match: u32,
+    ) -> Result<DraftTree> {
+        if k == 0 {
+            return Err(invalid("k", "must be at least 1"));
+        }
+        let Some(counts) = sam.counts.as_ref() else {
+            return Ok(self.draft(sam, budget.min(depth), min_match));
+        };
+        self.sync(sam);
+        let (mut s, mut l) = (self.state, self.length);
+        while s != ROOT && l >= min_match.max(1) && sam.trans.is_leaf(s) {
+            s = sam.link[s as usize];
+            l = sam.len[s as usize];
+        }
+        let mut tree = DraftTree::empty();
+        if s == ROOT || l < min_match.max(1) || budget == 0 || depth == 0 {
+            return Ok(tree);
+        }
+        tree.match_length = l;
+        let mut heap = std::collections::BinaryHeap::new();
+        let mut seq = 0u32;
+        let mut node_depth: Vec<usize> = Vec::new();
+        push_branches(sam, counts, s, -1, 1.0, k, &mut seq, &mut heap);
+        while tree.len() < budget {
+            let Some(TreeCandidate {
+                score,
+                parent,
+                token,
+                state,
+                ..
+            }) = heap.pop()
+            else {
+                break;
+            };
+            let idx = tree.push(token, parent, score);
+            let d = if parent < 0 {
+                1
+            } else {
+                node_depth[parent as usize] + 1
+            };
+            node_depth.push(d);
+            if d < depth {
+                push_branches(
+                    sam, counts, state, idx as i32, score, k, &mut seq, &mut heap,
+                );
+            }
+        }
+        Ok(tree)
+    }
+}
+
+/// A candidate node of an automaton draft tree.
+struct TreeCandidate {
+    score: f32,
+    seq: u32,
+    parent: i32,
+    token: u32,
+    state: u32,
+}
+
+impl PartialEq for TreeCandidate {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Equal
+    }
+}
+impl Eq for TreeCandidate {}
+impl PartialOrd for TreeCandidate {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for TreeCandidate {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        // Higher score first; equal scores in insertion order, so drafts are deterministic.
+        self.score
+            .total_cmp(&other.score)
+            .then(other.seq.cmp(&self.seq))
+    }
+}
+
+/// Pushes the `k` most frequent transitions of `state` as candidates under `parent`.
+#[allow(clippy::too_many_arguments)]
+fn push_branches(
+    sam: &SuffixAutomaton,
+    counts: &Counts,
+    state: u32,
+    parent: i32,
+    parent_score: f32,
+    k: usize,
+    seq: &mut u32,
+    heap: &mut std::collections::BinaryHeap<TreeCandidate>,
+) {
+    let mut branches: Vec<(u32, u32, u32)> = Vec::new(); // (count, token, target)
+    sam.trans.for_each(state, |token, target| {
+        let c = counts.total[target as usize]
+            .max(counts.own[target as usize])
+            .max(1);
+        branches.push((c, token, target));
+    });
+    let total: u64 = branches.iter().map(|&(c, _, _)| u64::from(c)).sum();
+    branches.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    for &(c, token, target) in branches.iter().take(k) {
+        let score = parent_score * (c as f32 / total as f32);
+        heap.push(TreeCandidate {
+            score,
+            seq: *seq,
+            parent,
+            token,
+            state: target,
+        });
+        *seq += 1;
+    }
+}
+
 /// Greedy walk from `s` along the most frequent transition; `None` if `s` has no transition.
 fn walk_most_frequent(
     sam: &SuffixAutomaton,
@@ -938,6 +1065,33 @@ mod tests {
         }
     }
 
+    proptest! {
+        #[test]
+        fn draft_trees_hold_real_continuations(
+            seqs in seqs_strategy(),
+            ctx in prop::collection::vec(0u32..4, 1..12),
+            k in 1usize..4, depth in 1usize..6, budget in 0usize..24,
+        ) {
+            let sam = build(&seqs, true);
+            let mut cur = sam.cursor();
+            cur.extend(&sam, &ctx);
+            let tree = cur.draft_tree(&sam, k, depth, budget, 1).unwrap();
+            prop_assert!(tree.len() <= budget);
+            prop_assert!(tree.depths().iter().all(|&d| d as usize <= depth));
+            let mut kids = vec![0usize; tree.len() + 1];
+            for &p in tree.parents() {
+                kids[(p + 1) as usize] += 1;
+            }
+            prop_assert!(kids.iter().all(|&c| c <= k));
+            let m = tree.match_length as usize;
+            for path in tree.paths() {
+                let mut whole = ctx[ctx.len() - m..].to_vec();
+                whole.extend(path.iter().map(|&n| tree.tokens()[n]));
+                prop_assert!(occurs(&seqs, &whole), "{:?} is not stored", whole);
+            }
+        }
+    }
+
     #[test]
     fn most_recent_occurrence_wins() {
         let mut sam = SuffixAutomaton::new();
@@ -969,6 +1123,10 @@ mod tests {
             &[3, 3]
         );
         assert_eq!(sam.occurrences(&[1, 2, 3]).unwrap(), 2);
+        let tree = cur.draft_tree(&sam, 2, 2, 8, 1).unwrap();
+        assert_eq!(tree.tokens(), &[3, 3, 4, 4]);
+        assert_eq!(tree.parents(), &[-1, 0, -1, 2]);
+        assert!(tree.scores()[0] > tree.scores()[2]);
         assert!(SuffixAutomaton::new()
             .cursor()
             .draft_with(&SuffixAutomaton::new(), 1, 1, DraftPolicy::MostFrequent)

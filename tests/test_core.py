@@ -80,6 +80,21 @@ def test_cursor_tracks_the_longest_suffix_and_drafts_real_continuations(
             assert occurs(seqs, seen[len(seen) - m :] + d.tokens)
 
 
+@settings(max_examples=80, deadline=None)
+@given(seqs=sequences, context=st.lists(token, min_size=1, max_size=12), k=st.integers(1, 3), budget=st.integers(0, 20))
+def test_automaton_draft_trees_hold_real_continuations(
+    seqs: list[list[int]], context: list[int], k: int, budget: int
+) -> None:
+    sam = build(seqs, counts=True)
+    cur = sam.cursor()
+    cur.extend(context)
+    tree = cur.draft_tree(k=k, depth=5, budget=budget)
+    assert len(tree) <= budget and all(d <= 5 for d in tree.depths())
+    m = tree.match_length
+    for path in tree.paths():
+        assert occurs(seqs, context[len(context) - m :] + [tree.tokens[i] for i in path])
+
+
 @settings(max_examples=60, deadline=None)
 @given(prefix=sequence, live=st.lists(token, min_size=1, max_size=30))
 def test_live_generation_drafts_from_its_own_earlier_text(prefix: list[int], live: list[int]) -> None:

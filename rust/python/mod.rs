@@ -498,6 +498,30 @@ impl PyCursor {
             .map_err(map_err)
     }
 
+    /// A best-first draft tree (at most `budget` nodes, `depth` levels, `k` children per node) over the
+    /// continuations of the longest matched suffix, scored by occurrence counts (needs an automaton built
+    /// with `counts=True`; otherwise the most-recent chain).
+    #[pyo3(signature = (k=3, depth=8, budget=32, min_match=1))]
+    fn draft_tree(
+        &mut self,
+        py: Python<'_>,
+        k: i64,
+        depth: i64,
+        budget: i64,
+        min_match: u32,
+    ) -> PyResult<PyDraftTree> {
+        let (k, depth, budget) = (
+            non_negative("k", k)?,
+            non_negative("depth", depth)?,
+            non_negative("budget", budget)?,
+        );
+        let sam = self.sam.borrow(py);
+        self.cursor
+            .draft_tree(&sam.inner, k, depth, budget, min_match)
+            .map(Into::into)
+            .map_err(map_err)
+    }
+
     /// The automaton this cursor follows.
     #[getter]
     fn automaton(&self, py: Python<'_>) -> Py<PySuffixAutomaton> {
