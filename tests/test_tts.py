@@ -1,0 +1,173 @@
+"""Test-time scaling drivers on tiny random models: shared stores are used, prefix KV reuse is lossless,
+speculation does not change T=0 outputs or accuracy, the thinking budget closes the think block."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from char_tokenizer import CharTokenizer
+from specscale.bench.datasets import Problem
+from specscale.bench.tts import (
+    METHODS,
+    DecodeSettings,
+    ProblemStores,
+    best_of_n,
+    build_prompt_ids,
+    final_answer_text,
+    make_drafter,
+    multi_round,
+)
+from specscale.drafters import Drafter
+from specscale.verify import tree_to_chain
+from tiny_models import tiny_model
+
+QWEN2 = Path(__file__).resolve().parents[1] / ".." / "shared" / "tokenizers" / "qwen2"
+PROBLEM = Problem(id="p1", dataset="toy", question="What is 1+1?", answer="2")
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tiny_model("llama", 97, scale=4.0)
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return CharTokenizer()
+
+
+def greedy(n: int = 48, **kw) -> DecodeSettings:
+    return DecodeSettings(max_new_tokens=n, temperature=0.0, eos_token_id=[], **kw)
+
+
+class Recorder(Drafter):
+    """Wraps a drafter and records every proposal (as its first chain) with the context length."""
+
+    def __init__(self, inner: Drafter, log: list):
+        self.inner, self.log = inner, log
+
+    def begin(self, prompt):
+        self.log.append([])
+        self.inner.begin(prompt)
+
+    def propose(self, context, max_tokens):
+        tree = self.inner.propose(context, max_tokens)
+        self.log[-1].append((len(context), tree_to_chain(list(tree.tokens), list(tree.parents))[0]))
+        return tree
+
+    def observe(self, new_tokens, drafted=0, accepted=0):
+        self.inner.observe(new_tokens, drafted=drafted, accepted=accepted)
+
+    def end(self):
+        self.inner.end()
+
+
+@pytest.mark.parametrize("method", ["sam", "trie"])
+def test_later_samples_draft_from_earlier_samples(model, tok, method):
+    log: list = []
+    stores = ProblemStores()
+    result = best_of_n(
+        model, tok, PROBLEM, 3, method, greedy(), stores=stores,
+        drafter_factory=lambda m, s: Recorder(make_drafter(m, s), log),
+    )
+    first = result.samples[0].tokens
+    prompt_len = result.samples[0].prompt_tokens
+    # Sample 1 starts from the prompt alone; sample 2's very first draft (context = the prompt) is the
+    # text sample 1 wrote: tokens no one but an earlier sample produced.
+    ctx_len, draft = log[1][0]
+    assert ctx_len == prompt_len
+    assert len(draft) >= 2 and draft == first[: len(draft)]
+    assert log[0][0][1] != draft
+    # The store holds every token of every sample (prompt included), once.
+    store = stores.automaton if method == "sam" else stores.trie
+    assert store.num_tokens == sum(prompt_len + s.new_tokens for s in result.samples)
+    # ... and it pays: later samples accept far more per step.
+    assert result.samples[1].mat > 2 * result.samples[0].mat
+
+
+def test_store_persists_across_rounds(model, tok):
+    stores = ProblemStores()
+    result = multi_round(model, tok, PROBLEM, 2, "sam", greedy(40), stores=stores)
+    assert len(result.rounds) == 2
+    assert stores.automaton.num_tokens == sum(r.prompt_tokens + r.new_tokens for r in result.rounds)
+    assert result.rounds[1].mat >= result.rounds[0].mat
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_prefix_reuse_is_lossless_in_best_of_n(model, tok, method):
+    with_reuse = best_of_n(model, tok, PROBLEM, 2, method, greedy(32))
+    without = best_of_n(model, tok, PROBLEM, 2, method, greedy(32, reuse_prefix=False))
+    assert [s.tokens for s in with_reuse.samples] == [s.tokens for s in without.samples]
+    assert with_reuse.prefix_tokens == with_reuse.samples[0].prompt_tokens - 1
+    assert all(s.reused_prefix_tokens == with_reuse.prefix_tokens for s in with_reuse.samples)
+    assert without.prefix_tokens == 0 and all(s.reused_prefix_tokens == 0 for s in without.samples)
+    assert with_reuse.prefill_saved_seconds >= 0.0
+
+
+def test_sampled_best_of_n_with_reuse_matches_without(model, tok):
+    s = DecodeSettings(max_new_tokens=24, temperature=0.8, eos_token_id=[], seed=5)
+    a = best_of_n(model, tok, PROBLEM, 3, "ar", s)
+    b = best_of_n(model, tok, PROBLEM, 3, "ar", DecodeSettings(**{**s.__dict__, "reuse_prefix": False}))
+    assert [x.tokens for x in a.samples] == [x.tokens for x in b.samples]
+    assert len({tuple(x.tokens) for x in a.samples}) > 1  # independent samples differ
+
+
+def test_conversation_rounds_reuse_the_previous_cache(model, tok):
+    a = multi_round(model, tok, PROBLEM, 3, "trie", greedy(24), feedback="conversation")
+    b = multi_round(model, tok, PROBLEM, 3, "trie", greedy(24, reuse_prefix=False), feedback="conversation")
+    assert [r.tokens for r in a.rounds] == [r.tokens for r in b.rounds]
+    assert a.extends_previous == [True, True]
+    assert a.rounds[1].reused_prefix_tokens >= a.rounds[0].prompt_tokens + a.rounds[0].new_tokens - 2
+    assert all(r.reused_prefix_tokens == 0 for r in b.rounds)
+    # Answer feedback: a fresh prompt; only the common question prefix is reused.
+    c = multi_round(model, tok, PROBLEM, 2, "ar", greedy(24))
+    assert c.extends_previous == [False]
+    assert 0 < c.rounds[1].reused_prefix_tokens < c.rounds[1].prompt_tokens
+
+
+def test_speculation_keeps_t0_tokens_and_accuracy(model, tok):
+    ar = best_of_n(model, tok, PROBLEM, 2, "ar", greedy(40))
+    # Make the reference whatever AR answers (or a fixed string), so accuracy is not trivially 0.
+    answer = ar.samples[0].answer
+    problem = Problem(id="p", dataset="toy", question=PROBLEM.question, answer=answer or "7")
+    base = best_of_n(model, tok, problem, 2, "ar", greedy(40))
+    for method in ("pld", "sam", "trie"):
+        spec = best_of_n(model, tok, problem, 2, method, greedy(40))
+        assert [s.tokens for s in spec.samples] == [s.tokens for s in base.samples]
+        assert [s.correct for s in spec.samples] == [s.correct for s in base.samples]
+        assert spec.majority_answer == base.majority_answer and spec.correct == base.correct
+        rounds_spec = multi_round(model, tok, problem, 2, method, greedy(24))
+        rounds_base = multi_round(model, tok, problem, 2, "ar", greedy(24))
+        assert [r.tokens for r in rounds_spec.rounds] == [r.tokens for r in rounds_base.rounds]
+        assert rounds_spec.correct == rounds_base.correct
+
+
+def test_thinking_budget_injects_the_closing_sentence(model, tok):
+    settings = greedy(40, force_think_end=True, think_fraction=0.5, think_end_text=" </think> ")
+    outs = {m: best_of_n(model, tok, PROBLEM, 1, m, settings).samples[0] for m in ("ar", "sam", "trie")}
+    for s in outs.values():
+        assert s.forced_think_end
+        assert s.new_tokens == 40  # injected tokens are not counted
+        assert "</think>" in s.text
+    assert outs["ar"].tokens == outs["sam"].tokens == outs["trie"].tokens
+    # "auto" does nothing for a tokenizer without a </think> token.
+    plain = best_of_n(model, tok, PROBLEM, 1, "ar", greedy(40)).samples[0]
+    assert not plain.forced_think_end and "</think>" not in plain.text
+
+
+def test_final_answer_text():
+    assert final_answer_text("<think>a lot</think>\n\nThe answer is \\boxed{4}.") == "The answer is \\boxed{4}."
+    assert final_answer_text("no think block: \\boxed{5}") == "no think block: \\boxed{5}"
+
+
+def test_chat_template_where_the_tokenizer_has_one(tok):
+    assert build_prompt_ids(tok, "hi") == tok.encode("hi")
+    if not (QWEN2 / "tokenizer_config.json").is_file():
+        pytest.skip(f"the Qwen2 tokenizer is not at {QWEN2}")
+    from transformers import AutoTokenizer
+
+    qwen = AutoTokenizer.from_pretrained(str(QWEN2))
+    ids = build_prompt_ids(qwen, "What is 1+1?")
+    text = qwen.decode(ids)
+    assert "<|im_start|>user" in text and text.rstrip().endswith("<|im_start|>assistant")
+    assert build_prompt_ids(qwen, "What is 1+1?", chat_template=False) == qwen("What is 1+1?")["input_ids"]
