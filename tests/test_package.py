@@ -16,6 +16,9 @@ def test_engine_names_are_exported_lazily_and_completely() -> None:
     for name in engine.__all__:
         assert getattr(specscale, name) is getattr(engine, name)
         assert name in specscale.__all__ and name in dir(specscale)
+    drafters = pytest.importorskip("specscale.drafters")
+    for name in specscale._DRAFTER_NAMES:
+        assert getattr(specscale, name) is getattr(drafters, name) and name in drafters.__all__
     with pytest.raises(AttributeError, match="no_such_name"):
         specscale.no_such_name  # noqa: B018
 

@@ -60,23 +60,26 @@ _ENGINE_NAMES = (
     "generate",
     "generate_from_trace",
 )
-__all__ += list(_ENGINE_NAMES)
+#: Drafters that are not in ``engine.__all__``, loaded with the engine all the same.
+_DRAFTER_NAMES = ("RetrievalDrafter",)
+__all__ += list(_ENGINE_NAMES) + list(_DRAFTER_NAMES)
 
 
 def __getattr__(name: str) -> object:
-    if name in _ENGINE_NAMES:
+    if name in _ENGINE_NAMES or name in _DRAFTER_NAMES:
         try:
+            import specscale.drafters as drafters
             import specscale.engine as engine
         except ModuleNotFoundError as error:
             raise ImportError(
                 f"specscale.{name} needs the engine's dependencies ({error.name} is missing): "
                 "pip install 'specscale[engine]'"
             ) from error
-        value = getattr(engine, name)
+        value = getattr(engine if name in _ENGINE_NAMES else drafters, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'specscale' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_ENGINE_NAMES))
+    return sorted(set(globals()) | set(_ENGINE_NAMES) | set(_DRAFTER_NAMES))

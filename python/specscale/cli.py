@@ -19,6 +19,7 @@ _COMMANDS = (
     "specscale.bench.replay",
     "specscale.bench.runner",
     "specscale.bench.costmodel",
+    "specscale.bench.build_store",
 )
 
 

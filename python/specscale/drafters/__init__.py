@@ -6,6 +6,7 @@ See :mod:`specscale.drafters.base` for the protocol. Each drafter is a thin clas
 from specscale.drafters.automaton import SuffixAutomatonDrafter
 from specscale.drafters.base import AdaptiveLength, Drafter, NoDraft
 from specscale.drafters.lookup import PromptLookup
+from specscale.drafters.retrieval import RetrievalDrafter
 from specscale.drafters.trie import NgramTrieDrafter
 
 __all__ = [
@@ -14,5 +15,6 @@ __all__ = [
     "NgramTrieDrafter",
     "NoDraft",
     "PromptLookup",
+    "RetrievalDrafter",
     "SuffixAutomatonDrafter",
 ]
