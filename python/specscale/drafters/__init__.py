@@ -5,6 +5,7 @@ See :mod:`specscale.drafters.base` for the protocol. Each drafter is a thin clas
 
 from specscale.drafters.automaton import SuffixAutomatonDrafter
 from specscale.drafters.base import AdaptiveLength, Drafter, NoDraft
+from specscale.drafters.hybrid import ExpectedAcceptance, HybridDrafter, MatchThreshold
 from specscale.drafters.lookup import PromptLookup
 from specscale.drafters.retrieval import RetrievalDrafter
 from specscale.drafters.trie import NgramTrieDrafter
@@ -12,6 +13,9 @@ from specscale.drafters.trie import NgramTrieDrafter
 __all__ = [
     "AdaptiveLength",
     "Drafter",
+    "ExpectedAcceptance",
+    "HybridDrafter",
+    "MatchThreshold",
     "NgramTrieDrafter",
     "NoDraft",
     "PromptLookup",

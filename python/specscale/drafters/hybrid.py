@@ -1,0 +1,148 @@
+"""Hybrid drafting: several drafters behind one, with a pluggable policy choosing whose draft to verify.
+
+The seed benchmark (SpecTTS-Bench) finds hybrids promising but limited by how their parts are combined,
+so the combination is a policy object: :class:`MatchThreshold` (a suffix-automaton or suffix-tree draft
+when its match is long enough, otherwise the fallback) and :class:`ExpectedAcceptance` (per step, the
+draft with the highest expected accepted length, learned online from what each drafter's drafts
+achieved at a similar match length). Every part observes every committed token, so all stores stay in
+step whichever draft was verified.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from specscale._core import DraftTree
+from specscale.drafters.base import Drafter, _check_int
+from specscale.errors import InvalidArgumentError
+
+__all__ = ["CombinePolicy", "ExpectedAcceptance", "HybridDrafter", "MatchThreshold"]
+
+
+class CombinePolicy:
+    """Chooses which of the parts' drafts to verify this step, and learns from the outcome."""
+
+    def choose(self, drafts: Sequence[DraftTree]) -> int:
+        """Index of the draft to verify (drafts are in the order of the hybrid's parts)."""
+        raise NotImplementedError
+
+    def update(self, chosen: int, draft: DraftTree, accepted: int) -> None:
+        """``accepted`` tokens of ``draft`` (from part ``chosen``) were accepted."""
+
+
+@dataclass
+class MatchThreshold(CombinePolicy):
+    """The first part's draft when its suffix match is at least ``threshold`` tokens, else the next part
+    with a non-empty draft (the seed paper's rule; its SAM threshold is 5)."""
+
+    threshold: int = 5
+
+    def choose(self, drafts: Sequence[DraftTree]) -> int:
+        first = drafts[0]
+        if len(first) and first.match_length >= self.threshold:
+            return 0
+        for i, d in enumerate(drafts[1:], start=1):
+            if len(d):
+                return i
+        return 0
+
+
+def _bucket(match_length: int) -> int:
+    """Match lengths grouped roughly logarithmically: 0, 1, 2-3, 4-7, 8-15, 16+."""
+    return min(match_length.bit_length(), 5)
+
+
+@dataclass
+class ExpectedAcceptance(CombinePolicy):
+    """Per step, the draft with the highest expected number of accepted tokens.
+
+    For each part and match-length bucket it keeps an exponential moving average of the accepted
+    fraction of that part's drafts; a draft's expected acceptance is that fraction times its length
+    (capped by what the average accepted count has been). Unseen (part, bucket) pairs start at
+    ``prior``, so every part gets tried.
+    """
+
+    decay: float = 0.9
+    prior: float = 0.5
+    _fraction: dict[tuple[int, int], float] = field(default_factory=dict, repr=False)
+
+    def expected(self, part: int, draft: DraftTree) -> float:
+        if not len(draft):
+            return 0.0
+        return self._fraction.get((part, _bucket(draft.match_length)), self.prior) * len(_best_path(draft))
+
+    def choose(self, drafts: Sequence[DraftTree]) -> int:
+        scores = [self.expected(i, d) for i, d in enumerate(drafts)]
+        return max(range(len(drafts)), key=lambda i: (scores[i], -i))
+
+    def update(self, chosen: int, draft: DraftTree, accepted: int) -> None:
+        if not len(draft):
+            return
+        key = (chosen, _bucket(draft.match_length))
+        observed = accepted / max(1, len(_best_path(draft)))
+        old = self._fraction.get(key, self.prior)
+        self._fraction[key] = self.decay * old + (1 - self.decay) * observed
+
+
+def _best_path(draft: DraftTree) -> list[int]:
+    """The first root-to-leaf path (a chain's whole length; a tree's leading branch)."""
+    path, node, parents = [], -1, draft.parents
+    while True:
+        child = next((i for i in range(node + 1, len(parents)) if parents[i] == node), None)
+        if child is None:
+            return path
+        path.append(child)
+        node = child
+
+
+class HybridDrafter(Drafter):
+    """Several drafters behind one; ``policy`` picks whose draft is verified each step.
+
+    Args:
+        parts: the drafters, the preferred one first (e.g. a ``SuffixAutomatonDrafter`` then a fallback).
+        policy: a :class:`CombinePolicy`; default :class:`ExpectedAcceptance`.
+    """
+
+    def __init__(self, parts: Sequence[Drafter] | None = None, policy: CombinePolicy | None = None) -> None:
+        if parts is None:
+            from specscale.drafters.automaton import SuffixAutomatonDrafter
+            from specscale.drafters.trie import NgramTrieDrafter
+
+            parts = [SuffixAutomatonDrafter(), NgramTrieDrafter()]
+        parts = list(parts)
+        if not parts:
+            raise InvalidArgumentError("HybridDrafter needs at least one part")
+        for i, p in enumerate(parts):
+            if not callable(getattr(p, "propose", None)):
+                raise InvalidArgumentError(f"parts[{i}] is not a drafter (no propose method): {p!r}")
+        self.parts = parts
+        self.policy = policy if policy is not None else ExpectedAcceptance()
+        self.chosen_counts = [0] * len(parts)
+        self._last: tuple[int, DraftTree] | None = None
+
+    def begin(self, prompt: list[int]) -> None:
+        for p in self.parts:
+            p.begin(prompt)
+        self._last = None
+
+    def propose(self, context: list[int], max_tokens: int) -> DraftTree:
+        _check_int("max_tokens", max_tokens, 0)
+        drafts = [p.propose(context, max_tokens) for p in self.parts]
+        chosen = self.policy.choose(drafts)
+        self.chosen_counts[chosen] += 1
+        self._last = (chosen, drafts[chosen])
+        return drafts[chosen]
+
+    def observe(self, new_tokens: list[int], drafted: int = 0, accepted: int = 0) -> None:
+        chosen = self._last[0] if self._last is not None else -1
+        for i, p in enumerate(self.parts):
+            # Only the part whose draft was verified learns from its acceptance; all see the tokens.
+            p.observe(new_tokens, drafted=drafted if i == chosen else 0, accepted=accepted if i == chosen else 0)
+        if self._last is not None:
+            self.policy.update(chosen, self._last[1], accepted)
+            self._last = None
+
+    def end(self) -> None:
+        for p in self.parts:
+            p.end()
