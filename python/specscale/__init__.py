@@ -61,7 +61,13 @@ _ENGINE_NAMES = (
     "generate_from_trace",
 )
 #: Drafters that are not in ``engine.__all__``, loaded with the engine all the same.
-_DRAFTER_NAMES = ("ExpectedAcceptance", "HybridDrafter", "MatchThreshold", "RetrievalDrafter")
+_DRAFTER_NAMES = (
+    "DraftModelDrafter",
+    "ExpectedAcceptance",
+    "HybridDrafter",
+    "MatchThreshold",
+    "RetrievalDrafter",
+)
 __all__ += list(_ENGINE_NAMES) + list(_DRAFTER_NAMES)
 
 

@@ -7,11 +7,13 @@ from specscale.drafters.automaton import SuffixAutomatonDrafter
 from specscale.drafters.base import AdaptiveLength, Drafter, NoDraft
 from specscale.drafters.hybrid import ExpectedAcceptance, HybridDrafter, MatchThreshold
 from specscale.drafters.lookup import PromptLookup
+from specscale.drafters.model import DraftModelDrafter
 from specscale.drafters.retrieval import RetrievalDrafter
 from specscale.drafters.trie import NgramTrieDrafter
 
 __all__ = [
     "AdaptiveLength",
+    "DraftModelDrafter",
     "Drafter",
     "ExpectedAcceptance",
     "HybridDrafter",

@@ -1,0 +1,108 @@
+"""Draft-model speculation ("SpS"): a small causal LM of the same tokenizer family proposes the draft.
+
+The draft model keeps its own KV cache in step with the committed context: each step it reads the
+tokens committed since its last step (the accepted draft prefix is already cached, so usually just the
+target's own token), then writes ``k`` greedy tokens. After verification its cache is cropped back to
+the accepted prefix, so a rejection never leaves stale entries behind.
+
+The draft is deterministic given the context (the draft model's argmax), so the engine's speculative
+sampling stays exact at any temperature: it accepts a deterministic token ``x`` with probability
+``p(x)`` and resamples from the residual otherwise.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from specscale._core import DraftTree
+from specscale.drafters.base import AdaptiveLength, Drafter, _check_int
+from specscale.errors import InvalidArgumentError
+
+__all__ = ["DraftModelDrafter"]
+
+
+class DraftModelDrafter(Drafter):
+    """Chain drafts of up to ``max_tokens`` greedy tokens from ``model``, a small ``transformers`` causal LM.
+
+    Args:
+        model: the draft model (same vocabulary as the target; any device, evaluated in inference mode).
+        max_tokens: most tokens drafted per step (the seed benchmark's SpS drafts a handful).
+        adaptive: an :class:`AdaptiveLength`, ``True`` for the default policy, ``False`` for fixed length.
+    """
+
+    def __init__(self, model: Any, max_tokens: int = 5, adaptive: AdaptiveLength | bool = True) -> None:
+        if model is None or not callable(model) or not hasattr(model, "config"):
+            raise InvalidArgumentError(f"model must be a transformers causal LM, got {type(model).__name__}")
+        self.model = model.eval()
+        self.max_tokens = _check_int("max_tokens", max_tokens, 1)
+        if isinstance(adaptive, AdaptiveLength):
+            self.policy = adaptive
+        else:
+            self.policy = AdaptiveLength(max_tokens=max_tokens, match_factor=0, enabled=bool(adaptive))
+        self.cache: Any = None
+        #: The tokens whose keys and values are in ``cache``: always a prefix of the committed context.
+        self.cached: list[int] = []
+        self._drafted_from = 0
+        self._last_draft: list[int] = []
+
+    def _device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def _reset(self) -> None:
+        from transformers import DynamicCache
+
+        self.cache = DynamicCache(config=self.model.config)
+        self.cached = []
+
+    def begin(self, prompt: list[int]) -> None:
+        self._reset()
+        self.policy.reset()
+        self._last_draft = []
+
+    @torch.inference_mode()
+    def _feed(self, tokens: list[int]) -> torch.Tensor:
+        """Runs ``tokens`` through the draft model after what is cached; returns the last position's logits."""
+        start = len(self.cached)
+        ids = torch.tensor([tokens], dtype=torch.long, device=self._device())
+        positions = torch.arange(start, start + len(tokens), device=ids.device).unsqueeze(0)
+        out = self.model(input_ids=ids, position_ids=positions, cache=self.cache, use_cache=True)
+        self.cached.extend(tokens)
+        return out.logits[0, -1]
+
+    def propose(self, context: list[int], max_tokens: int) -> DraftTree:
+        k = self.policy.budget(min(max_tokens, self.max_tokens))
+        if k <= 0:
+            return DraftTree.empty()
+        if self.cache is None or self.cached != context[: len(self.cached)]:
+            self._reset()  # driven without begin()/observe(), or out of step: start over from the context
+        if len(self.cached) == len(context):
+            # Nothing new to read, but the next logits are needed: re-read the last token.
+            self.cache.crop(-1)
+            self.cached.pop()
+        logits = self._feed(context[len(self.cached) :])
+        draft: list[int] = []
+        for i in range(k):
+            token = int(torch.argmax(logits))
+            draft.append(token)
+            if i + 1 < k:
+                logits = self._feed([token])
+        self._drafted_from = len(context)
+        self._last_draft = draft
+        return DraftTree(draft)
+
+    def observe(self, new_tokens: list[int], drafted: int = 0, accepted: int = 0) -> None:
+        if self._last_draft:
+            # Keep the context plus the accepted draft prefix (those entries are exactly right); drop the rest.
+            keep = self._drafted_from + min(accepted, len(self._last_draft) - 1)
+            extra = len(self.cached) - keep
+            if extra > 0:
+                self.cache.crop(-extra)
+                del self.cached[keep:]
+            self.policy.update(len(self._last_draft), accepted)
+            self._last_draft = []
+
+    def end(self) -> None:
+        self.cache = None
+        self.cached = []
