@@ -67,6 +67,7 @@ _DRAFTER_NAMES = (
     "HybridDrafter",
     "MatchThreshold",
     "RetrievalDrafter",
+    "TokenRecyclingDrafter",
 )
 __all__ += list(_ENGINE_NAMES) + list(_DRAFTER_NAMES)
 

@@ -280,6 +280,7 @@ def _speculate(
     context = list(prompt)
     new: list[int] = []
     finish = "length"
+    wants_logits = bool(getattr(drafter, "wants_logits", False))
     drafter.begin(list(prompt))
     try:
         while len(new) < max_new_tokens:
@@ -307,6 +308,13 @@ def _speculate(
 
             children = children_lists(parents)
             path, own, forward_seconds = target.verify(context, tokens, parents, children)
+            if wants_logits:
+                # Drafters such as Token Recycling learn from every row the target scored.
+                t_logits = time.perf_counter()
+                logits = getattr(target, "last_logits", None)
+                if logits is not None:
+                    drafter.observe_logits([context[-1], *tokens], logits)
+                t1 += time.perf_counter() - t_logits  # counted as drafting, not verification
             emitted = [tokens[i] for i in path] + [own]
             done = False
             committed: list[int] = []

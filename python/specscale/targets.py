@@ -67,6 +67,8 @@ class ModelTarget:
             # Acceptance syncs right after anyway; syncing here lets the forward be timed alone.
             torch.cuda.synchronize(logits.device)
         forward = time.perf_counter() - start
+        #: The last verification's logits, ``[n_nodes + 1, vocab]``, for drafters that learn from them.
+        self.last_logits = logits
         if self.params.greedy:
             path, own = greedy_accept(logits, tokens, children)
         else:

@@ -8,6 +8,7 @@ from specscale.drafters.base import AdaptiveLength, Drafter, NoDraft
 from specscale.drafters.hybrid import ExpectedAcceptance, HybridDrafter, MatchThreshold
 from specscale.drafters.lookup import PromptLookup
 from specscale.drafters.model import DraftModelDrafter
+from specscale.drafters.recycling import TokenRecyclingDrafter
 from specscale.drafters.retrieval import RetrievalDrafter
 from specscale.drafters.trie import NgramTrieDrafter
 
@@ -23,4 +24,5 @@ __all__ = [
     "PromptLookup",
     "RetrievalDrafter",
     "SuffixAutomatonDrafter",
+    "TokenRecyclingDrafter",
 ]

@@ -1,0 +1,109 @@
+"""Token Recycling: drafts from the target's own discarded predictions.
+
+Every verification pass scores the context's last token and every draft node; for each of those input
+tokens the target's top-``k`` next tokens are written into an adjacency table (one row per token id).
+A draft is a static tree template filled from the table: the root's children are the top-ranked
+successors of the context's last token, their children the successors of those, and so on. Nothing but
+the table is learned, so drafting costs a few table lookups.
+
+The original implementation kept the table across problems without saying so; here it is reset for
+every generation unless ``persist=True`` (then what one problem taught carries to the next, which is the
+point for Best-of-N samples of the same problem).
+"""
+
+from __future__ import annotations
+
+import heapq
+from typing import Any
+
+import torch
+
+from specscale._core import DraftTree
+from specscale.drafters.base import Drafter, _check_int
+
+__all__ = ["TokenRecyclingDrafter", "static_tree_template"]
+
+
+def static_tree_template(size: int = 80, top_k: int = 8, max_depth: int = 6, decay: float = 0.55) -> list[tuple[int, int]]:
+    """A static draft tree as ``(parent, rank)`` pairs, parents first: the ``size`` most promising nodes
+    under a prior in which the rank-``r`` successor is right with weight ``decay ** r`` (rank 0 = the
+    target's argmax) and depth multiplies weights. Rank 0 chains go deep; lower ranks stay shallow."""
+    _check_int("size", size, 0)
+    template: list[tuple[int, int]] = []
+    depth: list[int] = []
+    heap: list[tuple[float, int, int, int]] = [(-(decay**r), r, -1, r) for r in range(top_k)]  # (-score, tie, parent, rank)
+    tie = top_k
+    while heap and len(template) < size:
+        neg, _, parent, rank = heapq.heappop(heap)
+        template.append((parent, rank))
+        d = 1 if parent < 0 else depth[parent] + 1
+        depth.append(d)
+        if d < max_depth:
+            for r in range(top_k):
+                heapq.heappush(heap, (neg * 0.8 * decay**r, tie, len(template) - 1, r))
+                tie += 1
+    return template
+
+
+class TokenRecyclingDrafter(Drafter):
+    """Tree drafts from an adjacency table of the target's top-``k`` predictions per token id.
+
+    Args:
+        vocab_size: rows of the table; grown on demand when ``None``.
+        top_k: successors kept per token (the seed benchmark's setting: 8).
+        tree_size: nodes of the static template (80 in the seed benchmark).
+        persist: keep the table across generations (default: a fresh table per generation).
+    """
+
+    #: The engine passes each verification's logits to :meth:`observe_logits`.
+    wants_logits = True
+
+    def __init__(self, vocab_size: int | None = None, top_k: int = 8, tree_size: int = 80, persist: bool = False) -> None:
+        self.top_k = _check_int("top_k", top_k, 1)
+        self.template = static_tree_template(_check_int("tree_size", tree_size, 1), self.top_k)
+        self.persist = bool(persist)
+        self.table = torch.full((vocab_size or 0, self.top_k), -1, dtype=torch.int64)
+        self.updates = 0
+
+    def begin(self, prompt: list[int]) -> None:
+        if not self.persist:
+            self.table.fill_(-1)
+            self.updates = 0
+
+    def _ensure_rows(self, n: int) -> None:
+        if n > self.table.shape[0]:
+            grown = torch.full((max(n, 2 * self.table.shape[0]), self.top_k), -1, dtype=torch.int64)
+            grown[: self.table.shape[0]] = self.table
+            self.table = grown
+
+    def observe_logits(self, input_tokens: list[int], logits: Any) -> None:
+        """Row ``i`` of ``logits`` scored what follows ``input_tokens[i]``: store its top-k."""
+        top = torch.topk(logits.float(), self.top_k, dim=-1).indices.to("cpu", torch.int64)
+        self._ensure_rows(max(max(input_tokens) + 1, logits.shape[-1]))
+        self.table[torch.tensor(input_tokens, dtype=torch.int64)] = top
+        self.updates += 1
+
+    def propose(self, context: list[int], max_tokens: int) -> DraftTree:
+        last = context[-1]
+        if max_tokens <= 0 or last >= self.table.shape[0] or int(self.table[last, 0]) < 0:
+            return DraftTree.empty()
+        rows = self.table.tolist() if self.table.shape[0] < 4096 else None
+        tokens: list[int] = []
+        parents: list[int] = []
+        index: list[int] = []  # template node -> draft node (-2 = pruned)
+        for parent, rank in self.template:
+            if len(tokens) >= max_tokens:
+                break
+            if parent >= 0 and index[parent] < 0:
+                index.append(-2)
+                continue
+            source = last if parent < 0 else tokens[index[parent]]
+            row = rows[source] if rows is not None else self.table[source].tolist()
+            token = row[rank] if source < self.table.shape[0] else -1
+            if token < 0:
+                index.append(-2)
+                continue
+            index.append(len(tokens))
+            tokens.append(token)
+            parents.append(-1 if parent < 0 else index[parent])
+        return DraftTree(tokens, parents) if tokens else DraftTree.empty()
