@@ -16,6 +16,7 @@ Methods (``--methods``):
 ``sam``         suffix automaton shared by the problem's samples (SAM-Decoding style, family store)
 ``sam-request`` suffix automaton over the sample's own prompt and output only
 ``trie``        n-gram trie shared by the problem's samples, multi-branch tree drafts (PIA style)
+``hybrid``      ``sam`` and ``trie`` behind a ``HybridDrafter`` choosing by expected accepted length
 =============  ==================================================================================
 """
 
@@ -39,7 +40,7 @@ MethodFactory = Callable[[], Callable[[], Any]]
 
 
 def _methods() -> dict[str, MethodFactory]:
-    from specscale.drafters import NgramTrieDrafter, NoDraft, PromptLookup, SuffixAutomatonDrafter
+    from specscale.drafters import HybridDrafter, NgramTrieDrafter, NoDraft, PromptLookup, SuffixAutomatonDrafter
 
     def shared_sam() -> Callable[[], Any]:
         store = SuffixAutomaton()
@@ -49,16 +50,21 @@ def _methods() -> dict[str, MethodFactory]:
         store = NgramTrie(max_order=4)
         return lambda: NgramTrieDrafter(trie=store)
 
+    def shared_hybrid() -> Callable[[], Any]:
+        sam, trie = SuffixAutomaton(), NgramTrie(max_order=4)
+        return lambda: HybridDrafter([SuffixAutomatonDrafter(automaton=sam), NgramTrieDrafter(trie=trie)])
+
     return {
         "ar": lambda: NoDraft,
         "pld": lambda: PromptLookup,
         "sam": shared_sam,
         "sam-request": lambda: SuffixAutomatonDrafter,
         "trie": shared_trie,
+        "hybrid": shared_hybrid,
     }
 
 
-METHODS = ("ar", "pld", "sam", "sam-request", "trie")
+METHODS = ("ar", "pld", "sam", "sam-request", "trie", "hybrid")
 
 
 @dataclass
