@@ -65,6 +65,7 @@ _DRAFTER_NAMES = (
     "DraftModelDrafter",
     "ExpectedAcceptance",
     "HybridDrafter",
+    "LookaheadDrafter",
     "MatchThreshold",
     "RetrievalDrafter",
     "TokenRecyclingDrafter",

@@ -6,6 +6,7 @@ See :mod:`specscale.drafters.base` for the protocol. Each drafter is a thin clas
 from specscale.drafters.automaton import SuffixAutomatonDrafter
 from specscale.drafters.base import AdaptiveLength, Drafter, NoDraft
 from specscale.drafters.hybrid import ExpectedAcceptance, HybridDrafter, MatchThreshold
+from specscale.drafters.lookahead import LookaheadDrafter
 from specscale.drafters.lookup import PromptLookup
 from specscale.drafters.model import DraftModelDrafter
 from specscale.drafters.recycling import TokenRecyclingDrafter
@@ -18,6 +19,7 @@ __all__ = [
     "Drafter",
     "ExpectedAcceptance",
     "HybridDrafter",
+    "LookaheadDrafter",
     "MatchThreshold",
     "NgramTrieDrafter",
     "NoDraft",
