@@ -29,10 +29,17 @@ def toy_dataset(tmp_path):
 
 
 def config(dataset: str, **kw) -> BenchConfig:
-    base = dict(
-        datasets=[dataset], methods=["ar", "pld", "sam", "trie"], regimes=["single", "bon", "rounds"],
-        limit=2, n=3, rounds=2, max_new_tokens=24, resamples=200, chat_template="off",
-    )
+    base = {
+        "datasets": [dataset],
+        "methods": ["ar", "pld", "sam", "trie"],
+        "regimes": ["single", "bon", "rounds"],
+        "limit": 2,
+        "n": 3,
+        "rounds": 2,
+        "max_new_tokens": 24,
+        "resamples": 200,
+        "chat_template": "off",
+    }
     base.update(kw)
     return BenchConfig(**base)
 
@@ -68,8 +75,11 @@ def test_reports_written_and_readable(model, toy_dataset, tmp_path):
     units = read_units(out / "units.jsonl")
     for u in units:
         if u["temperature"] == 0.0:
-            ar = next(v for v in units if v["method"] == "ar" and v["regime"] == u["regime"]
-                      and v["problem_id"] == u["problem_id"])
+            ar = next(
+                v
+                for v in units
+                if v["method"] == "ar" and v["regime"] == u["regime"] and v["problem_id"] == u["problem_id"]
+            )
             assert [s["tokens"] for s in u["samples"]] == [s["tokens"] for s in ar["samples"]]
             assert u["correct"] == ar["correct"]
 
@@ -95,7 +105,9 @@ def test_resume_after_interruption(model, toy_dataset, tmp_path):
     with pytest.raises(Exception, match="--resume"):
         run_bench(cfg, out, model=model, tokenizer=CharTokenizer(), progress=False)
     rerun: list[dict] = []
-    run_bench(cfg, out, model=model, tokenizer=CharTokenizer(), resume=True, on_unit=rerun.append, progress=False)
+    run_bench(
+        cfg, out, model=model, tokenizer=CharTokenizer(), resume=True, on_unit=rerun.append, progress=False
+    )
     total = 2 * 2 * 4  # problems x regimes x methods
     assert len(rerun) == total - 5
     done_before = {(u["method"], u["regime"], u["problem_id"]) for u in seen}
@@ -104,13 +116,21 @@ def test_resume_after_interruption(model, toy_dataset, tmp_path):
     assert lines[:5] == first_lines and len(lines) == total
     md1, js1 = (out / "results.md").read_text(), (out / "results.json").read_text()
     again: list[dict] = []
-    run_bench(cfg, out, model=model, tokenizer=CharTokenizer(), resume=True, on_unit=again.append, progress=False)
+    run_bench(
+        cfg, out, model=model, tokenizer=CharTokenizer(), resume=True, on_unit=again.append, progress=False
+    )
     assert again == []
     assert (out / "results.md").read_text() == md1 and (out / "results.json").read_text() == js1
     # A resumed run with different measurement settings is refused.
     with pytest.raises(Exception, match="different settings"):
-        run_bench(config(toy_dataset, regimes=["single", "bon"], n=2, max_new_tokens=30), out, model=model,
-                  tokenizer=CharTokenizer(), resume=True, progress=False)
+        run_bench(
+            config(toy_dataset, regimes=["single", "bon"], n=2, max_new_tokens=30),
+            out,
+            model=model,
+            tokenizer=CharTokenizer(),
+            resume=True,
+            progress=False,
+        )
 
 
 def test_spectts_preset(capsys):
@@ -121,12 +141,23 @@ def test_spectts_preset(capsys):
     assert c.n == 4 and c.bon_temperature == 0.6
     assert c.rounds == 2 and c.rounds_temperatures == [0.0, 0.6] and c.feedback == "answer"
     ms = c.method_settings
-    assert (ms.sam_tokens, ms.pld_max_ngram, ms.pld_tokens, ms.trie_depth, ms.trie_tokens) == (40, 3, 10, 12, 64)
+    assert (ms.sam_tokens, ms.pld_max_ngram, ms.pld_tokens, ms.trie_depth, ms.trie_tokens) == (
+        40,
+        3,
+        10,
+        12,
+        64,
+    )
     assert spectts_config("gpqa.csv").datasets[-1] == "gpqa.csv"
     assert main(["bench", "--protocol", "spectts", "--dry-run"]) == 0
     text = capsys.readouterr().out
-    for needle in ("max_new_tokens = 15000", "think_fraction = 0.8", "rounds_temperatures = [0.0, 0.6]",
-                   "method_settings.sam_tokens = 40", "n = 4"):
+    for needle in (
+        "max_new_tokens = 15000",
+        "think_fraction = 0.8",
+        "rounds_temperatures = [0.0, 0.6]",
+        "method_settings.sam_tokens = 40",
+        "n = 4",
+    ):
         assert needle in text
     assert main(["bench", "--protocol", "spectts", "--limit", "2", "--dry-run"]) == 0
     assert "limit = 2" in capsys.readouterr().out
@@ -138,4 +169,6 @@ def test_bootstrap_ratio():
     assert est == pytest.approx(2.0) and lo == pytest.approx(2.0) and hi == pytest.approx(2.0)
     est, lo, hi = bootstrap_ratio([1, 2, 3, 10], [1, 1, 1, 1], resamples=500, seed=1)
     assert lo < est < hi
-    assert bootstrap_ratio([1, 2], [1, 1], resamples=500, seed=3) == bootstrap_ratio([1, 2], [1, 1], resamples=500, seed=3)
+    assert bootstrap_ratio([1, 2], [1, 1], resamples=500, seed=3) == bootstrap_ratio(
+        [1, 2], [1, 1], resamples=500, seed=3
+    )

@@ -67,7 +67,13 @@ def test_later_samples_draft_from_earlier_samples(model, tok, method):
     log: list = []
     stores = ProblemStores()
     result = best_of_n(
-        model, tok, PROBLEM, 3, method, greedy(), stores=stores,
+        model,
+        tok,
+        PROBLEM,
+        3,
+        method,
+        greedy(),
+        stores=stores,
         drafter_factory=lambda m, s: Recorder(make_drafter(m, s), log),
     )
     first = result.samples[0].tokens
@@ -156,7 +162,9 @@ def test_thinking_budget_injects_the_closing_sentence(model, tok):
 
 
 def test_final_answer_text():
-    assert final_answer_text("<think>a lot</think>\n\nThe answer is \\boxed{4}.") == "The answer is \\boxed{4}."
+    assert (
+        final_answer_text("<think>a lot</think>\n\nThe answer is \\boxed{4}.") == "The answer is \\boxed{4}."
+    )
     assert final_answer_text("no think block: \\boxed{5}") == "no think block: \\boxed{5}"
 
 

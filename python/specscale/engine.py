@@ -260,7 +260,15 @@ def generate_from_trace(
         drafter = NoDraft()
     target = TraceTarget(continuation)
     return _speculate(
-        target, drafter, prompt, len(continuation), max_draft_tokens, frozenset(), _Stopper(None, None), None, t_start
+        target,
+        drafter,
+        prompt,
+        len(continuation),
+        max_draft_tokens,
+        frozenset(),
+        _Stopper(None, None),
+        None,
+        t_start,
     )
 
 

@@ -226,7 +226,9 @@ class ModelVerifier:
             return
         positions = list(range(self.cached, self.cached + len(tokens)))
         ids = torch.tensor([list(tokens)], dtype=torch.long, device=self.device)
-        kwargs: dict[str, Any] = {"position_ids": torch.tensor([positions], dtype=torch.long, device=self.device)}
+        kwargs: dict[str, Any] = {
+            "position_ids": torch.tensor([positions], dtype=torch.long, device=self.device)
+        }
         if self._logits_to_keep:
             kwargs["logits_to_keep"] = 1
         with torch.inference_mode():

@@ -56,7 +56,9 @@ def default_model_dir(cache_dir: str | Path | None = None) -> Path:
     gguf = _gguf_path()
     for module in ("gguf", "accelerate"):
         if importlib.util.find_spec(module) is None:
-            raise ModelNotAvailableError(f"loading the GGUF model needs the {module!r} package: {INSTALL_HINT}")
+            raise ModelNotAvailableError(
+                f"loading the GGUF model needs the {module!r} package: {INSTALL_HINT}"
+            )
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -95,7 +97,9 @@ def load_model(source: str | Path | None = None, cache_dir: str | Path | None = 
     else:
         path, name = Path(source), str(source)
         if not path.is_dir():
-            raise ModelNotAvailableError(f"--model {source}: not a directory; give a local transformers model")
+            raise ModelNotAvailableError(
+                f"--model {source}: not a directory; give a local transformers model"
+            )
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, local_files_only=True)
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     model.eval()

@@ -88,7 +88,9 @@ def aggregate(
 
     Returns a list of groups ``{"dataset", "regime", "temperature", "methods": {name: figures}}``.
     """
-    groups: dict[tuple[str, str], dict[str, dict[str, dict[str, Any]]]] = defaultdict(lambda: defaultdict(dict))
+    groups: dict[tuple[str, str], dict[str, dict[str, dict[str, Any]]]] = defaultdict(
+        lambda: defaultdict(dict)
+    )
     temps: dict[tuple[str, str], float] = {}
     order: list[tuple[str, str]] = []
     method_order: list[str] = []
@@ -122,7 +124,11 @@ def _method_figures(
     seed: int,
 ) -> dict[str, Any]:
     all_ids = list(per_problem)
-    tok, steps, tps, correct, sample_correct = [], [], [], [], []
+    tok: list[int] = []
+    steps: list[int] = []
+    tps: list[float] = []
+    correct: list[bool] = []
+    sample_correct: list[bool] = []
     hist: dict[int, int] = defaultdict(int)
     saved = 0.0
     reused = 0
@@ -157,7 +163,11 @@ def _method_figures(
         kp = [p for p in pids if len(per_problem[p]["samples"]) > k and len(base[p]["samples"]) > k]
         sk = [per_problem[p]["samples"][k] for p in ks]
         mat_k = bootstrap_ratio(
-            [x["new_tokens"] for x in sk], [x["steps"] for x in sk], mode="sum", resamples=resamples, seed=seed
+            [x["new_tokens"] for x in sk],
+            [x["steps"] for x in sk],
+            mode="sum",
+            resamples=resamples,
+            seed=seed,
         )
         sp_k = bootstrap_ratio(
             [_tps(*_tw([per_problem[p]["samples"][k]])) for p in kp],
@@ -209,7 +219,9 @@ def _ci(v: float, ci: Sequence[float]) -> str:
     return f"{_fmt(v)} [{_fmt(ci[0])}, {_fmt(ci[1])}]"
 
 
-def format_markdown(groups: Sequence[dict[str, Any]], title: str | None = None, notes: Sequence[str] = ()) -> str:
+def format_markdown(
+    groups: Sequence[dict[str, Any]], title: str | None = None, notes: Sequence[str] = ()
+) -> str:
     """The main table (one row per dataset x regime x method) and per-index tables for multi-sample
     regimes."""
     lines = []
@@ -317,8 +329,10 @@ def write_reports(
     out.mkdir(parents=True, exist_ok=True)
     groups = aggregate(units, resamples=resamples, seed=seed)
     notes = [
-        f"Model: {meta.get('model', '?')}; {len(units)} units; speedup = mean tokens/s over AR's (wall clock "
-        f"incl. prefill); MAT pooled over steps; 95% bootstrap CI over problems ({resamples} resamples).",
+        (
+            f"Model: {meta.get('model', '?')}; {len(units)} units; speedup = mean tokens/s over AR's (wall clock "
+            f"incl. prefill); MAT pooled over steps; 95% bootstrap CI over problems ({resamples} resamples)."
+        ),
     ]
     md = format_markdown(groups, title="specscale bench", notes=notes)
     (out / "results.md").write_text(md, encoding="utf-8")

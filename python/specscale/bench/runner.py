@@ -42,7 +42,7 @@ from specscale.bench.tts import (
 )
 from specscale.errors import InvalidArgumentError, SpecscaleError
 
-__all__ = ["BenchConfig", "PRESETS", "quick_config", "register", "run_bench", "spectts_config"]
+__all__ = ["PRESETS", "BenchConfig", "quick_config", "register", "run_bench", "spectts_config"]
 
 REGIMES = ("single", "bon", "rounds")
 
@@ -71,7 +71,9 @@ class BenchConfig:
         seed: sampling seed base; resamples: bootstrap resamples for the intervals.
         chat_template: ``auto`` (the tokenizer's where it has one), ``on``, ``off``.
         method_settings: the drafters' settings.
-        threads: torch CPU threads (``None``: torch's default).
+        threads: torch CPU threads (``None``: torch's default). The quick default uses 1: for a 135M
+            model intra-op threads cost more in synchronisation than they gain (on a shared 2-core box,
+            22 tokens/s with 1 thread against 4 with 2).
     """
 
     model: str | None = None
@@ -104,10 +106,14 @@ class BenchConfig:
     def validate(self) -> None:
         for m in self.methods:
             if m not in METHODS:
-                raise InvalidArgumentError(f"--methods: unknown method {m!r}; expected some of {', '.join(METHODS)}")
+                raise InvalidArgumentError(
+                    f"--methods: unknown method {m!r}; expected some of {', '.join(METHODS)}"
+                )
         for r in self.regimes:
             if r not in REGIMES:
-                raise InvalidArgumentError(f"--regimes: unknown regime {r!r}; expected some of {', '.join(REGIMES)}")
+                raise InvalidArgumentError(
+                    f"--regimes: unknown regime {r!r}; expected some of {', '.join(REGIMES)}"
+                )
         if self.batch_size != 1:
             raise InvalidArgumentError("batch_size: only 1 is supported (samples run one after another)")
         if self.n < 1 or self.rounds < 1 or self.max_new_tokens < 1:
@@ -115,7 +121,9 @@ class BenchConfig:
         if self.limit is not None and self.limit < 1:
             raise InvalidArgumentError(f"--limit must be >= 1, got {self.limit}")
         if self.force_think_end not in ("auto", "always", "never"):
-            raise InvalidArgumentError(f"force_think_end must be auto, always or never, got {self.force_think_end!r}")
+            raise InvalidArgumentError(
+                f"force_think_end must be auto, always or never, got {self.force_think_end!r}"
+            )
         if self.feedback not in ("answer", "conversation"):
             raise InvalidArgumentError(f"feedback must be 'answer' or 'conversation', got {self.feedback!r}")
 
@@ -139,8 +147,9 @@ class BenchConfig:
 
 
 def quick_config() -> BenchConfig:
-    """The offline default: SmolLM2-135M-Instruct on 3 MATH500 problems, 128 tokens, single + Best-of-2."""
-    return BenchConfig()
+    """The offline default: SmolLM2-135M-Instruct on 3 MATH500 problems, 128 tokens, single + Best-of-2,
+    one CPU thread."""
+    return BenchConfig(threads=1)
 
 
 def spectts_config(gpqa: str | None = None) -> BenchConfig:
@@ -226,7 +235,7 @@ def _unit_key(method: str, dataset: str, regime: str, problem_id: str) -> str:
 
 def read_units(path: Path) -> list[dict[str, Any]]:
     """The units in ``units.jsonl`` (a torn last line, from a crash mid-write, is ignored)."""
-    units = []
+    units: list[dict[str, Any]] = []
     if not path.is_file():
         return units
     with path.open(encoding="utf-8") as f:
@@ -283,7 +292,9 @@ def run_bench(
             raise SpecscaleError(
                 f"--resume: {out} was run with different settings ({', '.join(diff)}); use another --out"
             )
-    config_path.write_text(json.dumps({"config": asdict(config), "measurement": key}, indent=1), encoding="utf-8")
+    config_path.write_text(
+        json.dumps({"config": asdict(config), "measurement": key}, indent=1), encoding="utf-8"
+    )
 
     if config.threads:
         import torch
@@ -301,7 +312,9 @@ def run_bench(
     datasets = [(name, load_dataset(name, limit=config.limit)) for name in config.datasets]
     regimes = _regimes(config)
     methods = _methods_ar_first(config.methods)
-    done = {_unit_key(u["method"], u["dataset"], u["regime"], u["problem_id"]) for u in read_units(units_path)}
+    done = {
+        _unit_key(u["method"], u["dataset"], u["regime"], u["problem_id"]) for u in read_units(units_path)
+    }
 
     plan = [
         (dname, problem, regime, method)
@@ -333,7 +346,8 @@ def run_bench(
 
     wanted = {_unit_key(m, d, r.label, str(p.id)) for d, p, r, m in plan}
     units = [
-        u for u in read_units(units_path)
+        u
+        for u in read_units(units_path)
         if _unit_key(u["method"], u["dataset"], u["regime"], u["problem_id"]) in wanted
     ]
     meta = {
@@ -348,7 +362,14 @@ def run_bench(
 
 
 def _run_unit(
-    model: Any, tokenizer: Any, config: BenchConfig, problem: Any, dataset: str, regime: _Regime, method: str, bar: Any
+    model: Any,
+    tokenizer: Any,
+    config: BenchConfig,
+    problem: Any,
+    dataset: str,
+    regime: _Regime,
+    method: str,
+    bar: Any,
 ) -> dict[str, Any]:
     settings = _decode_settings(config, regime.temperature)
     ms = config.method_settings
@@ -378,8 +399,17 @@ def _run_unit(
         )
     else:
         m = multi_round(
-            model, tokenizer, problem, regime.count, method, settings, ms, stores,
-            template=config.round_template, feedback=config.feedback, on_round=tick,  # type: ignore[arg-type]
+            model,
+            tokenizer,
+            problem,
+            regime.count,
+            method,
+            settings,
+            ms,
+            stores,
+            template=config.round_template,
+            feedback=config.feedback,  # type: ignore[arg-type]
+            on_round=tick,  # type: ignore[arg-type]
         )
         unit.update(
             samples=[s.to_dict() for s in m.rounds],
@@ -429,11 +459,23 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         base.datasets = base.datasets + [args.gpqa]
     changes: dict[str, Any] = {}
     simple = {
-        "model": "model", "datasets": "datasets", "methods": "methods", "regimes": "regimes", "limit": "limit",
-        "n": "n", "rounds": "rounds", "max_new_tokens": "max_new_tokens", "bon_temperature": "bon_temperature",
-        "rounds_temperatures": "rounds_temperatures", "think_fraction": "think_fraction",
-        "force_think_end": "force_think_end", "feedback": "feedback", "seed": "seed",
-        "resamples": "bootstrap", "threads": "threads", "chat_template": "chat_template",
+        "model": "model",
+        "datasets": "datasets",
+        "methods": "methods",
+        "regimes": "regimes",
+        "limit": "limit",
+        "n": "n",
+        "rounds": "rounds",
+        "max_new_tokens": "max_new_tokens",
+        "bon_temperature": "bon_temperature",
+        "rounds_temperatures": "rounds_temperatures",
+        "think_fraction": "think_fraction",
+        "force_think_end": "force_think_end",
+        "feedback": "feedback",
+        "seed": "seed",
+        "resamples": "bootstrap",
+        "threads": "threads",
+        "chat_template": "chat_template",
     }
     for field_name, arg in simple.items():
         v = getattr(args, arg)
@@ -446,7 +488,12 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
     if args.no_think_budget:
         changes["think_fraction"] = None
     config = replace(base, **changes)
-    if args.protocol == "spectts" and args.gpqa and args.datasets is not None and args.gpqa not in config.datasets:
+    if (
+        args.protocol == "spectts"
+        and args.gpqa
+        and args.datasets is not None
+        and args.gpqa not in config.datasets
+    ):
         config.datasets.append(args.gpqa)
     return config
 
@@ -464,7 +511,9 @@ def _run(args: argparse.Namespace) -> int:
     from specscale.bench.models import ModelNotAvailableError
 
     try:
-        result = run_bench(config, args.out, resume=args.resume, overwrite=args.overwrite, plots=not args.no_plots)
+        result = run_bench(
+            config, args.out, resume=args.resume, overwrite=args.overwrite, plots=not args.no_plots
+        )
     except ModelNotAvailableError as error:
         print(f"specscale bench: {error}", file=sys.stderr)
         return 1
@@ -492,9 +541,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
             "128 tokens, single + Best-of-2)."
         ),
     )
-    p.add_argument("--protocol", choices=sorted(PRESETS), default=None, help="a preset (default: quick); options given override it")
-    p.add_argument("--model", default=None, help="local transformers model directory (default: SmolLM2-135M-Instruct)")
-    p.add_argument("--datasets", type=_csv, default=None, help="comma list: math500,aime24,aime25,champ or file paths")
+    p.add_argument(
+        "--protocol",
+        choices=sorted(PRESETS),
+        default=None,
+        help="a preset (default: quick); options given override it",
+    )
+    p.add_argument(
+        "--model", default=None, help="local transformers model directory (default: SmolLM2-135M-Instruct)"
+    )
+    p.add_argument(
+        "--datasets", type=_csv, default=None, help="comma list: math500,aime24,aime25,champ or file paths"
+    )
     p.add_argument("--gpqa", default=None, help="path of a local GPQA-Diamond file to add")
     p.add_argument("--methods", type=_csv, default=None, help=f"comma list of {','.join(METHODS)}")
     p.add_argument("--regimes", type=_csv, default=None, help="comma list of single,bon,rounds")
@@ -504,17 +562,27 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--max-new-tokens", type=int, default=None, help="generation budget per sample/round")
     p.add_argument("--bon-temperature", type=float, default=None, help="Best-of-N temperature (default 0.6)")
     p.add_argument("--rounds-temperatures", type=_floats, default=None, help="comma list, e.g. 0,0.6")
-    p.add_argument("--think-fraction", type=float, default=None, help="force the end of thinking at this fraction (0.8)")
+    p.add_argument(
+        "--think-fraction", type=float, default=None, help="force the end of thinking at this fraction (0.8)"
+    )
     p.add_argument("--no-think-budget", action="store_true", help="never force the end of thinking")
-    p.add_argument("--force-think-end", choices=("auto", "always", "never"), default=None,
-                   help="auto: only for tokenizers with a </think> token")
-    p.add_argument("--feedback", choices=("answer", "conversation"), default=None, help="what round k>=2 sees")
-    p.add_argument("--round-template", default=None, help="file with the round k>=2 prompt ({question}, {answer})")
+    p.add_argument(
+        "--force-think-end",
+        choices=("auto", "always", "never"),
+        default=None,
+        help="auto: only for tokenizers with a </think> token",
+    )
+    p.add_argument(
+        "--feedback", choices=("answer", "conversation"), default=None, help="what round k>=2 sees"
+    )
+    p.add_argument(
+        "--round-template", default=None, help="file with the round k>=2 prompt ({question}, {answer})"
+    )
     p.add_argument("--chat-template", choices=("auto", "on", "off"), default=None)
     p.add_argument("--no-prefix-reuse", action="store_true", help="prefill every sample's prompt again")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--bootstrap", type=int, default=None, help="bootstrap resamples for the intervals (1000)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (quick default: 1)")
     p.add_argument("--out", default="specscale-bench", help="output directory (default ./specscale-bench)")
     p.add_argument("--resume", action="store_true", help="continue a run in --out, skipping finished units")
     p.add_argument("--overwrite", action="store_true", help="discard the finished units in --out")

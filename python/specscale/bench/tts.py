@@ -63,9 +63,7 @@ __all__ = [
 METHODS = ("ar", "pld", "sam", "trie")
 
 #: The sentence injected to close the think block when the thinking budget runs out.
-DEFAULT_THINK_END = (
-    "\n\nConsidering the limited time, I have to give the solution based on the thinking directly now.\n</think>\n\n"
-)
+DEFAULT_THINK_END = "\n\nConsidering the limited time, I have to give the solution based on the thinking directly now.\n</think>\n\n"
 
 #: Round ``k >= 2`` prompt: ``{question}`` is the problem's prompt, ``{answer}`` the previous round's final
 #: answer (the text after its think block).
@@ -148,13 +146,17 @@ class ProblemStores:
         self.trie = NgramTrie(max_order=trie_order)
 
 
-def make_drafter(method: str, stores: ProblemStores | None, settings: MethodSettings | None = None) -> Drafter:
+def make_drafter(
+    method: str, stores: ProblemStores | None, settings: MethodSettings | None = None
+) -> Drafter:
     """The drafter of ``method`` (one of :data:`METHODS`) over the problem's shared ``stores``."""
     s = settings or MethodSettings()
     if method == "ar":
         return NoDraft()
     if method == "pld":
-        return PromptLookup(max_ngram_size=s.pld_max_ngram, num_output_tokens=s.pld_tokens, adaptive=s.adaptive)
+        return PromptLookup(
+            max_ngram_size=s.pld_max_ngram, num_output_tokens=s.pld_tokens, adaptive=s.adaptive
+        )
     if method == "sam":
         return SuffixAutomatonDrafter(
             automaton=stores.automaton if stores else None, max_tokens=s.sam_tokens, adaptive=s.adaptive
@@ -231,7 +233,9 @@ def _think_close_ids(tokenizer: Any) -> list[int] | None:
 
 def _eos_ids(model: Any, tokenizer: Any, settings: DecodeSettings) -> list[int] | None:
     if settings.eos_token_id is not None:
-        return [settings.eos_token_id] if isinstance(settings.eos_token_id, int) else list(settings.eos_token_id)
+        return (
+            [settings.eos_token_id] if isinstance(settings.eos_token_id, int) else list(settings.eos_token_id)
+        )
     ids: set[int] = set()
     gen = getattr(model, "generation_config", None)
     model_eos = getattr(gen, "eos_token_id", None) if gen is not None else None
@@ -318,6 +322,13 @@ class _Segment(Drafter):
     def observe(self, new_tokens: list[int], drafted: int = 0, accepted: int = 0) -> None:
         self.inner.observe(new_tokens, drafted=drafted, accepted=accepted)
 
+    @property
+    def wants_logits(self) -> bool:
+        return bool(getattr(self.inner, "wants_logits", False))
+
+    def observe_logits(self, input_tokens: list[int], logits: Any) -> None:
+        self.inner.observe_logits(input_tokens, logits)  # type: ignore[attr-defined]
+
     def end(self) -> None:
         pass
 
@@ -367,31 +378,46 @@ def _generate_with_budget(
     budget = settings.max_new_tokens
     close = _think_close_ids(tokenizer)
     force = settings.force_think_end
-    enabled = settings.think_fraction is not None and (force is True or (force == "auto" and close is not None))
-    eos = _eos_ids(model, tokenizer, settings)
-    common: dict[str, Any] = dict(
-        temperature=settings.temperature,
-        top_p=settings.top_p,
-        top_k=settings.top_k,
-        eos_token_id=eos if eos is not None else [],
-        tokenizer=tokenizer,
-        generator=generator,
-        max_draft_tokens=method_settings.max_draft_tokens,
+    enabled = settings.think_fraction is not None and (
+        force is True or (force == "auto" and close is not None)
     )
+    eos = _eos_ids(model, tokenizer, settings)
+    common: dict[str, Any] = {
+        "temperature": settings.temperature,
+        "top_p": settings.top_p,
+        "top_k": settings.top_k,
+        "eos_token_id": eos if eos is not None else [],
+        "tokenizer": tokenizer,
+        "generator": generator,
+        "max_draft_tokens": method_settings.max_draft_tokens,
+    }
     reuse = settings.reuse_prefix
     if not enabled:
         out = generate(
-            model, prompt, drafter=drafter, max_new_tokens=budget, prefix_cache=prefix if reuse else None,
-            return_cache=keep_cache and reuse, **common,
+            model,
+            prompt,
+            drafter=drafter,
+            max_new_tokens=budget,
+            prefix_cache=prefix if reuse else None,
+            return_cache=keep_cache and reuse,
+            **common,
         )
-        return _Generated(out.new_tokens, prompt + out.new_tokens, out.stats, out.finish_reason, False, out.cache)
+        return _Generated(
+            out.new_tokens, prompt + out.new_tokens, out.stats, out.finish_reason, False, out.cache
+        )
 
     think_budget = max(0, min(budget, int(settings.think_fraction * budget)))  # type: ignore[operator]
     stop: Any = [close] if close is not None else [THINK_CLOSE]
     seg = _Segment(drafter, None)
     first = generate(
-        model, prompt, drafter=seg, max_new_tokens=think_budget, stop=stop,
-        prefix_cache=prefix if reuse else None, return_cache=reuse, **common,
+        model,
+        prompt,
+        drafter=seg,
+        max_new_tokens=think_budget,
+        stop=stop,
+        prefix_cache=prefix if reuse else None,
+        return_cache=reuse,
+        **common,
     )
     tokens = list(first.new_tokens)
     parts = [first.stats]
@@ -405,8 +431,13 @@ def _generate_with_budget(
             forced = True
         seg2 = _Segment(drafter, len(prompt) + len(tokens))
         second = generate(
-            model, context, drafter=seg2, max_new_tokens=budget - len(tokens),
-            prefix_cache=first.cache if reuse else None, return_cache=keep_cache and reuse, **common,
+            model,
+            context,
+            drafter=seg2,
+            max_new_tokens=budget - len(tokens),
+            prefix_cache=first.cache if reuse else None,
+            return_cache=keep_cache and reuse,
+            **common,
         )
         tokens += second.new_tokens
         context = context + second.new_tokens
@@ -447,7 +478,9 @@ def run_sample(
     drafter = drafter if drafter is not None else make_drafter(method, stores, ms)
     generator = torch.Generator().manual_seed(settings.seed + index) if settings.temperature > 0 else None
     t0 = time.perf_counter()
-    gen = _generate_with_budget(model, tokenizer, prompt, drafter, settings, ms, generator, prefix, keep_cache)
+    gen = _generate_with_budget(
+        model, tokenizer, prompt, drafter, settings, ms, generator, prefix, keep_cache
+    )
     wall = time.perf_counter() - t0 + prefix_share_seconds
     # The response as written: generated tokens plus any injected think-end sentence.
     text = tokenizer.decode(gen.context[len(prompt) :], skip_special_tokens=True)
@@ -540,12 +573,24 @@ def best_of_n(
     for k in range(n):
         drafter = drafter_factory(method, stores) if drafter_factory else None
         sample, gen = run_sample(
-            model, tokenizer, prompt, method, stores, settings, ms, index=k, reference=problem.answer,
-            prefix=prefix, prefix_share_seconds=share, drafter=drafter,
+            model,
+            tokenizer,
+            prompt,
+            method,
+            stores,
+            settings,
+            ms,
+            index=k,
+            reference=problem.answer,
+            prefix=prefix,
+            prefix_share_seconds=share,
+            drafter=drafter,
         )
         copies += gen.stats.cache_copy_seconds
         if prefix is not None:
-            sample.prefill_saved_seconds = max(0.0, prefix.seconds * (n - 1) / n - gen.stats.cache_copy_seconds)
+            sample.prefill_saved_seconds = max(
+                0.0, prefix.seconds * (n - 1) / n - gen.stats.cache_copy_seconds
+            )
         samples.append(sample)
         if on_sample is not None:
             on_sample(sample)
@@ -576,8 +621,9 @@ class MultiRoundResult:
     problem_id: str
     rounds: list[SampleResult]
     correct: bool
-    #: Per round: whether its input extends the previous round's conversation (the whole cached
-    #: conversation is a prefix of it), and how many tokens of cached prefix were reused.
+    #: For rounds 2..k: whether the round's input extends the previous round's conversation (the whole
+    #: cached conversation is a prefix of it); each round's ``reused_prefix_tokens`` says how much of
+    #: the cached prefix was reused either way.
     extends_previous: list[bool]
     prefill_saved_seconds: float
 
@@ -639,17 +685,31 @@ def multi_round(
             messages = [{"role": "user", "content": round_prompt(problem, previous_text, template)}]
         prompt = build_prompt_ids(tokenizer, messages, settings.chat_template, settings.system_prompt)
         if cache is not None:
-            extends.append(len(cache.tokens) <= len(prompt) - 1 and prompt[: len(cache.tokens)] == cache.tokens)
+            extends.append(
+                len(cache.tokens) <= len(prompt) - 1 and prompt[: len(cache.tokens)] == cache.tokens
+            )
         elif r > 0:
             extends.append(False)
         drafter = drafter_factory(method, stores) if drafter_factory else None
         sample, gen = run_sample(
-            model, tokenizer, prompt, method, stores, settings, ms, index=r, reference=problem.answer,
-            prefix=cache, keep_cache=r + 1 < rounds, drafter=drafter,
+            model,
+            tokenizer,
+            prompt,
+            method,
+            stores,
+            settings,
+            ms,
+            index=r,
+            reference=problem.answer,
+            prefix=cache,
+            keep_cache=r + 1 < rounds,
+            drafter=drafter,
         )
         if r == 0 and sample.prefill_seconds > 0:
             rate = sample.prefill_seconds / max(1, len(prompt))
-        sample.prefill_saved_seconds = max(0.0, rate * sample.reused_prefix_tokens - gen.stats.cache_copy_seconds)
+        sample.prefill_saved_seconds = max(
+            0.0, rate * sample.reused_prefix_tokens - gen.stats.cache_copy_seconds
+        )
         saved += sample.prefill_saved_seconds
         results.append(sample)
         if on_round is not None:
@@ -664,4 +724,3 @@ def multi_round(
         extends_previous=extends,
         prefill_saved_seconds=saved,
     )
-
