@@ -9,6 +9,7 @@ import pytest
 from char_tokenizer import CharTokenizer
 from specscale.bench.reports import bootstrap_ratio
 from specscale.bench.runner import BenchConfig, read_units, run_bench, spectts_config
+from specscale.bench.tts import SampleResult
 from specscale.cli import main
 from tiny_models import tiny_model
 
@@ -73,6 +74,11 @@ def test_reports_written_and_readable(model, toy_dataset, tmp_path):
     assert any(n.startswith("accepted_hist") for n in data["plots"])
     # Greedy regimes: every method wrote the same tokens as AR, so the accuracy is the same.
     units = read_units(out / "units.jsonl")
+    for u in units:
+        for sample in u["samples"]:
+            # Step records (for cost-model predictions) account for every generated token.
+            assert sum(r[2] for r in sample["step_records"]) == sample["new_tokens"]
+            assert SampleResult.from_dict(sample).to_dict() == sample
     for u in units:
         if u["temperature"] == 0.0:
             ar = next(

@@ -229,15 +229,18 @@ def format_markdown(
         lines += [f"# {title}", ""]
     lines += list(notes) + ([""] if notes else [])
     lines += [
-        "| dataset | regime | method | speedup [95% CI] | MAT [95% CI] | accuracy | tok/s | problems |",
-        "|---|---|---|---|---|---|---|---|",
+        (
+            "| dataset | regime | method | speedup [95% CI] | MAT [95% CI] | accuracy | tok/s | problems "
+            "| prefill reused (tokens / s saved) |"
+        ),
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for g in groups:
         for name, f in g["methods"].items():
             lines.append(
                 f"| {g['dataset']} | {g['regime']} | {name} | {_ci(f['speedup'], f['speedup_ci'])} | "
                 f"{_ci(f['mat'], f['mat_ci'])} | {_fmt(f['accuracy'])} | {_fmt(f['tokens_per_second'], 1)} | "
-                f"{f['problems']} |"
+                f"{f['problems']} | {f['reused_prefix_tokens']} / {_fmt(f['prefill_saved_seconds'])} |"
             )
     for g in groups:
         width = max((len(f["by_index"]) for f in g["methods"].values()), default=0)

@@ -281,6 +281,9 @@ class SampleResult:
     correct: bool
     text: str = field(repr=False, default="")
     tokens: list[int] = field(repr=False, default_factory=list)
+    #: One ``[context_len, draft_nodes, committed_tokens]`` per step, for
+    #: :func:`~specscale.bench.costmodel.predict_speedup` against the measured speedup.
+    step_records: list[list[int]] = field(repr=False, default_factory=list)
 
     def to_dict(self, with_text: bool = True) -> dict[str, Any]:
         d = asdict(self)
@@ -288,6 +291,7 @@ class SampleResult:
         if not with_text:
             d.pop("text")
             d.pop("tokens")
+            d.pop("step_records")
         return d
 
     @classmethod
@@ -296,6 +300,7 @@ class SampleResult:
         d["accepted_histogram"] = {int(k): int(v) for k, v in d.get("accepted_histogram", {}).items()}
         d.setdefault("text", "")
         d.setdefault("tokens", [])
+        d.setdefault("step_records", [])
         return cls(**d)
 
 
@@ -508,6 +513,7 @@ def run_sample(
             correct=correct,
             text=text,
             tokens=list(gen.tokens),
+            step_records=[list(r) for r in s.step_records],
         ),
         gen,
     )
