@@ -300,13 +300,8 @@ def run_bench(
         import torch
 
         torch.set_num_threads(config.threads)
-    if model is None or tokenizer is None:
-        from specscale.bench.models import load_model
-
-        t0 = time.perf_counter()
-        model, tokenizer, model_name = load_model(config.model)
-        print(f"specscale bench: loaded {model_name} in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
-    else:
+    model_name = config.model or "SmolLM2-135M-Instruct"
+    if model is not None and tokenizer is not None:
         model_name = getattr(getattr(model, "config", None), "_name_or_path", "") or type(model).__name__
 
     datasets = [(name, load_dataset(name, limit=config.limit)) for name in config.datasets]
@@ -333,6 +328,15 @@ def run_bench(
                 ukey = _unit_key(method, dname, regime.label, str(problem.id))
                 if ukey in done:
                     continue
+                if model is None or tokenizer is None:  # loaded only when there is work to do
+                    from specscale.bench.models import load_model
+
+                    t0 = time.perf_counter()
+                    model, tokenizer, model_name = load_model(config.model)
+                    print(
+                        f"specscale bench: loaded {model_name} in {time.perf_counter() - t0:.1f}s",
+                        file=sys.stderr,
+                    )
                 bar.set_postfix_str(f"{dname}/{regime.label}/{method}/{problem.id}", refresh=False)
                 unit = _run_unit(model, tokenizer, config, problem, dname, regime, method, bar)
                 sink.write(json.dumps(unit) + "\n")
