@@ -66,12 +66,6 @@ def test_reports_written_and_readable(model, toy_dataset, tmp_path):
     for regime in regimes:
         for method in ("ar", "pld", "sam", "trie"):
             assert f"| {regime} | {method} |" in md
-    assert data["plots"]
-    for name in data["plots"]:
-        assert (out / name).read_bytes()[:8] == PNG
-    assert any(n.startswith("speedup_by_index") for n in data["plots"])
-    assert any(n.startswith("mat_by_index") for n in data["plots"])
-    assert any(n.startswith("accepted_hist") for n in data["plots"])
     # Greedy regimes: every method wrote the same tokens as AR, so the accuracy is the same.
     units = read_units(out / "units.jsonl")
     for u in units:
@@ -88,6 +82,17 @@ def test_reports_written_and_readable(model, toy_dataset, tmp_path):
             )
             assert [s["tokens"] for s in u["samples"]] == [s["tokens"] for s in ar["samples"]]
             assert u["correct"] == ar["correct"]
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:  # plots are skipped with a note; the rest of the report stands
+        assert data["plots"] == []
+        return
+    assert data["plots"]
+    for name in data["plots"]:
+        assert (out / name).read_bytes()[:8] == PNG
+    assert any(n.startswith("speedup_by_index") for n in data["plots"])
+    assert any(n.startswith("mat_by_index") for n in data["plots"])
+    assert any(n.startswith("accepted_hist") for n in data["plots"])
 
 
 class Crash(Exception):
