@@ -68,6 +68,7 @@ _DRAFTER_NAMES = (
     "LookaheadDrafter",
     "MatchThreshold",
     "RetrievalDrafter",
+    "SuffixDecodingDrafter",
     "TokenRecyclingDrafter",
 )
 __all__ += list(_ENGINE_NAMES) + list(_DRAFTER_NAMES)

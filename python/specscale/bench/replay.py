@@ -17,6 +17,7 @@ Methods (``--methods``):
 ``sam-request`` suffix automaton over the sample's own prompt and output only
 ``trie``        n-gram trie shared by the problem's samples, multi-branch tree drafts (PIA style)
 ``hybrid``      ``sam`` and ``trie`` behind a ``HybridDrafter`` choosing by expected accepted length
+``suffix-decoding`` ArcticInference's SuffixDecoding, one cache per problem (needs ``arctic-inference``)
 =============  ==================================================================================
 """
 
@@ -40,7 +41,13 @@ MethodFactory = Callable[[], Callable[[], Any]]
 
 
 def _methods() -> dict[str, MethodFactory]:
-    from specscale.drafters import HybridDrafter, NgramTrieDrafter, NoDraft, PromptLookup, SuffixAutomatonDrafter
+    from specscale.drafters import (
+        HybridDrafter,
+        NgramTrieDrafter,
+        NoDraft,
+        PromptLookup,
+        SuffixAutomatonDrafter,
+    )
 
     def shared_sam() -> Callable[[], Any]:
         store = SuffixAutomaton()
@@ -54,6 +61,12 @@ def _methods() -> dict[str, MethodFactory]:
         sam, trie = SuffixAutomaton(), NgramTrie(max_order=4)
         return lambda: HybridDrafter([SuffixAutomatonDrafter(automaton=sam), NgramTrieDrafter(trie=trie)])
 
+    def shared_suffix_decoding() -> Callable[[], Any]:
+        from specscale.drafters.suffix_decoding import SuffixDecodingDrafter, new_cache
+
+        cache = new_cache()
+        return lambda: SuffixDecodingDrafter(cache=cache)
+
     return {
         "ar": lambda: NoDraft,
         "pld": lambda: PromptLookup,
@@ -61,10 +74,11 @@ def _methods() -> dict[str, MethodFactory]:
         "sam-request": lambda: SuffixAutomatonDrafter,
         "trie": shared_trie,
         "hybrid": shared_hybrid,
+        "suffix-decoding": shared_suffix_decoding,
     }
 
 
-METHODS = ("ar", "pld", "sam", "sam-request", "trie", "hybrid")
+METHODS = ("ar", "pld", "sam", "sam-request", "trie", "hybrid", "suffix-decoding")
 
 
 @dataclass

@@ -11,6 +11,7 @@ from specscale.drafters.lookup import PromptLookup
 from specscale.drafters.model import DraftModelDrafter
 from specscale.drafters.recycling import TokenRecyclingDrafter
 from specscale.drafters.retrieval import RetrievalDrafter
+from specscale.drafters.suffix_decoding import SuffixDecodingDrafter
 from specscale.drafters.trie import NgramTrieDrafter
 
 __all__ = [
@@ -26,5 +27,6 @@ __all__ = [
     "PromptLookup",
     "RetrievalDrafter",
     "SuffixAutomatonDrafter",
+    "SuffixDecodingDrafter",
     "TokenRecyclingDrafter",
 ]
