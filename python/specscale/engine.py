@@ -321,7 +321,7 @@ def _speculate(
                 t_logits = time.perf_counter()
                 logits = getattr(target, "last_logits", None)
                 if logits is not None:
-                    drafter.observe_logits([context[-1], *tokens], logits)
+                    drafter.observe_logits([context[-1], *tokens], logits)  # type: ignore[attr-defined]
                 t1 += time.perf_counter() - t_logits  # counted as drafting, not verification
             emitted = [tokens[i] for i in path] + [own]
             done = False

@@ -23,8 +23,10 @@ from specscale.verify import ModelVerifier, PrefixCache
 class Target(Protocol):
     """Verifies draft trees for the generate loop."""
 
-    #: Whether tree drafts can be verified (otherwise the loop sends only their first chain).
-    tree_enabled: bool
+    @property
+    def tree_enabled(self) -> bool:
+        """Whether tree drafts can be verified (otherwise the loop sends only their first chain)."""
+        ...
 
     def verify(
         self, context: list[int], tokens: list[int], parents: list[int], children: list[list[int]]
