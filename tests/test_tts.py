@@ -99,7 +99,16 @@ def test_store_persists_across_rounds(model, tok):
     assert result.rounds[1].mat >= result.rounds[0].mat
 
 
-@pytest.mark.parametrize("method", METHODS)
+def _runnable(method: str) -> bool:
+    """Methods that need nothing beyond the model (REST needs a store, SpS a draft model)."""
+    if method == "suffix-decoding":
+        from specscale.drafters.suffix_decoding import suffix_decoding_available
+
+        return suffix_decoding_available()
+    return method not in ("rest", "sps")
+
+
+@pytest.mark.parametrize("method", [m for m in METHODS if _runnable(m)])
 def test_prefix_reuse_is_lossless_in_best_of_n(model, tok, method):
     with_reuse = best_of_n(model, tok, PROBLEM, 2, method, greedy(32))
     without = best_of_n(model, tok, PROBLEM, 2, method, greedy(32, reuse_prefix=False))
@@ -179,3 +188,29 @@ def test_chat_template_where_the_tokenizer_has_one(tok):
     text = qwen.decode(ids)
     assert "<|im_start|>user" in text and text.rstrip().endswith("<|im_start|>assistant")
     assert build_prompt_ids(qwen, "What is 1+1?", chat_template=False) == qwen("What is 1+1?")["input_ids"]
+
+
+def test_methods_that_need_files_say_so_and_load_them(tmp_path) -> None:
+    from specscale import SuffixAutomaton
+    from specscale.bench.tts import MethodSettings, ProblemStores, make_drafter
+    from specscale.drafters import DraftModelDrafter, RetrievalDrafter, TokenRecyclingDrafter
+    from specscale.drafters.retrieval import save_store
+    from specscale.errors import InvalidArgumentError
+    from tiny_models import tiny_model
+
+    with pytest.raises(InvalidArgumentError, match="build-store"):
+        make_drafter("rest", None)
+    with pytest.raises(InvalidArgumentError, match="draft model"):
+        make_drafter("sps", None)
+    store = SuffixAutomaton(counts=True)
+    store.extend([1, 2, 3])
+    save_store(store, tmp_path / "s.spsc")
+    tiny_model("llama", vocab_size=32).save_pretrained(tmp_path / "draft")
+    settings = MethodSettings(rest_store=str(tmp_path / "s.spsc"), draft_model=str(tmp_path / "draft"))
+    assert isinstance(make_drafter("rest", None, settings), RetrievalDrafter)
+    assert isinstance(make_drafter("sps", None, settings), DraftModelDrafter)
+    # Stateful drafters are one per problem: shared by its samples, fresh for the next problem.
+    stores = ProblemStores()
+    first = make_drafter("recycling", stores)
+    assert isinstance(first, TokenRecyclingDrafter) and make_drafter("recycling", stores) is first
+    assert make_drafter("recycling", ProblemStores()) is not first

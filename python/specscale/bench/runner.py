@@ -31,6 +31,7 @@ from typing import Any
 
 from specscale.bench.tts import (
     DEFAULT_ROUND_TEMPLATE,
+    DEFAULT_METHODS,
     DEFAULT_THINK_END,
     METHODS,
     DecodeSettings,
@@ -78,7 +79,7 @@ class BenchConfig:
 
     model: str | None = None
     datasets: list[str] = field(default_factory=lambda: ["math500"])
-    methods: list[str] = field(default_factory=lambda: list(METHODS))
+    methods: list[str] = field(default_factory=lambda: list(DEFAULT_METHODS))
     regimes: list[str] = field(default_factory=lambda: ["single", "bon"])
     limit: int | None = 3
     n: int = 2
@@ -161,7 +162,9 @@ def spectts_config(gpqa: str | None = None) -> BenchConfig:
     return BenchConfig(
         model=None,
         datasets=["aime24", "aime25", "math500"] + ([gpqa] if gpqa else []),
-        methods=list(METHODS),
+        # The seed paper's field that runs from the model alone (REST and SpS need --rest-store and
+        # --draft-model; SuffixDecoding needs the optional arctic-inference package).
+        methods=["ar", "pld", "sam", "trie", "recycling", "lookahead", "hybrid"],
         regimes=["single", "bon", "rounds"],
         limit=30,
         n=4,
@@ -492,6 +495,12 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
     if args.no_think_budget:
         changes["think_fraction"] = None
     config = replace(base, **changes)
+    if args.rest_store is not None or args.draft_model is not None:
+        config.method_settings = replace(
+            config.method_settings,
+            rest_store=args.rest_store or config.method_settings.rest_store,
+            draft_model=args.draft_model or config.method_settings.draft_model,
+        )
     if (
         args.protocol == "spectts"
         and args.gpqa
@@ -584,6 +593,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("--chat-template", choices=("auto", "on", "off"), default=None)
     p.add_argument("--no-prefix-reuse", action="store_true", help="prefill every sample's prompt again")
+    p.add_argument("--rest-store", default=None, help="a `specscale build-store` file, for the method 'rest'")
+    p.add_argument("--draft-model", default=None, help="a local draft-model directory, for the method 'sps'")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--bootstrap", type=int, default=None, help="bootstrap resamples for the intervals (1000)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (quick default: 1)")

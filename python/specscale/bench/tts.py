@@ -33,7 +33,19 @@ import torch
 
 from specscale._core import NgramTrie, SuffixAutomaton
 from specscale.bench.answers import answers_match, extract_answer, majority_vote
-from specscale.drafters import Drafter, NgramTrieDrafter, NoDraft, PromptLookup, SuffixAutomatonDrafter
+from specscale.drafters import (
+    DraftModelDrafter,
+    Drafter,
+    ExpectedAcceptance,
+    HybridDrafter,
+    LookaheadDrafter,
+    NgramTrieDrafter,
+    NoDraft,
+    PromptLookup,
+    RetrievalDrafter,
+    SuffixAutomatonDrafter,
+    TokenRecyclingDrafter,
+)
 from specscale.engine import GenerationStats, generate
 from specscale.errors import InvalidArgumentError
 from specscale.verify import PrefixCache
@@ -42,6 +54,7 @@ __all__ = [
     "DEFAULT_ROUND_TEMPLATE",
     "DEFAULT_THINK_END",
     "DEFAULT_VERIFY_INSTRUCTION",
+    "DEFAULT_METHODS",
     "METHODS",
     "BestOfNResult",
     "DecodeSettings",
@@ -59,8 +72,15 @@ __all__ = [
 ]
 
 #: Method names: ``ar`` plain decoding (the baseline), ``pld`` prompt lookup, ``sam`` suffix automaton
-#: (SAM-Decoding / SuffixDecoding style), ``trie`` n-gram trie trees (PIA style).
-METHODS = ("ar", "pld", "sam", "trie")
+#: (SAM-Decoding style), ``trie`` n-gram trie trees (PIA style), ``hybrid`` sam + trie chosen per step by
+#: expected accepted length, ``recycling`` Token Recycling, ``lookahead`` Lookahead decoding,
+#: ``suffix-decoding`` ArcticInference's SuffixDecoding (optional package), ``rest`` retrieval from a
+#: static store (needs ``MethodSettings.rest_store``), ``sps`` a draft model (needs
+#: ``MethodSettings.draft_model``).
+METHODS = ("ar", "pld", "sam", "trie", "hybrid", "recycling", "lookahead", "suffix-decoding", "rest", "sps")
+
+#: What ``specscale bench`` runs when ``--methods`` is not given: the methods that need no extra files.
+DEFAULT_METHODS = ("ar", "pld", "sam", "trie")
 
 #: The sentence injected to close the think block when the thinking budget runs out.
 DEFAULT_THINK_END = "\n\nConsidering the limited time, I have to give the solution based on the thinking directly now.\n</think>\n\n"
@@ -102,6 +122,16 @@ class MethodSettings:
     trie_tokens: int = 24
     adaptive: bool = True
     max_draft_tokens: int = 64
+    recycling_top_k: int = 8
+    recycling_tree: int = 80
+    lookahead_level: int = 5
+    lookahead_window: int = 7
+    lookahead_guess_set: int = 7
+    suffix_tokens: int = 40
+    rest_store: str | None = None
+    rest_tokens: int = 64
+    draft_model: str | None = None
+    sps_tokens: int = 5
 
 
 @dataclass
@@ -144,6 +174,19 @@ class ProblemStores:
     def __init__(self, trie_order: int = 4) -> None:
         self.automaton = SuffixAutomaton()
         self.trie = NgramTrie(max_order=trie_order)
+        #: Per-method drafters whose learned state is the problem's store (Token Recycling's table,
+        #: Lookahead's pool, SuffixDecoding's cache): made on first use, kept across samples and rounds.
+        self.stateful: dict[str, Drafter] = {}
+
+
+#: Static stores and draft models, loaded once per process whatever the number of problems.
+_LOADED: dict[tuple[str, str], Any] = {}
+
+
+def _loaded(kind: str, path: str, load: Any) -> Any:
+    if (kind, path) not in _LOADED:
+        _LOADED[(kind, path)] = load(path)
+    return _LOADED[(kind, path)]
 
 
 def make_drafter(
@@ -170,6 +213,40 @@ def make_drafter(
             max_tokens=s.trie_tokens,
             adaptive=s.adaptive,
         )
+    if method == "hybrid":
+        return HybridDrafter(
+            [make_drafter("sam", stores, s), make_drafter("trie", stores, s)], policy=ExpectedAcceptance()
+        )
+    if method in ("recycling", "lookahead", "suffix-decoding"):
+        if stores is not None and method in stores.stateful:
+            return stores.stateful[method]
+        drafter: Drafter
+        if method == "recycling":
+            drafter = TokenRecyclingDrafter(top_k=s.recycling_top_k, tree_size=s.recycling_tree, persist=True)
+        elif method == "lookahead":
+            drafter = LookaheadDrafter(
+                level=s.lookahead_level, window=s.lookahead_window, guess_set=s.lookahead_guess_set, persist_pool=True
+            )
+        else:
+            from specscale.drafters.suffix_decoding import SuffixDecodingDrafter
+
+            drafter = SuffixDecodingDrafter(max_spec_tokens=s.suffix_tokens)
+        if stores is not None:
+            stores.stateful[method] = drafter  # one per problem: what it learns serves the problem's samples
+        return drafter
+    if method == "rest":
+        if not s.rest_store:
+            raise InvalidArgumentError("method 'rest' needs a static store: build one with `specscale build-store`")
+        from specscale.drafters.retrieval import load_store
+
+        return RetrievalDrafter(_loaded("rest", s.rest_store, load_store), max_tokens=s.rest_tokens)
+    if method == "sps":
+        if not s.draft_model:
+            raise InvalidArgumentError("method 'sps' needs a draft model directory (MethodSettings.draft_model)")
+        from transformers import AutoModelForCausalLM
+
+        model = _loaded("sps", s.draft_model, lambda p: AutoModelForCausalLM.from_pretrained(p, local_files_only=True))
+        return DraftModelDrafter(model, max_tokens=s.sps_tokens)
     raise InvalidArgumentError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
 
 
