@@ -521,13 +521,22 @@ def _run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(config.describe())
         return 0
+    from specscale.bench.datasets import DatasetError, load_dataset
     from specscale.bench.models import ModelNotAvailableError
 
+    if args.datasets is None and args.protocol != "spectts" and config.datasets == ["math500"]:
+        # The quick default reads MATH-500 from ../shared where a checkout has it; elsewhere it falls back
+        # to the CHAMP competition problems that ship inside the `champ-dataset` wheel (a bench extra).
+        try:
+            load_dataset("math500", limit=1)
+        except DatasetError:
+            print("specscale bench: no MATH-500 file found here; using the CHAMP problems (champ-dataset)")
+            config.datasets = ["champ"]
     try:
         result = run_bench(
             config, args.out, resume=args.resume, overwrite=args.overwrite, plots=not args.no_plots
         )
-    except ModelNotAvailableError as error:
+    except (ModelNotAvailableError, DatasetError) as error:
         print(f"specscale bench: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
