@@ -13,6 +13,7 @@ import specscale
 from specscale import NgramTrie, SuffixAutomaton
 from specscale.bench.replay import markdown_table, read_traces, replay_token_rows
 from specscale.cli import main
+from specscale.bench.datasets import DatasetError
 from specscale.errors import InvalidArgumentError
 from tiny_models import tiny_model
 
@@ -74,10 +75,10 @@ def test_replay_of_token_rows_shares_the_store_across_samples() -> None:
 def test_read_traces_names_bad_rows(tmp_path: Path) -> None:
     bad = tmp_path / "t.jsonl"
     bad.write_text('{"question": "q", "response": ["a"]}\n{"question": "q"}\n', encoding="utf-8")
-    with pytest.raises(InvalidArgumentError, match="line 2: missing the field 'response'"):
+    with pytest.raises(DatasetError, match="line 2: missing the field 'response'"):
         read_traces(bad, "question", "response", None)
     bad.write_text("{not json\n", encoding="utf-8")
-    with pytest.raises(InvalidArgumentError, match="line 1: not JSON"):
+    with pytest.raises(DatasetError, match="line 1"):
         read_traces(bad, "question", "response", None)
 
 

@@ -8,7 +8,6 @@ Rows may instead hold token ids (a list of ints) when no tokenizer is given.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -20,30 +19,25 @@ from specscale.errors import InvalidArgumentError
 
 def build_store(corpus: Path, field: str, encode, limit: int | None = None) -> SuffixAutomaton:  # type: ignore[no-untyped-def]
     """Reads ``corpus`` (JSONL) and returns the automaton of its ``field`` values."""
+    from specscale.bench.datasets import read_rows
+
     store = SuffixAutomaton(counts=True)
-    with open(corpus, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, start=1):
-            if limit is not None and line_no > limit:
-                break
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise InvalidArgumentError(f"{corpus} line {line_no}: not JSON ({error})") from None
-            if field not in row:
-                raise InvalidArgumentError(f"{corpus} line {line_no}: missing the field {field!r} (fields: {sorted(row)})")
-            value = row[field]
-            items = value if isinstance(value, list) and value and not isinstance(value[0], int) else [value]
-            for item in items:
-                if isinstance(item, str):
-                    if encode is None:
-                        raise InvalidArgumentError(f"{corpus} line {line_no}: text needs --tokenizer")
-                    tokens = encode(item)
-                else:
-                    tokens = item
-                store.begin_sequence()
-                store.extend(tokens)
+    for n, (where, row) in enumerate(read_rows(corpus)):
+        if limit is not None and n >= limit:
+            break
+        if field not in row:
+            raise InvalidArgumentError(f"{where}: missing the field {field!r} (fields: {sorted(row)})")
+        value = row[field]
+        items = value if isinstance(value, list) and value and not isinstance(value[0], int) else [value]
+        for item in items:
+            if isinstance(item, str):
+                if encode is None:
+                    raise InvalidArgumentError(f"{where}: text needs --tokenizer")
+                tokens = encode(item)
+            else:
+                tokens = item
+            store.begin_sequence()
+            store.extend(tokens)
     store.shrink_to_fit()
     return store
 
@@ -61,7 +55,7 @@ def _run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     try:
         store = build_store(args.corpus, args.field, encode, args.limit)
-    except (InvalidArgumentError, OSError) as error:
+    except (ValueError, OSError) as error:  # bad rows, bad files, bad token ids
         print(f"specscale build-store: {error}", file=sys.stderr)
         return 2
     save_store(store, args.out)

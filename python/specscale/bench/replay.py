@@ -142,29 +142,23 @@ class MethodReport:
 
 
 def read_traces(path: Path, prompt_field: str, samples_field: str, limit: int | None) -> list[tuple[str, list[str]]]:
-    """Rows of ``(problem text, [sample texts])``; a malformed row raises naming its line and field."""
+    """Rows of ``(problem text, [sample texts])`` from a JSONL (or CSV/Parquet) file; a malformed row
+    raises ``DatasetError`` naming its line and field."""
+    from specscale.bench.datasets import DatasetError, read_rows
+
     rows: list[tuple[str, list[str]]] = []
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, start=1):
-            if limit is not None and len(rows) >= limit:
-                break
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise InvalidArgumentError(f"{path} line {line_no}: not JSON ({error})") from None
-            for name in (prompt_field, samples_field):
-                if name not in row:
-                    raise InvalidArgumentError(
-                        f"{path} line {line_no}: missing the field {name!r} (fields present: {sorted(row)})"
-                    )
-            samples = row[samples_field]
-            if isinstance(samples, str):
-                samples = [samples]
-            if not isinstance(samples, list) or not all(isinstance(s, str) for s in samples):
-                raise InvalidArgumentError(f"{path} line {line_no}: {samples_field!r} must be a list of strings")
-            rows.append((str(row[prompt_field]), samples))
+    for where, row in read_rows(path):
+        if limit is not None and len(rows) >= limit:
+            break
+        for name in (prompt_field, samples_field):
+            if name not in row:
+                raise DatasetError(f"{where}: missing the field {name!r} (fields present: {sorted(row)})")
+        samples = row[samples_field]
+        if isinstance(samples, str):
+            samples = [samples]
+        if not isinstance(samples, list) or not all(isinstance(s, str) for s in samples):
+            raise DatasetError(f"{where}: {samples_field!r} must be a list of strings")
+        rows.append((str(row[prompt_field]), samples))
     return rows
 
 
@@ -246,7 +240,13 @@ def run_replay(args: argparse.Namespace) -> int:
         from specscale.bench.costmodel import CostModel
 
         cost_model = CostModel.load(args.cost_model)
-    text_rows = read_traces(args.traces, args.prompt_field, args.samples_field, args.limit)
+    from specscale.bench.datasets import DatasetError
+
+    try:
+        text_rows = read_traces(args.traces, args.prompt_field, args.samples_field, args.limit)
+    except DatasetError as error:
+        print(f"specscale replay: {error}", file=sys.stderr)
+        return 2
 
     def encode(text: str) -> list[int]:
         return list(tokenizer.encode(text, add_special_tokens=False))
