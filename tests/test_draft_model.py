@@ -8,8 +8,8 @@ torch = pytest.importorskip("torch")
 
 import specscale
 from specscale.drafters import DraftModelDrafter
-from specscale.sampling import SamplingParams, process_logits
-from test_engine_sampling import chi_square, chi_square_limit
+from specscale.sampling import SamplingParams
+from test_engine_sampling import chi_square, chi_square_limit, exact_two_token_distribution
 from tiny_models import reference_greedy, tiny_model
 
 
@@ -74,17 +74,7 @@ def test_sampled_sequences_have_the_target_distribution() -> None:
     model = tiny_model("llama", vocab, seed=11, scale=8.0)
     draft_model = tiny_model("llama", vocab, seed=12, scale=8.0)
     prompt = [2, 3, 4, 2]
-    params = SamplingParams(temperature=0.9, top_k=6)
-    exact: dict[tuple[int, ...], float] = {}
-    with torch.inference_mode():
-        p1 = process_logits(model(torch.tensor([prompt])).logits[0, -1:], params).softmax(-1)[0]
-        for a in range(vocab):
-            if p1[a] == 0:
-                continue
-            p2 = process_logits(model(torch.tensor([prompt + [a]])).logits[0, -1:], params).softmax(-1)[0]
-            for b in range(vocab):
-                if p2[b] > 0:
-                    exact[(a, b)] = float(p1[a] * p2[b])
+    exact = exact_two_token_distribution(model, prompt, SamplingParams(temperature=0.9, top_k=6), vocab)
     drafter = DraftModelDrafter(draft_model, max_tokens=2, adaptive=False)
     n = 1500
     gen = torch.Generator().manual_seed(7)

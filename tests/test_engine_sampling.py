@@ -180,13 +180,8 @@ class RandomTrees(Drafter):
         )
 
 
-@pytest.mark.parametrize("drafter_name", ["fixed_tree", "random_trees", "sam"])
-def test_sampled_sequences_have_the_target_distribution(drafter_name):
-    vocab, steps = 8, 2
-    model = tiny_model("llama", vocab, seed=11, scale=8.0)
-    prompt = [2, 3, 4, 2]
-    params = SamplingParams(temperature=0.9, top_k=6)
-    # Exact distribution of the 2-token continuation, from the model itself.
+def exact_two_token_distribution(model, prompt, params, vocab) -> dict[tuple[int, ...], float]:
+    """The exact distribution of the model's 2-token continuation of ``prompt`` under ``params``."""
     exact: dict[tuple[int, ...], float] = {}
     with torch.inference_mode():
         p1 = process_logits(model(torch.tensor([prompt])).logits[0, -1:], params).softmax(-1)[0]
@@ -197,6 +192,15 @@ def test_sampled_sequences_have_the_target_distribution(drafter_name):
             for b in range(vocab):
                 if p2[b] > 0:
                     exact[(a, b)] = float(p1[a] * p2[b])
+    return exact
+
+
+@pytest.mark.parametrize("drafter_name", ["fixed_tree", "random_trees", "sam"])
+def test_sampled_sequences_have_the_target_distribution(drafter_name):
+    vocab, steps = 8, 2
+    model = tiny_model("llama", vocab, seed=11, scale=8.0)
+    prompt = [2, 3, 4, 2]
+    exact = exact_two_token_distribution(model, prompt, SamplingParams(temperature=0.9, top_k=6), vocab)
     likely = max(exact, key=exact.get)
     drafter = {
         "fixed_tree": FixedTree([likely[0], (likely[0] + 1) % vocab, likely[1], likely[1]], [-1, -1, 0, 1]),
