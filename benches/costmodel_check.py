@@ -10,6 +10,11 @@
 
     python benches/costmodel_check.py                    # random-weight Llama, CPU (about 2-4 minutes)
     python benches/costmodel_check.py --model DIR        # any local from_pretrained directory
+    python benches/costmodel_check.py --bench-dir DIR    # the units of a finished `specscale bench` run
+
+With ``--bench-dir`` the live figures are those a ``specscale bench`` run recorded (its ``units.jsonl``
+keeps every sample's per-step records, wall time and prefill time); the cost model is measured on the
+same model (``config.json``'s model, or the default SmolLM2) with the run's thread count.
 
 The issue's bar: prediction and measurement agree within 15%.
 """
@@ -79,6 +84,56 @@ def run(model, drafter_factory, prompt_list, max_new_tokens):
     }
 
 
+def bench_dir_rows(bench_dir: Path) -> tuple[dict, dict]:
+    """Per (regime, method): tokens, wall seconds without prefill, per-step records, drafting per step."""
+    config = json.loads((bench_dir / "config.json").read_text())
+    pooled: dict[tuple[str, str], dict] = {}
+    for line in (bench_dir / "units.jsonl").read_text().splitlines():
+        unit = json.loads(line)
+        row = pooled.setdefault(
+            (unit["regime"], unit["method"]),
+            {"tokens": 0, "seconds": 0.0, "seconds_without_prefill": 0.0, "records": [], "draft": 0.0, "steps": 0},
+        )
+        for sample in unit["samples"]:
+            records = [tuple(r) for r in sample["step_records"]]
+            row["tokens"] += sample["new_tokens"] - records[0][2]  # the prefill step's tokens
+            row["seconds"] += sample["wall_seconds"]
+            row["seconds_without_prefill"] += sample["wall_seconds"] - sample["prefill_seconds"]
+            row["records"] += records[1:]
+            row["draft"] += sample["draft_seconds"]
+            row["steps"] += sample["steps"]
+    for row in pooled.values():
+        row["draft_seconds_per_step"] = row["draft"] / max(1, row["steps"])
+    return config, pooled
+
+
+def check_bench_dir(args: argparse.Namespace) -> None:
+    from specscale.bench.models import load_model
+
+    config, pooled = bench_dir_rows(args.bench_dir)
+    torch.set_num_threads(int(config.get("threads") or args.threads))
+    model, _, name = load_model(config.get("model"))
+    longest = max(c for row in pooled.values() for c, _, m in row["records"]) + 8
+    shortest = min(c for row in pooled.values() for c, _, _ in row["records"])
+    max_nodes = max((n for row in pooled.values() for _, n, _ in row["records"]), default=1) + 1
+    draft_axis = sorted({k for k in (1, 2, 4, 8, 16, 32, 64) if k <= max(2, max_nodes)} | {max_nodes})
+    cost = measure_cost_model(
+        model, device="cpu", dtype="fp32", context_lengths=(shortest, (shortest + longest) // 2, longest),
+        draft_tokens=draft_axis, repeats=5, progress=False,
+    )
+    print(f"\n{name}, cost model: {cost.describe()}\n")
+    print("| regime | method | MAT | measured speedup (no prefill) | predicted | error |")
+    print("|---|---|---:|---:|---:|---:|")
+    for (regime, method), row in sorted(pooled.items()):
+        ar = pooled.get((regime, "ar"))
+        if ar is None or not row["records"]:
+            continue
+        measured = (ar["seconds_without_prefill"] / ar["tokens"]) / (row["seconds_without_prefill"] / row["tokens"])
+        predicted = predict_speedup(row["records"], cost, row["draft_seconds_per_step"])
+        mat = row["tokens"] / len(row["records"])
+        print(f"| {regime} | {method} | {mat:.2f} | {measured:.2f}x | {predicted:.2f}x | {predicted / measured - 1:+.1%} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=None)
@@ -90,7 +145,11 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=96)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--bench-dir", type=Path, default=None, help="check a finished `specscale bench` run")
     args = parser.parse_args()
+    if args.bench_dir is not None:
+        check_bench_dir(args)
+        return
     torch.set_num_threads(args.threads)
     model = build_model(args)
     vocab = model.config.vocab_size
