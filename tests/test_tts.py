@@ -214,3 +214,26 @@ def test_methods_that_need_files_say_so_and_load_them(tmp_path) -> None:
     first = make_drafter("recycling", stores)
     assert isinstance(first, TokenRecyclingDrafter) and make_drafter("recycling", stores) is first
     assert make_drafter("recycling", ProblemStores()) is not first
+
+
+def test_sampled_accuracy_agrees_within_noise(model, tok):
+    # At T > 0 speculation must leave accuracy unchanged up to sampling noise. The tiny random model
+    # writes no real answers, so the "answer" here is the sample's first generated token (what an
+    # answer-extraction step would read off a one-token reply) and "correct" means it is one of a fixed
+    # third of the vocabulary; Best-of-N goes through the full driver: shared stores, prefix reuse.
+    def rate(method: str) -> tuple[float, int]:
+        hits = total = 0
+        for seed in range(40):
+            s = DecodeSettings(max_new_tokens=3, temperature=0.8, eos_token_id=[], seed=1000 * seed)
+            for sample in best_of_n(model, tok, PROBLEM, 8, method, s).samples:
+                hits += sample.tokens[0] % 3 == 0
+                total += 1
+        return hits / total, total
+
+    p_ar, n = rate("ar")
+    assert 0.05 < p_ar < 0.95  # the statistic is not degenerate
+    for method in ("sam", "trie"):
+        p, _ = rate(method)
+        pooled = (p_ar + p) / 2
+        stderr = (2 * pooled * (1 - pooled) / n) ** 0.5
+        assert abs(p - p_ar) < 4.5 * stderr, (method, p, p_ar)
