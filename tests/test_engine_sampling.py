@@ -195,18 +195,68 @@ def exact_two_token_distribution(model, prompt, params, vocab) -> dict[tuple[int
     return exact
 
 
-@pytest.mark.parametrize("drafter_name", ["fixed_tree", "random_trees", "sam"])
+def _suffix_decoding_available() -> bool:
+    from specscale.drafters.suffix_decoding import suffix_decoding_available
+
+    return suffix_decoding_available()
+
+
+def _sampling_drafter(name, likely, vocab):
+    """Each method's drafter, set up so that its drafts are used on the 8-token toy model."""
+    if name == "fixed_tree":
+        return FixedTree([likely[0], (likely[0] + 1) % vocab, likely[1], likely[1]], [-1, -1, 0, 1])
+    if name == "random_trees":
+        return RandomTrees(5, vocab)
+    if name == "sam":
+        return specscale.SuffixAutomatonDrafter(automaton=specscale.SuffixAutomaton(), min_match=1)
+    if name == "trie":
+        return specscale.NgramTrieDrafter(trie=specscale.NgramTrie(max_order=2))
+    if name == "pld":
+        return specscale.PromptLookup(min_ngram_size=1)
+    if name == "recycling":
+        return specscale.TokenRecyclingDrafter(top_k=3, tree_size=8, persist=True)
+    if name == "lookahead":
+        return specscale.LookaheadDrafter(level=2, window=3, guess_set=3, persist_pool=True)
+    if name == "hybrid":
+        return specscale.HybridDrafter(
+            [specscale.SuffixAutomatonDrafter(automaton=specscale.SuffixAutomaton(), min_match=1), RandomTrees(6, vocab)]
+        )
+    if name == "retrieval":
+        store = specscale.SuffixAutomaton(counts=True)
+        rng = random.Random(3)
+        for _ in range(20):
+            store.begin_sequence()
+            store.extend([2, 3, 4, 2] + [rng.randrange(vocab) for _ in range(6)])
+        return specscale.RetrievalDrafter(store, branches=2, depth=2, min_match=1)
+    if name == "draft_model":
+        return specscale.DraftModelDrafter(tiny_model("llama", vocab, seed=12, scale=8.0), max_tokens=2, adaptive=False)
+    if name == "suffix_decoding":
+        from specscale.drafters.suffix_decoding import SuffixDecodingDrafter
+
+        return SuffixDecodingDrafter(use_tree_spec=True)
+    raise AssertionError(name)
+
+
+SAMPLING_DRAFTERS = ["fixed_tree", "random_trees", "sam", "trie", "pld", "recycling", "lookahead", "hybrid", "retrieval"]
+
+
+@pytest.mark.parametrize(
+    "drafter_name",
+    SAMPLING_DRAFTERS
+    + [
+        pytest.param(
+            "suffix_decoding",
+            marks=pytest.mark.skipif(not _suffix_decoding_available(), reason="arctic-inference is not installed"),
+        )
+    ],
+)
 def test_sampled_sequences_have_the_target_distribution(drafter_name):
     vocab, steps = 8, 2
     model = tiny_model("llama", vocab, seed=11, scale=8.0)
     prompt = [2, 3, 4, 2]
     exact = exact_two_token_distribution(model, prompt, SamplingParams(temperature=0.9, top_k=6), vocab)
     likely = max(exact, key=exact.get)
-    drafter = {
-        "fixed_tree": FixedTree([likely[0], (likely[0] + 1) % vocab, likely[1], likely[1]], [-1, -1, 0, 1]),
-        "random_trees": RandomTrees(5, vocab),
-        "sam": specscale.SuffixAutomatonDrafter(automaton=specscale.SuffixAutomaton(), min_match=1),
-    }[drafter_name]
+    drafter = _sampling_drafter(drafter_name, likely, vocab)
     n = 2500
     gen = torch.Generator().manual_seed(99)
     counts: dict[tuple[int, ...], int] = {}
