@@ -382,3 +382,35 @@ def test_shrink_to_fit_releases_memory_and_changes_nothing_else() -> None:
     cur = sam.cursor()
     cur.extend(seq[:20])
     assert cur.draft(8).tokens == list(seq[20:28])
+
+
+def test_concurrent_use_raises_instead_of_panicking() -> None:
+    # extend() releases the GIL; a cursor used meanwhile from another thread finds the automaton
+    # mutably borrowed and must get a RuntimeError, never a Rust panic.
+    import threading
+
+    sam = SuffixAutomaton()
+    cur = sam.cursor()
+    big = np.random.default_rng(4).integers(0, 50, 2_000_000)
+    outcomes = {"ok": 0, "busy": 0}
+    started, done = threading.Event(), threading.Event()
+
+    def use_cursor() -> None:
+        started.set()
+        while not done.is_set():
+            try:
+                cur.advance(1)
+                cur.draft(4)
+                outcomes["ok"] += 1
+            except RuntimeError:
+                outcomes["busy"] += 1
+
+    worker = threading.Thread(target=use_cursor)
+    worker.start()
+    started.wait()
+    sam.extend(big)
+    done.set()
+    worker.join()
+    assert sam.num_tokens == 2_000_000
+    assert outcomes["busy"] > 0  # the race really happened, and was reported as an exception
+    cur.advance(1)  # and the cursor works again afterwards

@@ -344,11 +344,11 @@ impl PySuffixAutomaton {
     }
 
     /// A cursor that follows a live context through this automaton.
-    fn cursor(slf: &Bound<'_, Self>) -> PyCursor {
-        PyCursor {
-            cursor: slf.borrow().inner.cursor(),
+    fn cursor(slf: &Bound<'_, Self>) -> PyResult<PyCursor> {
+        Ok(PyCursor {
+            cursor: slf.try_borrow()?.inner.cursor(),
             sam: slf.clone().unbind(),
-        }
+        })
     }
 
     /// Stateless draft for one context (reads at most its last `window` tokens).
@@ -423,7 +423,7 @@ impl PySuffixAutomaton {
     }
 
     fn __reduce__<'py>(slf: &Bound<'py, Self>, py: Python<'py>) -> PyResult<BytesReduce<'py>> {
-        reduce_via_from_bytes(slf, slf.borrow().to_bytes(py))
+        reduce_via_from_bytes(slf, slf.try_borrow()?.to_bytes(py))
     }
 
     fn __len__(&self) -> usize {
@@ -453,7 +453,7 @@ impl PyCursor {
     /// Appends one token to the context. Amortized O(1).
     fn advance(&mut self, py: Python<'_>, token: &Bound<'_, PyAny>) -> PyResult<()> {
         let t = convert::token_arg(token, "token")?;
-        let sam = self.sam.borrow(py);
+        let sam = self.sam.try_borrow(py)?;
         self.cursor.advance(&sam.inner, t);
         Ok(())
     }
@@ -461,7 +461,7 @@ impl PyCursor {
     /// Appends tokens to the context.
     fn extend(&mut self, py: Python<'_>, tokens: &Bound<'_, PyAny>) -> PyResult<()> {
         let tokens = tokens_arg(tokens, "tokens")?;
-        let sam = self.sam.borrow(py);
+        let sam = self.sam.try_borrow(py)?;
         let (cursor, inner) = (&mut self.cursor, &sam.inner);
         py.detach(|| cursor.extend(inner, &tokens));
         Ok(())
@@ -474,9 +474,10 @@ impl PyCursor {
     }
 
     /// Forgets the context.
-    fn reset(&mut self, py: Python<'_>) {
-        let sam = self.sam.borrow(py);
+    fn reset(&mut self, py: Python<'_>) -> PyResult<()> {
+        let sam = self.sam.try_borrow(py)?;
         self.cursor.reset(&sam.inner);
+        Ok(())
     }
 
     /// A chain of up to `max_tokens` tokens continuing the longest matched suffix that has a
@@ -491,7 +492,7 @@ impl PyCursor {
     ) -> PyResult<PyDraftTree> {
         let policy = parse_policy(policy)?;
         let k = non_negative("max_tokens", max_tokens)?;
-        let sam = self.sam.borrow(py);
+        let sam = self.sam.try_borrow(py)?;
         self.cursor
             .draft_with(&sam.inner, k, min_match, policy)
             .map(Into::into)
@@ -515,7 +516,7 @@ impl PyCursor {
             non_negative("depth", depth)?,
             non_negative("budget", budget)?,
         );
-        let sam = self.sam.borrow(py);
+        let sam = self.sam.try_borrow(py)?;
         self.cursor
             .draft_tree(&sam.inner, k, depth, budget, min_match)
             .map(Into::into)
@@ -711,7 +712,7 @@ impl PyNgramTrie {
     }
 
     fn __reduce__<'py>(slf: &Bound<'py, Self>, py: Python<'py>) -> PyResult<BytesReduce<'py>> {
-        reduce_via_from_bytes(slf, slf.borrow().to_bytes(py))
+        reduce_via_from_bytes(slf, slf.try_borrow()?.to_bytes(py))
     }
 
     fn __len__(&self) -> usize {
@@ -821,11 +822,11 @@ impl PyStore {
     }
 
     /// A cursor following one context through every scope.
-    fn cursor(slf: &Bound<'_, Self>) -> PyStoreCursor {
-        PyStoreCursor {
-            cursor: slf.borrow().inner.cursor(),
+    fn cursor(slf: &Bound<'_, Self>) -> PyResult<PyStoreCursor> {
+        Ok(PyStoreCursor {
+            cursor: slf.try_borrow()?.inner.cursor(),
             store: slf.clone().unbind(),
-        }
+        })
     }
 
     /// Compact bytes that `from_bytes` restores.
@@ -841,7 +842,7 @@ impl PyStore {
     }
 
     fn __reduce__<'py>(slf: &Bound<'py, Self>, py: Python<'py>) -> PyResult<BytesReduce<'py>> {
-        reduce_via_from_bytes(slf, slf.borrow().to_bytes(py))
+        reduce_via_from_bytes(slf, slf.try_borrow()?.to_bytes(py))
     }
 
     fn __repr__(&self) -> String {
@@ -869,7 +870,7 @@ impl PyStoreCursor {
     /// Appends one token to the context.
     fn advance(&mut self, py: Python<'_>, token: &Bound<'_, PyAny>) -> PyResult<()> {
         let t = convert::token_arg(token, "token")?;
-        let store = self.store.borrow(py);
+        let store = self.store.try_borrow(py)?;
         self.cursor.advance(&store.inner, t);
         Ok(())
     }
@@ -877,7 +878,7 @@ impl PyStoreCursor {
     /// Appends tokens to the context.
     fn extend(&mut self, py: Python<'_>, tokens: &Bound<'_, PyAny>) -> PyResult<()> {
         let tokens = tokens_arg(tokens, "tokens")?;
-        let store = self.store.borrow(py);
+        let store = self.store.try_borrow(py)?;
         let (cursor, inner) = (&mut self.cursor, &store.inner);
         py.detach(|| cursor.extend(inner, &tokens));
         Ok(())
@@ -900,7 +901,7 @@ impl PyStoreCursor {
     ) -> PyResult<PyDraftTree> {
         let policy = parse_policy(policy)?;
         let k = non_negative("max_tokens", max_tokens)?;
-        let store = self.store.borrow(py);
+        let store = self.store.try_borrow(py)?;
         self.cursor
             .draft(&store.inner, k, min_match, policy)
             .map(Into::into)
@@ -915,7 +916,7 @@ impl PyStoreCursor {
             non_negative("depth", depth)?,
             non_negative("budget", budget)?,
         );
-        let store = self.store.borrow(py);
+        let store = self.store.try_borrow(py)?;
         self.cursor
             .draft_tree(&store.inner, k, depth, budget)
             .map(Into::into)
