@@ -15,14 +15,10 @@
 use crate::codec::{Kind, Reader, Writer};
 use crate::draft::DraftTree;
 use crate::error::{invalid, Error, Result};
-use crate::log::SequenceLog;
+use crate::log::{eviction_budget, SequenceLog, BYTE_CHECK_INTERVAL};
 use crate::transitions::{Transitions, NONE};
 
 const ROOT: u32 = 0;
-/// Check the byte capacity every this many pushes: summing hash-map capacities is O(spilled states).
-const BYTE_CHECK_INTERVAL: u32 = 4096;
-/// After an eviction the store holds at most this share of its capacity, so that rebuilds amortize.
-const EVICT_TO: f64 = 0.75;
 
 /// Which stored occurrence a draft continues.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -409,26 +405,13 @@ impl SuffixAutomaton {
         if !(over_tokens || over_bytes) {
             return;
         }
-        // Estimate bytes per token from the current structure to turn a byte bound into tokens.
-        let per_token = self.memory_bytes() as f64 / self.num_tokens().max(1) as f64;
-        let mut budget = f64::INFINITY;
-        if let Some(c) = self.capacity_tokens {
-            budget = budget.min(c as f64 * EVICT_TO);
-        }
-        if let Some(c) = self.capacity_bytes {
-            budget = budget.min(c as f64 * EVICT_TO / per_token.max(1.0));
-        }
-        let seqs = self.log.sequences().len();
-        let keep_last_open = usize::from(self.log.is_open());
-        let mut remaining = self.num_tokens();
-        let mut evict = Vec::new();
-        for i in 0..seqs.saturating_sub(keep_last_open) {
-            if (remaining as f64) <= budget {
-                break;
-            }
-            remaining -= self.log.sequence_tokens(i).len();
-            evict.push(i);
-        }
+        let budget = eviction_budget(
+            self.capacity_tokens,
+            self.capacity_bytes,
+            self.memory_bytes(),
+            self.num_tokens(),
+        );
+        let evict = self.log.oldest_over_budget(budget);
         if !evict.is_empty() {
             self.log.remove_indices(&evict);
             self.rebuild();

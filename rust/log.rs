@@ -7,6 +7,31 @@
 use crate::codec::{Reader, Writer};
 use crate::error::{invalid, Error, Result};
 
+/// Check a byte capacity every this many pushes: summing hash-map capacities is O(spilled states).
+pub const BYTE_CHECK_INTERVAL: u32 = 4096;
+
+/// After an eviction a structure holds at most this share of its capacity, so that rebuilds amortize.
+pub const EVICT_TO: f64 = 0.75;
+
+/// The token count to evict down to under a token and/or byte capacity, given the structure's current
+/// bytes per token (a byte bound is turned into tokens with it).
+pub fn eviction_budget(
+    capacity_tokens: Option<usize>,
+    capacity_bytes: Option<usize>,
+    memory_bytes: usize,
+    num_tokens: usize,
+) -> f64 {
+    let per_token = memory_bytes as f64 / num_tokens.max(1) as f64;
+    let mut budget = f64::INFINITY;
+    if let Some(c) = capacity_tokens {
+        budget = budget.min(c as f64 * EVICT_TO);
+    }
+    if let Some(c) = capacity_bytes {
+        budget = budget.min(c as f64 * EVICT_TO / per_token.max(1.0));
+    }
+    budget
+}
+
 /// One live sequence: its id and where its tokens start in the log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SequenceInfo {
@@ -122,6 +147,22 @@ impl SequenceLog {
             .get(i + 1)
             .map_or(self.tokens.len(), |s| s.start as usize);
         &self.tokens[start..end]
+    }
+
+    /// Indices of the oldest sequences to evict so that at most `budget` tokens remain. The open
+    /// sequence is never chosen, so a single sequence larger than the budget stays.
+    pub fn oldest_over_budget(&self, budget: f64) -> Vec<usize> {
+        let candidates = self.seqs.len().saturating_sub(usize::from(self.open));
+        let mut remaining = self.tokens.len();
+        let mut evict = Vec::new();
+        for i in 0..candidates {
+            if remaining as f64 <= budget {
+                break;
+            }
+            remaining -= self.sequence_tokens(i).len();
+            evict.push(i);
+        }
+        evict
     }
 
     /// Drops the sequences at the given indices (sorted, unique), compacting the tokens.

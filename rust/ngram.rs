@@ -17,7 +17,7 @@ use std::collections::BinaryHeap;
 use crate::codec::{Kind, Reader, Writer};
 use crate::draft::DraftTree;
 use crate::error::{invalid, Error, Result};
-use crate::log::SequenceLog;
+use crate::log::{eviction_budget, SequenceLog};
 use crate::transitions::Transitions;
 
 const ROOT: u32 = 0;
@@ -287,17 +287,9 @@ impl NgramTrie {
         if self.num_tokens() <= cap {
             return;
         }
-        let budget = cap * 3 / 4;
-        let keep_open = usize::from(self.log.is_open());
-        let mut remaining = self.num_tokens();
-        let mut evict = Vec::new();
-        for i in 0..self.log.sequences().len().saturating_sub(keep_open) {
-            if remaining <= budget {
-                break;
-            }
-            remaining -= self.log.sequence_tokens(i).len();
-            evict.push(i);
-        }
+        let evict = self
+            .log
+            .oldest_over_budget(eviction_budget(Some(cap), None, 0, 0));
         self.remove_indices(&evict);
     }
 

@@ -14,6 +14,7 @@ use crate::automaton::{Cursor, DraftPolicy, SuffixAutomaton};
 use crate::codec::{Kind, Reader, Writer};
 use crate::draft::DraftTree;
 use crate::error::{invalid, Error, Result};
+use crate::log::{eviction_budget, BYTE_CHECK_INTERVAL};
 use crate::ngram::{top_continuations_multi, NgramTrie};
 
 /// Where a sequence lives, and so how long.
@@ -201,37 +202,27 @@ impl Store {
         let tokens = s.automaton.num_tokens();
         let over_tokens = s.capacity_tokens.is_some_and(|c| tokens > c);
         let mut over_bytes = false;
-        if s.capacity_bytes.is_some() && (check_bytes_now || s.pushes_since_check >= 4096) {
+        if s.capacity_bytes.is_some()
+            && (check_bytes_now || s.pushes_since_check >= BYTE_CHECK_INTERVAL)
+        {
             s.pushes_since_check = 0;
             over_bytes = s.capacity_bytes.is_some_and(|c| s.memory_bytes() > c);
         }
         if !(over_tokens || over_bytes) {
             return;
         }
-        let per_token = s.memory_bytes() as f64 / tokens.max(1) as f64;
-        let mut budget = f64::INFINITY;
-        if let Some(c) = s.capacity_tokens {
-            budget = budget.min(c as f64 * 0.75);
-        }
-        if let Some(c) = s.capacity_bytes {
-            budget = budget.min(c as f64 * 0.75 / per_token.max(1.0));
-        }
+        let budget = eviction_budget(
+            s.capacity_tokens,
+            s.capacity_bytes,
+            s.memory_bytes(),
+            tokens,
+        );
         let log = s.automaton.log();
-        let keep_open = usize::from(log.is_open());
-        let mut remaining = tokens;
-        let mut victims = Vec::new();
-        for (i, info) in log
-            .sequences()
-            .iter()
-            .enumerate()
-            .take(log.sequences().len().saturating_sub(keep_open))
-        {
-            if remaining as f64 <= budget {
-                break;
-            }
-            remaining -= log.sequence_tokens(i).len();
-            victims.push(info.id);
-        }
+        let victims: Vec<u64> = log
+            .oldest_over_budget(budget)
+            .into_iter()
+            .map(|i| log.sequences()[i].id)
+            .collect();
         if !victims.is_empty() {
             s.automaton
                 .remove_sequences(&victims)
