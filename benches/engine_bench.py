@@ -200,61 +200,21 @@ def run(args) -> None:
 
 
 def replay_traces(args) -> None:
-    """MAT of each drafter on recorded responses, with exact greedy acceptance and no model."""
-    from specscale.sampling import children_lists
+    """MAT of each drafter on recorded responses: ``specscale replay``'s exact greedy replay, no model."""
+    from specscale.bench.replay import markdown_table, read_traces, replay_token_rows
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(SHARED / "tokenizers" / "qwen2")
     path = SHARED / "data" / "traces" / "bon8_math_qwen25math.jsonl"
-    rows = [json.loads(line) for line in path.open()][: args.traces]
-    problems = [(tok(r["question"])["input_ids"], [tok(x)["input_ids"] for x in r["response"]]) for r in rows]
+    rows = read_traces(path, "question", "response", args.traces)
 
-    def replay(drafter, prompt, response) -> tuple[int, int]:
-        drafter.begin(list(prompt))
-        context, i, steps, drafted = list(prompt), 0, 0, 0
-        while i < len(response):
-            limit = min(len(response) - i - 1, 64)
-            tree = drafter.propose(context, limit) if limit > 0 else specscale.DraftTree.empty()
-            tokens, parents = tree.tokens[:limit], tree.parents[:limit]
-            children, row, path = children_lists(parents), 0, []
-            while i + len(path) < len(response):
-                want = response[i + len(path)]
-                nxt = next((c for c in children[row] if tokens[c] == want), -1)
-                if nxt < 0:
-                    break
-                path.append(nxt)
-                row = nxt + 1
-            new = response[i : i + len(path) + 1]
-            context += new
-            i += len(new)
-            steps += 1
-            drafted += len(tokens)
-            drafter.observe(new, drafted=len(tokens), accepted=len(path))
-        drafter.end()
-        return steps, drafted
+    def encode(text: str) -> list[int]:
+        return tok.encode(text, add_special_tokens=False)
 
-    makers = {
-        "pld": lambda store: specscale.PromptLookup(),
-        "sam (request)": lambda store: specscale.SuffixAutomatonDrafter(),
-        "sam (shared)": lambda store: specscale.SuffixAutomatonDrafter(automaton=store[0]),
-        "trie (shared)": lambda store: specscale.NgramTrieDrafter(trie=store[1]),
-    }
+    problems = [(encode(q), [encode(r) for r in responses]) for q, responses in rows]
+    reports = replay_token_rows(problems, ["pld", "sam-request", "sam", "trie"])
     print(f"exact replay: {len(problems)} problems x 8 samples, Qwen2 tokenizer, stores shared per problem")
-    print(f"{'drafter':<16} {'MAT':>5} {'draft/step':>10} {'us/step':>8}   MAT by sample 1..8")
-    for name, make in makers.items():
-        tokens = steps = drafted = 0
-        by_tokens, by_steps = [0] * 8, [0] * 8
-        t = time.perf_counter()
-        for prompt, responses in problems:
-            store = (specscale.SuffixAutomaton(), specscale.NgramTrie(max_order=4))
-            for k, response in enumerate(responses):
-                s, d = replay(make(store), prompt, response)
-                tokens, steps, drafted = tokens + len(response), steps + s, drafted + d
-                by_tokens[k] += len(response)
-                by_steps[k] += s
-        us = 1e6 * (time.perf_counter() - t) / steps
-        per_sample = " ".join(f"{a / b:.2f}" for a, b in zip(by_tokens, by_steps))
-        print(f"{name:<16} {tokens / steps:5.2f} {drafted / steps:10.1f} {us:8.1f}   {per_sample}")
+    print(markdown_table({name: r.to_json() for name, r in reports.items()}))
 
 
 def main() -> None:
