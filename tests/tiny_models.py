@@ -18,8 +18,11 @@ EOS = 1  # tests pass eos explicitly; the configs' own defaults do not matter
 
 
 def tiny_config(arch: str, vocab_size: int = 96, layers: int = 2, attn: str = "sdpa"):
-    if arch == "llama":
-        cfg = LlamaConfig(
+    # Llama, Qwen2 and Qwen3 take the same shape; Qwen3 also names its head size.
+    decoder = {"llama": (LlamaConfig, {}), "qwen2": (Qwen2Config, {}), "qwen3": (Qwen3Config, {"head_dim": 8})}
+    if arch in decoder:
+        config_class, extra = decoder[arch]
+        cfg = config_class(
             vocab_size=vocab_size,
             hidden_size=32,
             intermediate_size=64,
@@ -30,33 +33,7 @@ def tiny_config(arch: str, vocab_size: int = 96, layers: int = 2, attn: str = "s
             bos_token_id=0,
             eos_token_id=EOS,
             pad_token_id=0,
-        )
-    elif arch == "qwen2":
-        cfg = Qwen2Config(
-            vocab_size=vocab_size,
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=layers,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            max_position_embeddings=512,
-            bos_token_id=0,
-            eos_token_id=EOS,
-            pad_token_id=0,
-        )
-    elif arch == "qwen3":
-        cfg = Qwen3Config(
-            vocab_size=vocab_size,
-            hidden_size=32,
-            intermediate_size=64,
-            num_hidden_layers=layers,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            head_dim=8,
-            max_position_embeddings=512,
-            bos_token_id=0,
-            eos_token_id=EOS,
-            pad_token_id=0,
+            **extra,
         )
     elif arch == "gpt2":
         cfg = GPT2Config(
