@@ -230,6 +230,10 @@ def _sampling_drafter(name, likely, vocab):
         return specscale.RetrievalDrafter(store, branches=2, depth=2, min_match=1)
     if name == "draft_model":
         return specscale.DraftModelDrafter(tiny_model("llama", vocab, seed=12, scale=8.0), max_tokens=2, adaptive=False)
+    if name == "eagle3":
+        from eagle_training import random_head
+
+        return specscale.Eagle3Drafter(random_head(tiny_model("llama", vocab, seed=11, scale=8.0), seed=2), top_k=3, total_tokens=6, depth=1)
     if name == "suffix_decoding":
         from specscale.drafters.suffix_decoding import SuffixDecodingDrafter
 
@@ -237,7 +241,7 @@ def _sampling_drafter(name, likely, vocab):
     raise AssertionError(name)
 
 
-SAMPLING_DRAFTERS = ["fixed_tree", "random_trees", "sam", "trie", "pld", "recycling", "lookahead", "hybrid", "retrieval"]
+SAMPLING_DRAFTERS = ["fixed_tree", "random_trees", "sam", "trie", "pld", "recycling", "lookahead", "hybrid", "retrieval", "eagle3"]
 
 
 @pytest.mark.parametrize(
@@ -257,6 +261,11 @@ def test_sampled_sequences_have_the_target_distribution(drafter_name):
     exact = exact_two_token_distribution(model, prompt, SamplingParams(temperature=0.9, top_k=6), vocab)
     likely = max(exact, key=exact.get)
     drafter = _sampling_drafter(drafter_name, likely, vocab)
+    extra = {}
+    if getattr(drafter, "wants_hidden_states", False):
+        # Two steps leave no room for a feature drafter's first draft unless the prompt's features exist.
+        layers = drafter.hidden_state_layers(model)
+        extra["prefix_cache"] = specscale.PrefixCache.prefill(model, prompt[:-1], feature_layers=layers)
     n = 2500
     gen = torch.Generator().manual_seed(99)
     counts: dict[tuple[int, ...], int] = {}
@@ -271,6 +280,7 @@ def test_sampled_sequences_have_the_target_distribution(drafter_name):
             temperature=0.9,
             top_k=6,
             generator=gen,
+            **extra,
         )
         key = tuple(out.new_tokens)
         counts[key] = counts.get(key, 0) + 1

@@ -46,6 +46,10 @@ class Recorder(Drafter):
     def __init__(self, inner: Drafter, log: list):
         self.inner, self.log = inner, log
 
+    def __getattr__(self, name):
+        # What the engine looks up on feature and logit drafters (wants_hidden_states, ...) is the inner's.
+        return getattr(self.inner, name)
+
     def begin(self, prompt):
         self.log.append([])
         self.inner.begin(prompt)
@@ -100,12 +104,12 @@ def test_store_persists_across_rounds(model, tok):
 
 
 def _runnable(method: str) -> bool:
-    """Methods that need nothing beyond the model (REST needs a store, SpS a draft model)."""
+    """Methods that need nothing beyond the model (REST needs a store, SpS a draft model, EAGLE-3 a head)."""
     if method == "suffix-decoding":
         from specscale.drafters.suffix_decoding import suffix_decoding_available
 
         return suffix_decoding_available()
-    return method not in ("rest", "sps")
+    return method not in ("rest", "sps", "eagle3")
 
 
 @pytest.mark.parametrize("method", [m for m in METHODS if _runnable(m)])
@@ -237,3 +241,31 @@ def test_sampled_accuracy_agrees_within_noise(model, tok):
         pooled = (p_ar + p) / 2
         stderr = (2 * pooled * (1 - pooled) / n) ** 0.5
         assert abs(p - p_ar) < 4.5 * stderr, (method, p, p_ar)
+
+
+def test_eagle3_in_the_drivers_drafts_from_the_first_step_and_keeps_t0_tokens(model, tok, tmp_path):
+    from eagle_training import random_head
+    from specscale.bench.tts import MethodSettings
+    from specscale.drafters import Eagle3Drafter
+    from specscale.errors import InvalidArgumentError
+
+    with pytest.raises(InvalidArgumentError, match="EAGLE-3 head"):
+        make_drafter("eagle3", None, target=model)
+    random_head(model, seed=5).save_pretrained(tmp_path / "eagle3")
+    ms = MethodSettings(eagle3_head=str(tmp_path / "eagle3"), eagle3_total_tokens=16, eagle3_depth=2, eagle3_top_k=4)
+    with pytest.raises(InvalidArgumentError, match="target model"):
+        make_drafter("eagle3", None, ms)
+    drafter = make_drafter("eagle3", None, ms, target=model)
+    assert isinstance(drafter, Eagle3Drafter) and (drafter.total_tokens, drafter.depth, drafter.top_k) == (16, 2, 4)
+
+    log: list = []
+    spec = best_of_n(
+        model, tok, PROBLEM, 2, "eagle3", greedy(32), method_settings=ms,
+        drafter_factory=lambda m, s: Recorder(make_drafter(m, s, ms, target=model), log),
+    )
+    base = best_of_n(model, tok, PROBLEM, 2, "ar", greedy(32))
+    assert [s.tokens for s in spec.samples] == [s.tokens for s in base.samples]
+    # The prompt's prefill recorded its features, so each sample's very first step has a draft.
+    assert all(sample_log[0][1] for sample_log in log)
+    rounds = multi_round(model, tok, PROBLEM, 2, "eagle3", greedy(24), method_settings=ms)
+    assert [r.tokens for r in rounds.rounds] == [r.tokens for r in multi_round(model, tok, PROBLEM, 2, "ar", greedy(24)).rounds]

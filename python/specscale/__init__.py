@@ -63,6 +63,8 @@ _ENGINE_NAMES = (
 #: Drafters that are not in ``engine.__all__``, loaded with the engine all the same.
 _DRAFTER_NAMES = (
     "DraftModelDrafter",
+    "Eagle3DraftHead",
+    "Eagle3Drafter",
     "ExpectedAcceptance",
     "HybridDrafter",
     "LookaheadDrafter",

@@ -231,7 +231,23 @@ def generate(
             t_copy = time.perf_counter()
             cache = prefix_cache.fork(reused)
             copy_seconds = time.perf_counter() - t_copy
-    target = ModelTarget(model, params, generator=generator, tree=tree, cache=cache, cached=reused)
+    feature_layers, prefix_features = None, None
+    if getattr(drafter, "wants_hidden_states", False):
+        # Feature drafters (EAGLE-3) read chosen layers' hidden states of every committed token.
+        feature_layers = tuple(drafter.hidden_state_layers(model))  # type: ignore[attr-defined]
+        if cache is not None and prefix_cache is not None:
+            prefix_features = prefix_cache.features_for(feature_layers, reused)
+    target = ModelTarget(
+        model,
+        params,
+        generator=generator,
+        tree=tree,
+        cache=cache,
+        cached=reused,
+        feature_layers=feature_layers,
+        prefix_features=prefix_features,
+        keep_features=return_cache,
+    )
     out = _speculate(target, drafter, prompt, max_new_tokens, max_draft_tokens, eos, stopper, vocab, t_start)
     out.stats.reused_prefix_tokens = reused if cache is not None else 0
     out.stats.cache_copy_seconds = copy_seconds
@@ -289,8 +305,13 @@ def _speculate(
     new: list[int] = []
     finish = "length"
     wants_logits = bool(getattr(drafter, "wants_logits", False))
+    wants_hidden = bool(getattr(drafter, "wants_hidden_states", False))
     drafter.begin(list(prompt))
     try:
+        if wants_hidden and hasattr(target, "initial_features"):
+            initial = target.initial_features()
+            if initial is not None:
+                drafter.observe_hidden_states(*initial)  # type: ignore[attr-defined]
         while len(new) < max_new_tokens:
             remaining = max_new_tokens - len(new)
             # The target adds one token of its own, so drafting beyond remaining - 1 can never be used.
@@ -323,6 +344,10 @@ def _speculate(
                 if logits is not None:
                     drafter.observe_logits([context[-1], *tokens], logits)  # type: ignore[attr-defined]
                 t1 += time.perf_counter() - t_logits  # counted as drafting, not verification
+            if wants_hidden:
+                features = target.committed_features(path) if hasattr(target, "committed_features") else None
+                if features is not None:
+                    drafter.observe_hidden_states(*features)  # type: ignore[attr-defined]
             emitted = [tokens[i] for i in path] + [own]
             done = False
             committed: list[int] = []

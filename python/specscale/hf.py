@@ -49,6 +49,11 @@ class SpecscaleCandidateGenerator(CandidateGenerator):
             or num_output_tokens < 1
         ):
             raise InvalidArgumentError(f"num_output_tokens must be an int >= 1, got {num_output_tokens!r}")
+        if getattr(drafter, "wants_hidden_states", False):
+            raise InvalidArgumentError(
+                f"{type(drafter).__name__} drafts from the target's hidden states, which transformers' "
+                f"assisted generation does not hand to candidate generators; use specscale.generate"
+            )
         self.drafter = drafter
         self.num_output_tokens = num_output_tokens
         self.max_length = max_length

@@ -51,10 +51,19 @@ class ModelTarget:
         tree: bool | str = "auto",
         cache: Any = None,
         cached: int = 0,
+        feature_layers: Any = None,
+        prefix_features: torch.Tensor | None = None,
+        keep_features: bool = False,
     ) -> None:
-        self.verifier = ModelVerifier(model, tree=tree, cache=cache, cached=cached)
+        self.verifier = ModelVerifier(model, tree=tree, cache=cache, cached=cached, feature_layers=feature_layers)
         self.params = params
         self.generator = generator
+        self.feature_layers = tuple(feature_layers) if feature_layers is not None else None
+        # Features of a reused prefix, handed to the drafter before the first step (initial_features).
+        self._prefix_features = prefix_features
+        self._feature_start = 0
+        #: With ``keep_features``: every committed token's features, in order, for :meth:`export`.
+        self._kept: list[torch.Tensor] | None = [] if keep_features and feature_layers is not None else None
 
     @property
     def tree_enabled(self) -> bool:
@@ -64,6 +73,7 @@ class ModelTarget:
         self, context: list[int], tokens: list[int], parents: list[int], children: list[list[int]]
     ) -> tuple[list[int], int, float]:
         start = time.perf_counter()
+        self._feature_start = self.verifier.cached
         logits = self.verifier.step(context, tokens, parents)
         if logits.is_cuda:
             # Acceptance syncs right after anyway; syncing here lets the forward be timed alone.
@@ -77,12 +87,58 @@ class ModelTarget:
             path, own = sample_accept(logits, tokens, children, self.params, self.generator)
         return path, own, forward
 
+    def initial_features(self) -> tuple[int, torch.Tensor] | None:
+        """Before the first step: the reused prefix's recorded features, as ``(0, [rows, features])``,
+        so a feature drafter can draft from the very first step; None when there are none."""
+        prefix, self._prefix_features = self._prefix_features, None
+        if prefix is None or self.feature_layers is None:
+            return None
+        if self._kept is not None:
+            self._keep(0, prefix)
+        return 0, prefix
+
+    def committed_features(self, path: list[int]) -> tuple[int, torch.Tensor] | None:
+        """After :meth:`verify`: the recorded features of the tokens that step committed before the
+        target's own, as ``(position of the first, [rows, features])``; None without feature layers.
+
+        Those are the uncached context tokens fed this step and the accepted path; the target's own
+        token gets its features when the next step feeds it.
+        """
+        features = self.verifier.last_features
+        if self.feature_layers is None or features is None:
+            return None
+        pending = features.shape[0] - self.verifier.last_draft_size
+        rows = list(range(pending)) + [pending + i for i in path]
+        index = torch.tensor(rows, dtype=torch.long, device=features.device)
+        chosen = features.index_select(0, index)
+        start = self._feature_start
+        if self._kept is not None:
+            self._keep(start, chosen)
+        return start, chosen
+
+    def _keep(self, start: int, rows: torch.Tensor) -> None:
+        """Append committed rows to the record for :meth:`export`; give up where positions would gap."""
+        assert self._kept is not None
+        kept_end = sum(t.shape[0] for t in self._kept)
+        if start > kept_end:  # a prefix without recorded features: the record could not be complete
+            self._kept = None
+            return
+        if start < kept_end:  # rows fed again (a cache that could not keep a tree path): same values
+            self._kept = [torch.cat(self._kept, dim=0)[:start]]
+        self._kept.append(rows)
+
     def commit(self, path: list[int]) -> None:
         self.verifier.commit(path)
 
     def export(self, context: list[int]) -> PrefixCache:
-        """The KV cache of the committed ``context`` once the generation is over."""
-        return self.verifier.export(context)
+        """The KV cache of the committed ``context`` once the generation is over (with the committed
+        tokens' features when the target was made with ``keep_features``)."""
+        cache = self.verifier.export(context)
+        if self._kept:
+            features = torch.cat(self._kept, dim=0)[: len(cache.tokens)]
+            if features.shape[0] == len(cache.tokens):
+                cache.features, cache.feature_layers = features, self.feature_layers
+        return cache
 
 
 class TraceTarget:

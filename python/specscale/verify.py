@@ -21,7 +21,7 @@ from __future__ import annotations
 import copy
 import inspect
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -29,6 +29,7 @@ import torch
 from specscale.errors import InvalidArgumentError, SpecscaleError
 
 __all__ = [
+    "FeatureRecorder",
     "ModelVerifier",
     "PrefixCache",
     "TreeMaskUnsupportedError",
@@ -120,6 +121,78 @@ def tree_attention_mask(
     return mask[None, None].to(device)
 
 
+def decoder_layers(model: Any) -> Any:
+    """The ``ModuleList`` of a ``transformers`` causal LM's decoder layers (Llama/Qwen ``model.layers``,
+    GPT-2 ``transformer.h``, or whatever ``get_decoder()`` exposes)."""
+    candidates = []
+    if hasattr(model, "get_decoder"):
+        try:
+            candidates.append(model.get_decoder())
+        except (AttributeError, NotImplementedError, ValueError):
+            pass
+    candidates += [getattr(model, "model", None), getattr(model, "transformer", None), model]
+    for owner in candidates:
+        for name in ("layers", "h", "blocks"):
+            layers = getattr(owner, name, None) if owner is not None else None
+            if isinstance(layers, torch.nn.ModuleList) and len(layers):
+                return layers
+    raise InvalidArgumentError(
+        f"cannot find the decoder layers of {type(model).__name__} (looked for .layers, .h and .blocks)"
+    )
+
+
+class FeatureRecorder:
+    """Records the hidden states that enter chosen decoder layers during a forward pass.
+
+    Layer ``i``'s input is the residual stream after ``i`` layers: ``hidden_states[i]`` of
+    ``output_hidden_states=True``, without materializing the other layers. EAGLE-3 fuses three of them
+    (low, middle, high). Hooks are installed for one forward pass only (``with recorder: model(...)``), so
+    the model is left exactly as it was.
+
+    After the pass, :attr:`features` is ``[rows, len(layers) * hidden]``: the chosen layers' inputs for
+    every row of the batch-1 input, concatenated in the order of ``layers``.
+    """
+
+    def __init__(self, model: Any, layers: Any) -> None:
+        self.modules = decoder_layers(model)
+        self.layers = tuple(int(i) for i in layers)
+        if not self.layers:
+            raise InvalidArgumentError("feature layers must name at least one decoder layer")
+        for i in self.layers:
+            if not 0 <= i < len(self.modules):
+                raise InvalidArgumentError(
+                    f"feature layer {i} is outside the model's decoder layers [0, {len(self.modules)})"
+                )
+        self.features: torch.Tensor | None = None
+        self._captured: dict[int, torch.Tensor] = {}
+        self._handles: list[Any] = []
+
+    def _hook(self, index: int) -> Any:
+        def capture(module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+            hidden = args[0] if args else kwargs.get("hidden_states")
+            self._captured[index] = hidden[0]
+
+        return capture
+
+    def __enter__(self) -> FeatureRecorder:
+        self._captured = {}
+        self.features = None
+        for i in sorted(set(self.layers)):
+            self._handles.append(self.modules[i].register_forward_pre_hook(self._hook(i), with_kwargs=True))
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+        if exc[0] is None:
+            missing = [i for i in self.layers if i not in self._captured]
+            if missing:
+                raise SpecscaleError(f"decoder layers {missing} did not run during the forward pass")
+            self.features = torch.cat([self._captured[i] for i in self.layers], dim=-1)
+        self._captured = {}
+
+
 def common_prefix_length(a: list[int], b: list[int]) -> int:
     """Length of the longest common prefix of two token lists."""
     n = min(len(a), len(b))
@@ -142,19 +215,37 @@ class PrefixCache:
         tokens: the token ids whose keys/values the cache holds.
         cache: a ``transformers`` ``DynamicCache``.
         seconds: the time it took to compute (prefill), for reports of time saved.
+        features, feature_layers: optionally, the target's hidden states entering ``feature_layers`` for
+            the first ``len(features)`` tokens (``[n, len(feature_layers) * hidden]``), for drafters that
+            read them (EAGLE-3): a generation started from this cache then hands them to its drafter
+            instead of leaving it blind to the reused prefix.
     """
 
     tokens: list[int]
     cache: Any
     seconds: float = 0.0
+    features: torch.Tensor | None = field(default=None, repr=False)
+    feature_layers: tuple[int, ...] | None = None
 
     @classmethod
-    def prefill(cls, model: Any, tokens: list[int]) -> PrefixCache:
-        """Compute the cache of ``tokens`` with one forward pass of ``model`` (batch size 1)."""
-        verifier = ModelVerifier(model, tree=False)
+    def prefill(cls, model: Any, tokens: list[int], feature_layers: Any = None) -> PrefixCache:
+        """Compute the cache of ``tokens`` with one forward pass of ``model`` (batch size 1); with
+        ``feature_layers``, also record those layers' input hidden states (see :class:`FeatureRecorder`)."""
+        verifier = ModelVerifier(model, tree=False, feature_layers=feature_layers)
         start = time.perf_counter()
         verifier.prefill(list(tokens))
-        return cls(list(tokens), verifier.cache, time.perf_counter() - start)
+        seconds = time.perf_counter() - start
+        features = verifier.last_features if feature_layers is not None else None
+        layers = tuple(int(i) for i in feature_layers) if feature_layers is not None else None
+        return cls(list(tokens), verifier.cache, seconds, features, layers)
+
+    def features_for(self, layers: Any, n: int) -> torch.Tensor | None:
+        """The recorded features of the first ``n`` tokens for ``layers``, or None when not recorded."""
+        if self.features is None or self.feature_layers != tuple(int(i) for i in layers):
+            return None
+        if self.features.shape[0] < n:
+            return None
+        return self.features[:n]
 
     def fork(self, n: int | None = None) -> Any:
         """A deep copy of the cache holding only its first ``n`` tokens (default: all)."""
@@ -184,9 +275,18 @@ class ModelVerifier:
             always reduces trees to chains.
         cache, cached: start from a cache that already holds the first ``cached`` context tokens (owned
             by the verifier from now on: pass a copy, see :meth:`PrefixCache.fork`).
+        feature_layers: decoder layers whose input hidden states every pass records in
+            :attr:`last_features` (one row per input token), for drafters that read them; None: none.
     """
 
-    def __init__(self, model: Any, tree: bool | str = "auto", cache: Any = None, cached: int = 0) -> None:
+    def __init__(
+        self,
+        model: Any,
+        tree: bool | str = "auto",
+        cache: Any = None,
+        cached: int = 0,
+        feature_layers: Any = None,
+    ) -> None:
         from transformers.cache_utils import DynamicCache, DynamicLayer
 
         if tree not in (True, False, "auto"):
@@ -219,6 +319,19 @@ class ModelVerifier:
         self.tree_enabled = supported and tree is not False
         self._compactable = full_layers
         self._logits_to_keep = "logits_to_keep" in inspect.signature(model.forward).parameters
+        self._recorder = FeatureRecorder(model, feature_layers) if feature_layers is not None else None
+        #: With ``feature_layers``: the last pass's recorded hidden states, one row per input token
+        #: (the uncached context tokens, then the draft nodes).
+        self.last_features: torch.Tensor | None = None
+
+    def _forward(self, ids: torch.Tensor, kwargs: dict[str, Any]) -> Any:
+        with torch.inference_mode():
+            if self._recorder is None:
+                return self.model(input_ids=ids, cache=self.cache, use_cache=True, **kwargs)
+            with self._recorder:
+                out = self.model(input_ids=ids, cache=self.cache, use_cache=True, **kwargs)
+            self.last_features = self._recorder.features
+            return out
 
     def prefill(self, tokens: list[int]) -> None:
         """Feed ``tokens`` (the context after what is cached) into the cache without drafting."""
@@ -231,8 +344,7 @@ class ModelVerifier:
         }
         if self._logits_to_keep:
             kwargs["logits_to_keep"] = 1
-        with torch.inference_mode():
-            self.model(input_ids=ids, cache=self.cache, use_cache=True, **kwargs)
+        self._forward(ids, kwargs)
         self.cached += len(tokens)
 
     def export(self, context: list[int]) -> PrefixCache:
@@ -270,9 +382,10 @@ class ModelVerifier:
         kwargs["position_ids"] = torch.tensor([positions], dtype=torch.long, device=self.device)
         if self._logits_to_keep:
             kwargs["logits_to_keep"] = n + 1
-        with torch.inference_mode():
-            out = self.model(input_ids=ids, cache=self.cache, use_cache=True, **kwargs)
+        out = self._forward(ids, kwargs)
         self._last = (len(context), n)
+        #: Draft nodes in the last :meth:`step` (the rows of :attr:`last_features` after the context's).
+        self.last_draft_size = n
         return out.logits[0, -(n + 1) :].float()
 
     def commit(self, path: list[int]) -> None:

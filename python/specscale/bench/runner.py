@@ -110,6 +110,10 @@ class BenchConfig:
                 raise InvalidArgumentError(
                     f"--methods: unknown method {m!r}; expected some of {', '.join(METHODS)}"
                 )
+        needs = {"rest": ("rest_store", "--rest-store"), "sps": ("draft_model", "--draft-model"), "eagle3": ("eagle3_head", "--eagle3-head")}
+        for m, (setting, option) in needs.items():
+            if m in self.methods and not getattr(self.method_settings, setting):
+                raise InvalidArgumentError(f"--methods: {m!r} needs {option} (see specscale bench --help)")
         for r in self.regimes:
             if r not in REGIMES:
                 raise InvalidArgumentError(
@@ -162,8 +166,8 @@ def spectts_config(gpqa: str | None = None) -> BenchConfig:
     return BenchConfig(
         model=None,
         datasets=["aime24", "aime25", "math500"] + ([gpqa] if gpqa else []),
-        # The seed paper's field that runs from the model alone (REST and SpS need --rest-store and
-        # --draft-model; SuffixDecoding needs the optional arctic-inference package).
+        # The seed paper's field that runs from the model alone (REST, SpS and EAGLE-3 need --rest-store,
+        # --draft-model and --eagle3-head; SuffixDecoding needs the optional arctic-inference package).
         methods=["ar", "pld", "sam", "trie", "recycling", "lookahead", "hybrid"],
         regimes=["single", "bon", "rounds"],
         limit=30,
@@ -180,7 +184,15 @@ def spectts_config(gpqa: str | None = None) -> BenchConfig:
         feedback="answer",
         batch_size=1,
         method_settings=MethodSettings(
-            pld_max_ngram=3, pld_tokens=10, sam_tokens=40, trie_depth=12, trie_tokens=64, max_draft_tokens=64
+            pld_max_ngram=3,
+            pld_tokens=10,
+            sam_tokens=40,
+            trie_depth=12,
+            trie_tokens=64,
+            max_draft_tokens=64,
+            eagle3_total_tokens=60,
+            eagle3_depth=5,
+            eagle3_top_k=10,
         ),
         protocol="spectts",
     )
@@ -495,11 +507,12 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
     if args.no_think_budget:
         changes["think_fraction"] = None
     config = replace(base, **changes)
-    if args.rest_store is not None or args.draft_model is not None:
+    if args.rest_store is not None or args.draft_model is not None or args.eagle3_head is not None:
         config.method_settings = replace(
             config.method_settings,
             rest_store=args.rest_store or config.method_settings.rest_store,
             draft_model=args.draft_model or config.method_settings.draft_model,
+            eagle3_head=args.eagle3_head or config.method_settings.eagle3_head,
         )
     if (
         args.protocol == "spectts"
@@ -604,6 +617,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--no-prefix-reuse", action="store_true", help="prefill every sample's prompt again")
     p.add_argument("--rest-store", default=None, help="a `specscale build-store` file, for the method 'rest'")
     p.add_argument("--draft-model", default=None, help="a local draft-model directory, for the method 'sps'")
+    p.add_argument(
+        "--eagle3-head", default=None, help="a local EAGLE-3 checkpoint directory for the target, for the method 'eagle3'"
+    )
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--bootstrap", type=int, default=None, help="bootstrap resamples for the intervals (1000)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (quick default: 1)")

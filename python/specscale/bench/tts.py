@@ -76,8 +76,8 @@ __all__ = [
 #: expected accepted length, ``recycling`` Token Recycling, ``lookahead`` Lookahead decoding,
 #: ``suffix-decoding`` ArcticInference's SuffixDecoding (optional package), ``rest`` retrieval from a
 #: static store (needs ``MethodSettings.rest_store``), ``sps`` a draft model (needs
-#: ``MethodSettings.draft_model``).
-METHODS = ("ar", "pld", "sam", "trie", "hybrid", "recycling", "lookahead", "suffix-decoding", "rest", "sps")
+#: ``MethodSettings.draft_model``), ``eagle3`` an EAGLE-3 draft head (needs ``MethodSettings.eagle3_head``).
+METHODS = ("ar", "pld", "sam", "trie", "hybrid", "recycling", "lookahead", "suffix-decoding", "rest", "sps", "eagle3")
 
 #: What ``specscale bench`` runs when ``--methods`` is not given: the methods that need no extra files.
 DEFAULT_METHODS = ("ar", "pld", "sam", "trie")
@@ -132,6 +132,10 @@ class MethodSettings:
     rest_tokens: int = 64
     draft_model: str | None = None
     sps_tokens: int = 5
+    eagle3_head: str | None = None
+    eagle3_total_tokens: int = 60
+    eagle3_depth: int = 5
+    eagle3_top_k: int = 10
 
 
 @dataclass
@@ -190,9 +194,12 @@ def _loaded(kind: str, path: str, load: Any) -> Any:
 
 
 def make_drafter(
-    method: str, stores: ProblemStores | None, settings: MethodSettings | None = None
+    method: str, stores: ProblemStores | None, settings: MethodSettings | None = None, target: Any = None
 ) -> Drafter:
-    """The drafter of ``method`` (one of :data:`METHODS`) over the problem's shared ``stores``."""
+    """The drafter of ``method`` (one of :data:`METHODS`) over the problem's shared ``stores``.
+
+    ``target`` is the model being decoded: draft models and EAGLE-3 heads are put on its device (and an
+    EAGLE-3 checkpoint without embeddings takes the target's)."""
     s = settings or MethodSettings()
     if method == "ar":
         return NoDraft()
@@ -246,7 +253,19 @@ def make_drafter(
         from transformers import AutoModelForCausalLM
 
         model = _loaded("sps", s.draft_model, lambda p: AutoModelForCausalLM.from_pretrained(p, local_files_only=True))
+        if target is not None and next(model.parameters()).device != target.device:
+            model = model.to(target.device)
+            _LOADED[("sps", s.draft_model)] = model
         return DraftModelDrafter(model, max_tokens=s.sps_tokens)
+    if method == "eagle3":
+        if not s.eagle3_head:
+            raise InvalidArgumentError("method 'eagle3' needs an EAGLE-3 head directory (MethodSettings.eagle3_head)")
+        if target is None:
+            raise InvalidArgumentError("method 'eagle3' needs the target model (make_drafter(..., target=model))")
+        from specscale.drafters.eagle import Eagle3DraftHead, Eagle3Drafter
+
+        head = _loaded(f"eagle3:{id(target)}", s.eagle3_head, lambda p: Eagle3DraftHead.from_pretrained(p, target=target))
+        return Eagle3Drafter(head, total_tokens=s.eagle3_total_tokens, depth=s.eagle3_depth, top_k=s.eagle3_top_k)
     raise InvalidArgumentError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
 
 
@@ -557,7 +576,7 @@ def run_sample(
     """One generation of ``prompt`` with ``method`` drafting from ``stores``: the sample's figures and
     the raw output. ``drafter`` overrides the method's drafter (tests wrap it to record drafts)."""
     ms = method_settings or MethodSettings()
-    drafter = drafter if drafter is not None else make_drafter(method, stores, ms)
+    drafter = drafter if drafter is not None else make_drafter(method, stores, ms, target=model)
     generator = torch.Generator().manual_seed(settings.seed + index) if settings.temperature > 0 else None
     t0 = time.perf_counter()
     gen = _generate_with_budget(
@@ -649,7 +668,10 @@ def best_of_n(
     prompt = build_prompt_ids(tokenizer, problem.prompt, settings.chat_template, settings.system_prompt)
     prefix = None
     if settings.reuse_prefix and n > 1 and len(prompt) > 1:
-        prefix = PrefixCache.prefill(model, prompt[:-1])
+        # A feature drafter (EAGLE-3) needs the prompt's hidden states too: record them with the prefill.
+        probe = make_drafter(method, stores, ms, target=model) if method == "eagle3" else None
+        layers = probe.hidden_state_layers(model) if probe is not None else None  # type: ignore[attr-defined]
+        prefix = PrefixCache.prefill(model, prompt[:-1], feature_layers=layers)
     share = prefix.seconds / n if prefix is not None else 0.0
     samples: list[SampleResult] = []
     copies = 0.0

@@ -5,6 +5,7 @@ See :mod:`specscale.drafters.base` for the protocol. Each drafter is a thin clas
 
 from specscale.drafters.automaton import SuffixAutomatonDrafter
 from specscale.drafters.base import AdaptiveLength, Drafter, NoDraft
+from specscale.drafters.eagle import Eagle3DraftHead, Eagle3Drafter
 from specscale.drafters.hybrid import ExpectedAcceptance, HybridDrafter, MatchThreshold
 from specscale.drafters.lookahead import LookaheadDrafter
 from specscale.drafters.lookup import PromptLookup
@@ -18,6 +19,8 @@ __all__ = [
     "AdaptiveLength",
     "DraftModelDrafter",
     "Drafter",
+    "Eagle3DraftHead",
+    "Eagle3Drafter",
     "ExpectedAcceptance",
     "HybridDrafter",
     "LookaheadDrafter",

@@ -1,0 +1,598 @@
+"""EAGLE-3: a one-layer draft head that reads the target's own hidden states (Li et al., 2025).
+
+The target's hidden states entering three of its decoder layers (low, middle, high) are concatenated and
+fused by ``fc`` into one vector per token. The draft head is a single Llama decoder layer whose attention
+reads ``[input_layernorm(embedding of the next token), hidden_norm(fused feature)]`` (twice the hidden
+width), then ``norm`` and its own ``lm_head`` over a reduced draft vocabulary; ``d2t`` maps a draft id
+to the target id ``draft_id + d2t[draft_id]``.
+
+Alignment: the target's feature at position ``t`` (which predicts token ``t+1``) is paired with the
+embedding of token ``t+1``; the layer's output there predicts token ``t+2``. The engine hands the drafter
+the features of every committed token but the last (the target's own token gets its features when the
+next pass reads it), so the last pair always predicts the first token to draft. Deeper levels feed the
+layer's own output back in place of the target's feature.
+
+Drafting builds a tree as the EAGLE reference does: the ``top_k`` best first tokens; then ``depth``
+rounds in which the ``top_k`` best nodes by cumulative log-probability are fed through the layer (with a
+tree attention mask over the context and their ancestors) and each proposes its ``top_k`` children;
+finally the ``total_tokens`` best nodes of all candidates. A child never scores above its parent, so that
+set always contains each node's ancestors. The draft layer's keys/values of the context are kept between
+steps; tree entries are dropped after each draft.
+
+Drafts are deterministic given the context, so verification by the engine is lossless at any temperature.
+
+Checkpoints load from a local directory in the published layout (``config.json`` with Llama fields plus
+``draft_vocab_size``; ``model.safetensors`` or ``pytorch_model.bin`` with ``fc``, ``midlayer.*``, ``norm``,
+``lm_head``, ``d2t``, ``t2d`` and optionally ``embed_tokens``, which is otherwise taken from the target).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from specscale._core import DraftTree
+from specscale.drafters.base import Drafter, _check_int
+from specscale.errors import InvalidArgumentError
+
+__all__ = ["Eagle3DraftHead", "Eagle3Drafter", "default_feature_layers"]
+
+#: What ``save_pretrained`` writes as ``architectures`` (the name the reference checkpoints use).
+ARCHITECTURE = "LlamaForCausalLMEagle3"
+
+
+def default_feature_layers(num_layers: int) -> tuple[int, int, int]:
+    """The decoder layers whose *inputs* EAGLE-3 fuses by default: ``(2, L // 2, L - 3)``, as the
+    reference code and vLLM choose them (clamped into range for very shallow targets)."""
+    _check_int("num_layers", num_layers, 1)
+    top = num_layers - 1
+    return tuple(min(max(i, 0), top) for i in (2, num_layers // 2, num_layers - 3))  # type: ignore[return-value]
+
+
+def _llama_parts() -> Any:
+    from transformers.models.llama import modeling_llama
+
+    return modeling_llama
+
+
+class _FusedAttention(nn.Module):
+    """Llama attention whose projections read the ``2 * hidden`` concatenation of embedding and feature."""
+
+    def __init__(self, config: Any) -> None:
+        super().__init__()
+        hidden = config.hidden_size
+        self.num_heads = config.num_attention_heads
+        self.num_kv_heads = getattr(config, "num_key_value_heads", None) or self.num_heads
+        self.head_dim = getattr(config, "head_dim", None) or hidden // self.num_heads
+        bias = bool(getattr(config, "attention_bias", False))
+        self.q_proj = nn.Linear(2 * hidden, self.num_heads * self.head_dim, bias=bias)
+        self.k_proj = nn.Linear(2 * hidden, self.num_kv_heads * self.head_dim, bias=bias)
+        self.v_proj = nn.Linear(2 * hidden, self.num_kv_heads * self.head_dim, bias=bias)
+        self.o_proj = nn.Linear(self.num_heads * self.head_dim, hidden, bias=bias)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        past_keys: torch.Tensor,
+        past_values: torch.Tensor,
+        allowed: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``x`` is ``[n, 2h]``; ``allowed`` ``[n, past + n]`` says which keys each query sees. Returns the
+        output ``[n, h]`` and the new keys/values ``[1, kv_heads, n, head_dim]``."""
+        n = x.shape[0]
+        q = self.q_proj(x).view(n, self.num_heads, self.head_dim).transpose(0, 1)[None]
+        k = self.k_proj(x).view(n, self.num_kv_heads, self.head_dim).transpose(0, 1)[None]
+        v = self.v_proj(x).view(n, self.num_kv_heads, self.head_dim).transpose(0, 1)[None]
+        q, k = _llama_parts().apply_rotary_pos_emb(q, k, cos, sin)
+        keys = torch.cat([past_keys, k], dim=2)
+        values = torch.cat([past_values, v], dim=2)
+        if self.num_kv_heads != self.num_heads:
+            repeat = self.num_heads // self.num_kv_heads
+            keys = keys.repeat_interleave(repeat, dim=1)
+            values = values.repeat_interleave(repeat, dim=1)
+        out = F.scaled_dot_product_attention(q, keys, values, attn_mask=allowed[None, None])
+        out = out[0].transpose(0, 1).reshape(n, self.num_heads * self.head_dim)
+        return self.o_proj(out), k, v
+
+
+class _FusedDecoderLayer(nn.Module):
+    """The head's one decoder layer (``midlayer`` in the checkpoints)."""
+
+    def __init__(self, config: Any) -> None:
+        super().__init__()
+        parts = _llama_parts()
+        eps = config.rms_norm_eps
+        self.self_attn = _FusedAttention(config)
+        self.mlp = parts.LlamaMLP(config)
+        self.input_layernorm = parts.LlamaRMSNorm(config.hidden_size, eps=eps)
+        self.hidden_norm = parts.LlamaRMSNorm(config.hidden_size, eps=eps)
+        self.post_attention_layernorm = parts.LlamaRMSNorm(config.hidden_size, eps=eps)
+        # Some trainers (SpecForge) take the residual after hidden_norm; the reference takes it before.
+        self.norm_before_residual = bool(getattr(config, "norm_before_residual", False))
+
+    def forward(
+        self,
+        embeds: torch.Tensor,
+        hidden: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        past_keys: torch.Tensor,
+        past_values: torch.Tensor,
+        allowed: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        residual = hidden
+        hidden = self.hidden_norm(hidden)
+        if self.norm_before_residual:
+            residual = hidden
+        fused = torch.cat([self.input_layernorm(embeds), hidden], dim=-1)
+        attn, k, v = self.self_attn(fused, cos, sin, past_keys, past_values, allowed)
+        hidden = residual + attn
+        hidden = hidden + self.mlp(self.post_attention_layernorm(hidden))
+        return hidden, k, v
+
+
+class Eagle3DraftHead(nn.Module):
+    """The EAGLE-3 draft head (weights and one forward step); :class:`Eagle3Drafter` drives it.
+
+    Args:
+        config: a ``transformers.LlamaConfig`` with ``draft_vocab_size`` (default: ``vocab_size``) and
+            optionally ``target_hidden_size`` (default: ``hidden_size``).
+
+    Its parameter names are those of the published checkpoints, so :meth:`save_pretrained` and
+    :meth:`from_pretrained` read and write that layout.
+    """
+
+    def __init__(self, config: Any) -> None:
+        super().__init__()
+        parts = _llama_parts()
+        self.config = config
+        hidden = config.hidden_size
+        self.target_hidden_size = int(getattr(config, "target_hidden_size", None) or hidden)
+        self.draft_vocab_size = int(getattr(config, "draft_vocab_size", None) or config.vocab_size)
+        self.embed_tokens = nn.Embedding(config.vocab_size, hidden)
+        self.fc = nn.Linear(3 * self.target_hidden_size, hidden, bias=False)
+        self.midlayer = _FusedDecoderLayer(config)
+        self.norm = parts.LlamaRMSNorm(hidden, eps=config.rms_norm_eps)
+        self.lm_head = nn.Linear(hidden, self.draft_vocab_size, bias=False)
+        self.register_buffer("d2t", torch.zeros(self.draft_vocab_size, dtype=torch.long))
+        self.register_buffer("t2d", torch.zeros(config.vocab_size, dtype=torch.bool))
+        # Held outside the module tree so that casting the head to bf16 leaves the frequencies in fp32.
+        self._rotary = [parts.LlamaRotaryEmbedding(config)]
+
+    @property
+    def feature_width(self) -> int:
+        """Width of the fused target features ``fc`` expects: three times the target's hidden size."""
+        return 3 * self.target_hidden_size
+
+    def fuse(self, features: torch.Tensor) -> torch.Tensor:
+        """Target features ``[n, 3 * target_hidden]`` -> the layer's hidden input ``[n, hidden]``."""
+        return self.fc(features)
+
+    def rotary(self, positions: torch.Tensor, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """RoPE ``cos, sin`` ``[1, n, head_dim]`` for absolute ``positions`` ``[n]``."""
+        rotary = self._rotary[0]
+        if rotary.inv_freq.device != positions.device:
+            rotary.to(positions.device)
+        return rotary(like, positions[None])  # type: ignore[no-any-return]
+
+    def step(
+        self,
+        tokens: torch.Tensor,
+        hidden: torch.Tensor,
+        positions: torch.Tensor,
+        past_keys: torch.Tensor,
+        past_values: torch.Tensor,
+        allowed: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One pass of the layer: target ids ``tokens`` ``[n]`` paired with ``hidden`` ``[n, hidden]``.
+
+        Returns the layer outputs ``[n, hidden]`` (fed back as the next level's hidden input) and the
+        new keys/values."""
+        embeds = self.embed_tokens(tokens)
+        cos, sin = self.rotary(positions, embeds)
+        return self.midlayer(embeds, hidden, cos, sin, past_keys, past_values, allowed)  # type: ignore[no-any-return]
+
+    def log_probs(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Draft-vocabulary log-probabilities (float32) of the layer outputs ``hidden`` ``[n, hidden]``."""
+        return torch.log_softmax(self.lm_head(self.norm(hidden)).float(), dim=-1)
+
+    def to_target_ids(self, draft_ids: torch.Tensor) -> torch.Tensor:
+        """Map draft-vocabulary ids to target ids (``id + d2t[id]``)."""
+        return draft_ids + self.d2t[draft_ids]
+
+    # --- checkpoints ----------------------------------------------------------------------------------
+
+    def save_pretrained(self, path: str | os.PathLike[str]) -> None:
+        """Write ``config.json`` and ``model.safetensors`` in the published EAGLE-3 layout."""
+        from safetensors.torch import save_file
+
+        out = Path(path)
+        out.mkdir(parents=True, exist_ok=True)
+        config = self.config.to_dict()
+        config["architectures"] = [ARCHITECTURE]
+        config["draft_vocab_size"] = self.draft_vocab_size
+        if self.target_hidden_size != self.config.hidden_size:
+            config["target_hidden_size"] = self.target_hidden_size
+        (out / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True, default=str) + "\n")
+        state = {name: t.detach().contiguous().cpu() for name, t in self.state_dict().items()}
+        save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        path: str | os.PathLike[str],
+        target: Any = None,
+        dtype: torch.dtype | None = None,
+        device: torch.device | str | None = None,
+    ) -> Eagle3DraftHead:
+        """Load a head from a local directory in the published EAGLE-3 layout.
+
+        Args:
+            path: directory with ``config.json`` and ``model.safetensors`` (or a sharded
+                ``model.safetensors.index.json``, or ``pytorch_model.bin``).
+            target: the target model; its input embeddings are used when the checkpoint has no
+                ``embed_tokens.weight`` (the reference checkpoints share the target's), and its dtype and
+                device are the defaults.
+            dtype, device: where to put the head (default: the target's, else float32 on CPU).
+        """
+        from transformers import LlamaConfig
+
+        folder = Path(path)
+        config_file = folder / "config.json"
+        if not config_file.is_file():
+            raise InvalidArgumentError(f"EAGLE-3 head directory {str(folder)!r} has no config.json")
+        try:
+            raw = json.loads(config_file.read_text())
+        except json.JSONDecodeError as err:
+            raise InvalidArgumentError(f"{config_file}: not valid JSON ({err})") from None
+        for key in ("hidden_size", "num_attention_heads", "intermediate_size", "vocab_size"):
+            if key not in raw:
+                raise InvalidArgumentError(f"{config_file}: missing {key!r}")
+        fields = {k: v for k, v in raw.items() if k not in ("architectures", "model_type", "torch_dtype", "dtype")}
+        config = LlamaConfig(**fields)
+        state = _read_weights(folder)
+        state = {_canonical_name(name): tensor for name, tensor in state.items()}
+        head = cls(config)
+        if "embed_tokens.weight" not in state:
+            embeddings = target.get_input_embeddings().weight if target is not None else None
+            expected = tuple(head.embed_tokens.weight.shape)
+            if embeddings is None or tuple(embeddings.shape) != expected:
+                got = "no target" if embeddings is None else f"target embeddings of shape {tuple(embeddings.shape)}"
+                raise InvalidArgumentError(
+                    f"{folder}: the checkpoint has no embed_tokens.weight, so the target's input embeddings "
+                    f"{expected} are needed; got {got}"
+                )
+            state["embed_tokens.weight"] = embeddings.detach().to("cpu", torch.float32)
+        if "d2t" not in state:
+            if head.draft_vocab_size != config.vocab_size:
+                raise InvalidArgumentError(
+                    f"{folder}: draft_vocab_size {head.draft_vocab_size} differs from vocab_size "
+                    f"{config.vocab_size} but the checkpoint has no d2t map"
+                )
+            state["d2t"] = torch.zeros(head.draft_vocab_size, dtype=torch.long)
+        if "t2d" not in state:
+            state["t2d"] = torch.zeros(config.vocab_size, dtype=torch.bool)
+        expected_shapes = {name: tuple(t.shape) for name, t in head.state_dict().items()}
+        missing = sorted(set(expected_shapes) - set(state))
+        unexpected = sorted(set(state) - set(expected_shapes))
+        if missing or unexpected:
+            raise InvalidArgumentError(
+                f"{folder}: checkpoint does not match the EAGLE-3 head: missing {missing}, unexpected {unexpected}"
+            )
+        for name, shape in expected_shapes.items():
+            if tuple(state[name].shape) != shape:
+                raise InvalidArgumentError(
+                    f"{folder}: {name} has shape {tuple(state[name].shape)}, the config implies {shape}"
+                )
+        state["d2t"] = state["d2t"].to(torch.long)
+        state["t2d"] = state["t2d"].to(torch.bool)
+        mapped = torch.arange(head.draft_vocab_size) + state["d2t"]
+        if mapped.numel() and (int(mapped.min()) < 0 or int(mapped.max()) >= config.vocab_size):
+            raise InvalidArgumentError(
+                f"{folder}: d2t maps draft ids outside the target vocabulary [0, {config.vocab_size})"
+            )
+        head.load_state_dict(state)
+        if target is not None:
+            dtype = dtype or getattr(target, "dtype", None)
+            device = device or getattr(target, "device", None)
+        return head.to(device=device or "cpu", dtype=dtype or torch.float32).eval()
+
+
+def _canonical_name(name: str) -> str:
+    """Checkpoint key -> our parameter name (some exporters prefix ``model.`` or call the layer
+    ``layers.0``)."""
+    if name.startswith("model."):
+        name = name[len("model.") :]
+    if name.startswith("layers.0."):
+        name = "midlayer." + name[len("layers.0.") :]
+    return name
+
+
+def _read_weights(folder: Path) -> dict[str, torch.Tensor]:
+    single = folder / "model.safetensors"
+    index = folder / "model.safetensors.index.json"
+    legacy = folder / "pytorch_model.bin"
+    if single.is_file():
+        from safetensors.torch import load_file
+
+        return load_file(str(single))
+    if index.is_file():
+        from safetensors.torch import load_file
+
+        shards = sorted(set(json.loads(index.read_text()).get("weight_map", {}).values()))
+        state: dict[str, torch.Tensor] = {}
+        for shard in shards:
+            state.update(load_file(str(folder / shard)))
+        return state
+    if legacy.is_file():
+        loaded = torch.load(str(legacy), map_location="cpu", weights_only=True)
+        if not isinstance(loaded, dict):
+            raise InvalidArgumentError(f"{legacy}: expected a state dict, got {type(loaded).__name__}")
+        return loaded
+    raise InvalidArgumentError(
+        f"EAGLE-3 head directory {str(folder)!r} has no model.safetensors, "
+        f"model.safetensors.index.json or pytorch_model.bin"
+    )
+
+
+class _GrowingKV:
+    """The draft layer's keys and values of the context, in buffers that grow by doubling (so appending
+    a few tokens per step does not copy the whole context every step)."""
+
+    def __init__(self) -> None:
+        self.keys: torch.Tensor | None = None
+        self.values: torch.Tensor | None = None
+        self.length = 0
+
+    def append(self, keys: torch.Tensor, values: torch.Tensor) -> None:
+        n = keys.shape[2]
+        if self.keys is None or self.values is None or self.length + n > self.keys.shape[2]:
+            capacity = max(64, 2 * (self.length + n))
+            shape = (1, keys.shape[1], capacity, keys.shape[3])
+            grown_k = keys.new_empty(shape)
+            grown_v = values.new_empty(shape)
+            if self.keys is not None and self.values is not None:
+                grown_k[:, :, : self.length] = self.keys[:, :, : self.length]
+                grown_v[:, :, : self.length] = self.values[:, :, : self.length]
+            self.keys, self.values = grown_k, grown_v
+        self.keys[:, :, self.length : self.length + n] = keys
+        self.values[:, :, self.length : self.length + n] = values
+        self.length += n
+
+    def view(self, like: torch.Tensor, kv_heads: int, head_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.keys is None or self.values is None:
+            empty = like.new_empty((1, kv_heads, 0, head_dim))
+            return empty, empty
+        return self.keys[:, :, : self.length], self.values[:, :, : self.length]
+
+
+class Eagle3Drafter(Drafter):
+    """Tree drafts from an EAGLE-3 head reading the target's hidden states.
+
+    Args:
+        head: an :class:`Eagle3DraftHead` (see :meth:`from_pretrained`), on the target's device.
+        total_tokens: most draft nodes per step (the seed benchmark: 60).
+        depth: expansion rounds after the first level, as in the EAGLE reference code, so trees are at
+            most ``depth + 1`` tokens deep (the seed benchmark: 5).
+        top_k: children kept per expanded node and nodes expanded per round (the seed benchmark: 10).
+        feature_layers: decoder layers of the target whose inputs are fused (low, middle, high); default:
+            the checkpoint's ``eagle_config.eagle_aux_hidden_state_layer_ids`` (layer outputs, so ``+ 1``)
+            when it has them, else :func:`default_feature_layers`.
+
+    With :func:`specscale.generate` only: the engine hands it each verification's hidden states (it sets
+    ``wants_hidden_states``). It needs a model target; trace replay has no hidden states.
+    """
+
+    #: The engine records :meth:`hidden_state_layers` during verification and calls
+    #: :meth:`observe_hidden_states` with the committed tokens' features.
+    wants_hidden_states = True
+
+    def __init__(
+        self,
+        head: Eagle3DraftHead,
+        total_tokens: int = 60,
+        depth: int = 5,
+        top_k: int = 10,
+        feature_layers: Sequence[int] | None = None,
+    ) -> None:
+        if not isinstance(head, Eagle3DraftHead):
+            raise InvalidArgumentError(f"head must be an Eagle3DraftHead, got {type(head).__name__}")
+        self.head = head.eval()
+        self.total_tokens = _check_int("total_tokens", total_tokens, 1)
+        self.depth = _check_int("depth", depth, 0)
+        self.top_k = _check_int("top_k", top_k, 1)
+        if feature_layers is not None:
+            feature_layers = tuple(_check_int("feature_layers[i]", int(i), 0) for i in feature_layers)
+            if len(feature_layers) != 3:
+                raise InvalidArgumentError(f"feature_layers must name 3 layers, got {feature_layers!r}")
+        self.feature_layers = feature_layers
+        self._reset()
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike[str], target: Any, **kwargs: Any) -> Eagle3Drafter:
+        """Load the head in ``path`` (see :meth:`Eagle3DraftHead.from_pretrained`) for ``target``."""
+        return cls(Eagle3DraftHead.from_pretrained(path, target=target), **kwargs)
+
+    def hidden_state_layers(self, model: Any) -> tuple[int, ...]:
+        """The target layers whose inputs this head fuses; checks the head fits ``model``."""
+        from specscale.verify import decoder_layers
+
+        num_layers = len(decoder_layers(model))
+        config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+        width = 3 * int(config.hidden_size)
+        if width != self.head.feature_width:
+            raise InvalidArgumentError(
+                f"the EAGLE-3 head fuses features of width {self.head.feature_width} (3 x its target's hidden "
+                f"size) but this target's hidden size is {config.hidden_size}: the head was trained for another model"
+            )
+        vocab = getattr(config, "vocab_size", None)
+        if vocab is not None and self.head.config.vocab_size > vocab:
+            raise InvalidArgumentError(
+                f"the EAGLE-3 head's vocabulary ({self.head.config.vocab_size}) is larger than the target's ({vocab})"
+            )
+        if self.feature_layers is not None:
+            return self.feature_layers
+        eagle = getattr(self.head.config, "eagle_config", None) or {}
+        ids = eagle.get("eagle_aux_hidden_state_layer_ids") if isinstance(eagle, dict) else None
+        if ids:
+            # Those ids name layer outputs (SGLang/SpecForge), i.e. the inputs of the layers after them.
+            return tuple(int(i) + 1 for i in ids)
+        return default_feature_layers(num_layers)
+
+    # --- protocol --------------------------------------------------------------------------------------
+
+    def _reset(self) -> None:
+        self._kv = _GrowingKV()
+        #: Target features of positions ``[_pending_start, _feature_end)`` not yet run through the layer.
+        self._pending: list[torch.Tensor] = []
+        self._pending_start = 0
+        self._feature_end = 0
+        self._started = False
+        self._last_hidden: torch.Tensor | None = None
+
+    def begin(self, prompt: list[int]) -> None:
+        self._reset()
+
+    def end(self) -> None:
+        self._reset()
+
+    def observe_hidden_states(self, start: int, features: torch.Tensor) -> None:
+        """The target's features of the committed tokens at positions ``start, start + 1, ...``."""
+        if features.shape[-1] != self.head.feature_width:
+            raise InvalidArgumentError(
+                f"EAGLE-3 head expects features of width {self.head.feature_width}, got {features.shape[-1]}"
+            )
+        if not self._started:
+            # The first rows may start past 0 (a reused prefix without recorded features): the head
+            # then attends to what it was given, which costs acceptance, never correctness.
+            self._started = True
+            self._pending_start = self._feature_end = start
+        if start > self._feature_end:
+            self._reset()  # positions were skipped: the stored context no longer lines up
+            self._started = True
+            self._pending_start = self._feature_end = start
+        skip = self._feature_end - start  # rows fed again after a cache could not keep a tree path
+        if skip < features.shape[0]:
+            self._pending.append(features[skip:])
+            self._feature_end += features.shape[0] - skip
+
+    @torch.inference_mode()
+    def _absorb(self, context: list[int]) -> None:
+        """Run the pending (feature, next token) pairs through the layer, extending its context cache."""
+        if not self._pending:
+            return
+        head = self.head
+        param = head.fc.weight
+        features = torch.cat(self._pending, dim=0).to(param.device, param.dtype)
+        start, m = self._pending_start, features.shape[0]
+        self._pending = []
+        self._pending_start += m
+        tokens = torch.tensor(context[start + 1 : start + 1 + m], dtype=torch.long, device=param.device)
+        positions = torch.arange(start, start + m, device=param.device)
+        attn = head.midlayer.self_attn
+        past_k, past_v = self._kv.view(features, attn.num_kv_heads, attn.head_dim)
+        cached = past_k.shape[2]
+        allowed = torch.ones((m, cached + m), dtype=torch.bool, device=param.device)
+        allowed[:, cached:] = torch.ones((m, m), dtype=torch.bool, device=param.device).tril()
+        out, k, v = head.step(tokens, head.fuse(features), positions, past_k, past_v, allowed)
+        self._kv.append(k, v)
+        self._last_hidden = out[-1:]
+
+    @torch.inference_mode()
+    def propose(self, context: list[int], max_tokens: int) -> DraftTree:
+        budget = min(max_tokens, self.total_tokens)
+        # The last committed token (the target's own) has no features yet; everything before it must.
+        if budget <= 0 or not self._started or self._feature_end != len(context) - 1:
+            return DraftTree.empty()
+        self._absorb(context)
+        if self._last_hidden is None:
+            return DraftTree.empty()
+        return self._tree(len(context), budget)
+
+    def _tree(self, length: int, budget: int) -> DraftTree:
+        head = self.head
+        device = head.fc.weight.device
+        attn = head.midlayer.self_attn
+        k = min(self.top_k, head.draft_vocab_size)
+        last = self._last_hidden
+        assert last is not None
+        first = torch.topk(head.log_probs(last)[0], k)
+        scores = [first.values]
+        tokens = [head.to_target_ids(first.indices)]
+        parents = [torch.full((k,), -1, dtype=torch.long, device=device)]
+        frontier = torch.arange(k, device=device)  # candidate index of each node to expand
+        frontier_scores = first.values
+        frontier_tokens = tokens[0]
+        frontier_hidden = last.expand(k, -1)
+        frontier_parent_entry: torch.Tensor | None = None  # tree-cache entry of each node's parent
+        ctx_k, ctx_v = self._kv.view(last, attn.num_kv_heads, attn.head_dim)
+        tree_k, tree_v = ctx_k[:, :, :0], ctx_v[:, :, :0]
+        ancestors = torch.zeros((0, 0), dtype=torch.bool, device=device)
+        count = k
+        for level in range(min(self.depth, budget - 1)):
+            m = frontier.shape[0]
+            entries = ancestors.shape[0]
+            rows = torch.zeros((m, entries + m), dtype=torch.bool, device=device)
+            if frontier_parent_entry is not None:
+                rows[:, :entries] = ancestors[frontier_parent_entry]
+            rows[:, entries:] = torch.eye(m, dtype=torch.bool, device=device)
+            grown = torch.zeros((entries + m, entries + m), dtype=torch.bool, device=device)
+            grown[:entries, :entries] = ancestors
+            grown[entries:] = rows
+            ancestors = grown
+            allowed = torch.cat([torch.ones((m, ctx_k.shape[2]), dtype=torch.bool, device=device), rows], dim=1)
+            positions = torch.full((m,), length - 1 + level, dtype=torch.long, device=device)
+            out, new_k, new_v = head.step(
+                frontier_tokens,
+                frontier_hidden,
+                positions,
+                torch.cat([ctx_k, tree_k], dim=2),
+                torch.cat([ctx_v, tree_v], dim=2),
+                allowed,
+            )
+            tree_k = torch.cat([tree_k, new_k], dim=2)
+            tree_v = torch.cat([tree_v, new_v], dim=2)
+            children = torch.topk(head.log_probs(out), k, dim=-1)  # [m, k]
+            cumulative = (frontier_scores[:, None] + children.values).reshape(-1)
+            child_tokens = head.to_target_ids(children.indices.reshape(-1))
+            scores.append(cumulative)
+            tokens.append(child_tokens)
+            parents.append(frontier.repeat_interleave(k))
+            best = torch.topk(cumulative, min(k, cumulative.shape[0]))
+            frontier = count + best.indices
+            frontier_scores = best.values
+            frontier_tokens = child_tokens[best.indices]
+            frontier_hidden = out[best.indices // k]
+            frontier_parent_entry = entries + best.indices // k
+            count += cumulative.shape[0]
+        all_scores = torch.cat(scores)
+        order = torch.sort(-all_scores, stable=True).indices[:budget]
+        chosen = torch.sort(order).values.tolist()
+        all_tokens = torch.cat(tokens).tolist()
+        all_parents = torch.cat(parents).tolist()
+        index: dict[int, int] = {}
+        out_tokens: list[int] = []
+        out_parents: list[int] = []
+        for c in chosen:
+            parent = all_parents[c]
+            if parent >= 0 and parent not in index:
+                continue  # cannot happen (children never outscore parents); kept as a guard
+            index[c] = len(out_tokens)
+            out_tokens.append(all_tokens[c])
+            out_parents.append(index[parent] if parent >= 0 else -1)
+        return DraftTree(out_tokens, out_parents)
+
+    def __repr__(self) -> str:
+        return (
+            f"Eagle3Drafter(total_tokens={self.total_tokens}, depth={self.depth}, top_k={self.top_k}, "
+            f"draft_vocab={self.head.draft_vocab_size})"
+        )
