@@ -69,3 +69,27 @@ def test_bad_parts_are_rejected() -> None:
         HybridDrafter([])
     with pytest.raises(InvalidArgumentError, match=r"parts\[1\]"):
         HybridDrafter([SuffixAutomatonDrafter(), object()])  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize("fallback", ["recycling", "eagle3", "draft_model"])
+def test_model_based_fallbacks_get_what_they_read(fallback: str) -> None:
+    """SAM first, and as fallback a drafter that learns from the target (logits, hidden states) or runs
+    its own model: the hybrid passes the target's logits and hidden states on, and stays lossless."""
+    model = tiny_model("llama", scale=4.0)
+    if fallback == "recycling":
+        part = specscale.TokenRecyclingDrafter(top_k=4, tree_size=16)
+    elif fallback == "eagle3":
+        from eagle_training import random_head
+
+        part = specscale.Eagle3Drafter(random_head(model, seed=2), total_tokens=16, depth=2, top_k=4)
+    else:
+        part = specscale.DraftModelDrafter(tiny_model("llama", seed=5, scale=4.0), max_tokens=4)
+    drafter = HybridDrafter([SuffixAutomatonDrafter(), part], policy=MatchThreshold(5))
+    for prompt in ([5, 6, 7, 8], [9, 3, 4, 11, 9, 3]):
+        out = specscale.generate(model, prompt, drafter=drafter, max_new_tokens=40, eos_token_id=[])
+        assert out.new_tokens == reference_greedy(model, prompt, 40, eos_token_id=[])
+    assert drafter.chosen_counts[1] > 0  # the fallback drafted
+    if fallback == "recycling":
+        assert part.updates > 0 and bool((part.table >= 0).any())
+    assert drafter.wants_logits == (fallback == "recycling")
+    assert drafter.wants_hidden_states == (fallback == "eagle3")

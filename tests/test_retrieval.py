@@ -77,3 +77,23 @@ def test_build_store_from_text(tmp_path: Path) -> None:
     out = tmp_path / "t.spsc"
     assert main(["build-store", str(corpus), "--tokenizer", str(SHARED / "tokenizers/qwen2"), "--out", str(out)]) == 0
     assert len(load_store(out).sequence_ids()) == 2
+
+
+def test_sam_with_a_static_store_uses_it_only_past_the_bias(tmp_path) -> None:
+    torch.manual_seed(0)
+    model = tiny_model("llama", vocab_size=40)
+    prompt = [3, 4, 5, 6]
+    store = corpus_store(model, [prompt], 40)
+    save_store(store, tmp_path / "static.spsc")
+    expected = reference_greedy(model, prompt, 40)
+    runs = {}
+    for name, bias in (("static", 5), ("never", 10_000)):
+        drafter = specscale.SuffixAutomatonDrafter(static=str(tmp_path / "static.spsc"), static_bias=bias)
+        out = specscale.generate(model, prompt, drafter=drafter, max_new_tokens=40, eos_token_id=[])
+        assert out.new_tokens == expected
+        runs[name] = (drafter.static_drafts, out.stats.mean_accepted_tokens)
+    # The corpus holds this very continuation: once the match outgrows the bias, the static store drafts.
+    assert runs["static"][0] > 0 and runs["never"][0] == 0
+    assert runs["static"][1] > runs["never"][1]
+    with pytest.raises(specscale.errors.InvalidArgumentError, match="static_bias"):
+        specscale.SuffixAutomatonDrafter(static=store, static_bias=-1)

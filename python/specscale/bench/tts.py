@@ -39,6 +39,7 @@ from specscale.drafters import (
     ExpectedAcceptance,
     HybridDrafter,
     LookaheadDrafter,
+    MatchThreshold,
     NgramTrieDrafter,
     NoDraft,
     PromptLookup,
@@ -46,6 +47,7 @@ from specscale.drafters import (
     SuffixAutomatonDrafter,
     TokenRecyclingDrafter,
 )
+from specscale.drafters.hybrid import CombinePolicy
 from specscale.engine import GenerationStats, generate
 from specscale.errors import InvalidArgumentError
 from specscale.verify import PrefixCache
@@ -116,6 +118,10 @@ class MethodSettings:
     pld_max_ngram: int = 3
     pld_tokens: int = 10
     sam_tokens: int = 32
+    #: SAM-Decoding's static store (a ``specscale build-store`` file) beside the problem's own automaton,
+    #: used when its match is longer by more than ``sam_static_bias`` tokens.
+    sam_static_store: str | None = None
+    sam_static_bias: int = 5
     trie_order: int = 4
     trie_branches: int = 3
     trie_depth: int = 8
@@ -133,6 +139,12 @@ class MethodSettings:
     draft_model: str | None = None
     sps_tokens: int = 5
     eagle3_head: str | None = None
+    #: The hybrid: SAM first, then ``hybrid_fallback`` (any other method but ``ar`` and ``hybrid``),
+    #: chosen per step by ``hybrid_policy``: ``"expected"`` (expected accepted length, learned online) or
+    #: ``"threshold"`` (SAM when its match is at least ``hybrid_threshold`` tokens, the seed paper's rule).
+    hybrid_fallback: str = "trie"
+    hybrid_policy: str = "expected"
+    hybrid_threshold: int = 5
     eagle3_total_tokens: int = 60
     eagle3_depth: int = 5
     eagle3_top_k: int = 10
@@ -208,8 +220,17 @@ def make_drafter(
             max_ngram_size=s.pld_max_ngram, num_output_tokens=s.pld_tokens, adaptive=s.adaptive
         )
     if method == "sam":
+        static = None
+        if s.sam_static_store:
+            from specscale.drafters.retrieval import load_store
+
+            static = _loaded("static", s.sam_static_store, load_store)
         return SuffixAutomatonDrafter(
-            automaton=stores.automaton if stores else None, max_tokens=s.sam_tokens, adaptive=s.adaptive
+            automaton=stores.automaton if stores else None,
+            max_tokens=s.sam_tokens,
+            adaptive=s.adaptive,
+            static=static,
+            static_bias=s.sam_static_bias,
         )
     if method == "trie":
         return NgramTrieDrafter(
@@ -221,9 +242,19 @@ def make_drafter(
             adaptive=s.adaptive,
         )
     if method == "hybrid":
-        return HybridDrafter(
-            [make_drafter("sam", stores, s), make_drafter("trie", stores, s)], policy=ExpectedAcceptance()
-        )
+        if s.hybrid_fallback in ("ar", "hybrid", "sam") or s.hybrid_fallback not in METHODS:
+            raise InvalidArgumentError(
+                f"hybrid_fallback must be one of the other methods, got {s.hybrid_fallback!r}"
+            )
+        policy: CombinePolicy
+        if s.hybrid_policy == "expected":
+            policy = ExpectedAcceptance()
+        elif s.hybrid_policy == "threshold":
+            policy = MatchThreshold(s.hybrid_threshold)
+        else:
+            raise InvalidArgumentError(f"hybrid_policy must be 'expected' or 'threshold', got {s.hybrid_policy!r}")
+        fallback = make_drafter(s.hybrid_fallback, stores, s, target=target)
+        return HybridDrafter([make_drafter("sam", stores, s), fallback], policy=policy)
     if method in ("recycling", "lookahead", "suffix-decoding"):
         if stores is not None and method in stores.stateful:
             return stores.stateful[method]
@@ -669,7 +700,8 @@ def best_of_n(
     prefix = None
     if settings.reuse_prefix and n > 1 and len(prompt) > 1:
         # A feature drafter (EAGLE-3) needs the prompt's hidden states too: record them with the prefill.
-        probe = make_drafter(method, stores, ms, target=model) if method == "eagle3" else None
+        uses_features = method == "eagle3" or (method == "hybrid" and ms.hybrid_fallback == "eagle3")
+        probe = make_drafter(method, stores, ms, target=model) if uses_features else None
         layers = probe.hidden_state_layers(model) if probe is not None else None  # type: ignore[attr-defined]
         prefix = PrefixCache.prefill(model, prompt[:-1], feature_layers=layers)
     share = prefix.seconds / n if prefix is not None else 0.0

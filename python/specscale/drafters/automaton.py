@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from os import PathLike
 from typing import Literal
 
 from specscale._core import Cursor, DraftTree, SuffixAutomaton
@@ -35,6 +36,12 @@ class SuffixAutomatonDrafter(Drafter):
             looping (the match's occurrence ends ``d`` tokens before the end and the tail has period
             ``d``), continue the copy through the tokens it is producing, as prompt lookup's
             overlapping copy does, instead of stopping after one period.
+        static: a read-only :class:`~specscale.SuffixAutomaton` built from a corpus (or the path of one
+            saved by ``specscale build-store``), SAM-Decoding's static store. Each step the static
+            draft is used instead of the dynamic one when its match is longer by more than
+            ``static_bias`` tokens (the seed benchmark's bias: 5): text the model wrote itself predicts
+            its continuation better than a corpus match of the same length.
+        static_bias: see ``static``.
     """
 
     def __init__(
@@ -45,6 +52,8 @@ class SuffixAutomatonDrafter(Drafter):
         adaptive: AdaptiveLength | bool = True,
         policy: Literal["recent", "most_recent", "frequent", "most_frequent"] = "recent",
         extend_loops: bool = True,
+        static: SuffixAutomaton | str | PathLike[str] | None = None,
+        static_bias: int = 5,
     ) -> None:
         if automaton is not None and not isinstance(automaton, SuffixAutomaton):
             raise TypeError(
@@ -57,8 +66,17 @@ class SuffixAutomatonDrafter(Drafter):
         self.policy = _policy(adaptive, max_tokens)
         self.policy_name = policy
         self.extend_loops = bool(extend_loops)
+        if static is not None and not isinstance(static, SuffixAutomaton):
+            from specscale.drafters.retrieval import load_store
+
+            static = load_store(static)
+        self.static = static
+        self.static_bias = _check_int("static_bias", static_bias, 0)
+        #: Steps whose draft came from the static store.
+        self.static_drafts = 0
         self._sam: SuffixAutomaton | None = None
         self._cursor: Cursor | None = None
+        self._static_cursor: Cursor | None = None
         self._length = 0
 
     def begin(self, prompt: list[int]) -> None:
@@ -68,6 +86,9 @@ class SuffixAutomatonDrafter(Drafter):
         cursor = sam.cursor()
         cursor.extend(prompt)
         self._sam, self._cursor = sam, cursor
+        if self.static is not None:
+            self._static_cursor = self.static.cursor()
+            self._static_cursor.extend(prompt)
         self._length = len(prompt)
         self.policy.reset()
 
@@ -85,6 +106,12 @@ class SuffixAutomatonDrafter(Drafter):
         if k <= 0:
             return DraftTree.empty()
         draft = cursor.draft(k, min_match=self.min_match, policy=self.policy_name)
+        if self._static_cursor is not None:
+            static = self._static_cursor.draft(k, min_match=self.min_match, policy=self.policy_name)
+            if len(static) and static.match_length - self.static_bias > draft.match_length:
+                self.static_drafts += 1
+                k = self.policy.budget(k, match_length=static.match_length)
+                return static if len(static) <= k else DraftTree(static.tokens[:k], None, None, static.match_length)
         tokens = draft.tokens
         if not tokens:
             return draft
@@ -102,11 +129,14 @@ class SuffixAutomatonDrafter(Drafter):
         sam, cursor = self._live()
         sam.extend(new_tokens)
         cursor.extend(new_tokens)
+        if self._static_cursor is not None:
+            self._static_cursor.extend(new_tokens)
         self._length += len(new_tokens)
         self.policy.update(drafted, accepted)
 
     def end(self) -> None:
         self._cursor = None
+        self._static_cursor = None
         if not self.shared:
             self._sam = None
 

@@ -121,6 +121,33 @@ class HybridDrafter(Drafter):
         self.chosen_counts = [0] * len(parts)
         self._last: tuple[int, DraftTree] | None = None
 
+    # The engine hands verification logits and target hidden states to drafters that ask for them; a
+    # hybrid asks whenever a part does (Token Recycling, EAGLE-3 fallbacks) and passes them on.
+
+    @property
+    def wants_logits(self) -> bool:
+        return any(getattr(p, "wants_logits", False) for p in self.parts)
+
+    @property
+    def wants_hidden_states(self) -> bool:
+        return any(getattr(p, "wants_hidden_states", False) for p in self.parts)
+
+    def observe_logits(self, input_tokens: list[int], logits: object) -> None:
+        for p in self.parts:
+            if getattr(p, "wants_logits", False):
+                p.observe_logits(input_tokens, logits)  # type: ignore[attr-defined]
+
+    def hidden_state_layers(self, model: object) -> tuple[int, ...]:
+        layers = {tuple(p.hidden_state_layers(model)) for p in self.parts if getattr(p, "wants_hidden_states", False)}  # type: ignore[attr-defined]
+        if len(layers) != 1:
+            raise InvalidArgumentError(f"the hybrid's feature drafters read different target layers: {sorted(layers)}")
+        return layers.pop()
+
+    def observe_hidden_states(self, start: int, features: object) -> None:
+        for p in self.parts:
+            if getattr(p, "wants_hidden_states", False):
+                p.observe_hidden_states(start, features)  # type: ignore[attr-defined]
+
     def begin(self, prompt: list[int]) -> None:
         for p in self.parts:
             p.begin(prompt)
