@@ -69,13 +69,14 @@ def _cropped_copy(cache, n):
     return c
 
 
-def test_sampled_sequences_have_the_target_distribution() -> None:
+@pytest.mark.parametrize("sample", [False, True], ids=["argmax-drafts", "sampled-drafts"])
+def test_sampled_sequences_have_the_target_distribution(sample: bool) -> None:
     vocab, steps = 8, 2
     model = tiny_model("llama", vocab, seed=11, scale=8.0)
     draft_model = tiny_model("llama", vocab, seed=12, scale=8.0)
     prompt = [2, 3, 4, 2]
     exact = exact_two_token_distribution(model, prompt, SamplingParams(temperature=0.9, top_k=6), vocab)
-    drafter = DraftModelDrafter(draft_model, max_tokens=2, adaptive=False)
+    drafter = DraftModelDrafter(draft_model, max_tokens=2, adaptive=False, sample=sample)
     n = 1500
     gen = torch.Generator().manual_seed(7)
     counts: dict[tuple[int, ...], int] = {}
@@ -90,3 +91,22 @@ def test_sampled_sequences_have_the_target_distribution() -> None:
     assert accepted > 0
     stat, df = chi_square(counts, exact, n)
     assert stat < chi_square_limit(df), (stat, df)
+
+
+def test_sampled_drafts_from_the_target_itself_are_always_accepted() -> None:
+    """With q = p, speculative sampling accepts every drafted token (min(1, p/q) = 1): the engine really
+    uses the draft probabilities. Argmax drafts of the same model are rejected at T=1 now and then."""
+    model = tiny_model("llama", 96, seed=4)
+    twin = tiny_model("llama", 96, seed=4)
+    runs = {}
+    for sample in (True, False):
+        drafter = DraftModelDrafter(twin, max_tokens=4, adaptive=False, sample=sample)
+        out = specscale.generate(model, [5, 6, 7], drafter=drafter, max_new_tokens=60, eos_token_id=[], temperature=1.0, seed=3)
+        runs[sample] = out.stats
+    assert runs[True].draft_tokens > 0
+    assert runs[True].accepted_draft_tokens == runs[True].draft_tokens
+    assert runs[False].accepted_draft_tokens < runs[False].draft_tokens
+    # Greedy runs ignore `sample`: argmax drafts, equal to plain decoding.
+    out = specscale.generate(model, [5, 6, 7], drafter=DraftModelDrafter(twin, sample=True), max_new_tokens=30, eos_token_id=[])
+    assert out.new_tokens == reference_greedy(model, [5, 6, 7], 30, eos_token_id=[])
+    assert out.stats.accepted_draft_tokens == out.stats.draft_tokens

@@ -123,6 +123,45 @@ def test_sample_accept_emits_the_target_distribution(case):
         assert df == 0 or stat < chi_square_limit(df), (node, stat, df, counts, pn)
 
 
+def test_sampled_chain_with_draft_probabilities_is_exact_and_accepts_min_p_q():
+    """Speculative sampling proper: draft tokens drawn from q, accepted with min(1, p/q); the emitted
+    tokens follow p, and the first draft is accepted with probability sum(min(p, q))."""
+    vocab = 6
+    gen = torch.Generator().manual_seed(77)
+    logits = torch.randn(3, vocab, generator=gen) * 1.5
+    params = SamplingParams(temperature=0.8)
+    probs = process_logits(logits, params).softmax(-1).double()
+    q = [torch.softmax(torch.randn(vocab, generator=gen).double(), -1) for _ in range(2)]
+    q[0][3] = 0.0  # a token the draft never proposes must still be emitted with its p
+    q[0] /= q[0].sum()
+    children = children_lists([-1, 0])
+    n = 20_000
+    first: dict[int, int] = {}
+    second: dict[int, int] = {}
+    accepted_first = 0
+    for _ in range(n):
+        x0 = int(torch.multinomial(q[0], 1, generator=gen))
+        x1 = int(torch.multinomial(q[1], 1, generator=gen))
+        path, own = sample_accept(logits, [x0, x1], children, params, gen, {0: q[0], 1: q[1]})
+        emitted = [[x0, x1][i] for i in path] + [own]
+        first[emitted[0]] = first.get(emitted[0], 0) + 1
+        accepted_first += bool(path)
+        if path:  # given x0 accepted, the next token follows the target's row after x0
+            if x0 == 2:
+                second[emitted[1]] = second.get(emitted[1], 0) + 1
+    p0 = {t: float(probs[0, t]) for t in range(vocab) if probs[0, t] > 0}
+    stat, df = chi_square(first, p0, n)
+    assert stat < chi_square_limit(df), (stat, df)
+    rate = float(torch.minimum(probs[0], q[0]).sum())
+    assert abs(accepted_first / n - rate) < 4 * (rate * (1 - rate) / n) ** 0.5
+    # Row 1 scores what follows node 0 whatever its token (the logits are given), so after an accepted
+    # x0 = 2 the next token follows row 1.
+    m = sum(second.values())
+    p1 = {t: float(probs[1, t]) for t in range(vocab) if probs[1, t] > 0}
+    stat, df = chi_square(second, p1, m)
+    assert stat < chi_square_limit(df), (stat, df)
+
+
 def test_greedy_accept_walks_the_argmax_path():
     logits = torch.full((5, 4), -1.0)
     logits[0, 2] = 1.0  # after the context: 2

@@ -219,6 +219,10 @@ def generate(
         generator = torch.Generator().manual_seed(int(seed))
     if generator is not None and torch.device(generator.device).type != "cpu":
         raise InvalidArgumentError(f"generator must be a CPU torch.Generator, got one on {generator.device}")
+    if getattr(drafter, "samples_drafts", False):
+        # Drafters that sample (SpS with sampled drafts) draw from the target's processed distribution
+        # family with the same generator, so a seeded run stays reproducible.
+        drafter.configure_sampling(params, generator)  # type: ignore[attr-defined]
 
     cache, reused, copy_seconds = None, 0, 0.0
     if prefix_cache is not None:
@@ -332,11 +336,13 @@ def _speculate(
                 # Parents come before children, so any prefix of the nodes is a tree.
                 tokens, parents = tokens[:limit], parents[:limit]
             validate_tree(tokens, parents, vocab, who=f"draft from {type(drafter).__name__}")
+            draft_probs = getattr(drafter, "draft_probabilities", None) if tokens else None
             if not target.tree_enabled and not is_chain(parents):
                 tokens, parents = tree_to_chain(tokens, parents)
+                draft_probs = None  # node indices changed; the deterministic rule is exact for any draft
 
             children = children_lists(parents)
-            path, own, forward_seconds = target.verify(context, tokens, parents, children)
+            path, own, forward_seconds = target.verify(context, tokens, parents, children, draft_probs)
             if wants_logits:
                 # Drafters such as Token Recycling learn from every row the target scored.
                 t_logits = time.perf_counter()

@@ -135,15 +135,24 @@ def sample_accept(
     children: list[list[int]],
     params: SamplingParams,
     generator: torch.Generator | None = None,
+    draft_probs: dict[int, torch.Tensor] | None = None,
 ) -> tuple[list[int], int]:
-    """Lossless speculative sampling over a flattened tree of deterministic draft tokens.
+    """Lossless speculative sampling over a flattened draft tree.
 
     At each node, with ``p`` the target's processed distribution there, the children are tried in turn:
     child token ``x`` is accepted with probability ``p(x)``; on rejection ``p`` becomes the residual,
     ``p`` with ``x`` zeroed and renormalized, and the next sibling is tried against it (recursive
     rejection sampling). If every child is rejected, the target's token is drawn from the final residual.
     Each emitted token is therefore distributed exactly as ``p``: ``P(x1) = p(x1)``, and given a rejection
-    the rest is drawn from ``p`` conditioned on ``!= x1``, and so on.
+    the rest is drawn from ``p`` conditioned on ``!= x1``, and so on. That holds for any draft chosen
+    independently of these draws, sampled ones included.
+
+    A node that was *sampled* from a known draft distribution ``q`` (``draft_probs[node]``, a
+    ``[vocab]`` tensor) is accepted with probability ``min(1, p(x) / q(x))`` instead, and on rejection
+    ``p`` becomes ``max(p - q, 0)`` renormalized: speculative sampling proper (Leviathan et al. 2023,
+    Chen et al. 2023), exact and with higher acceptance when ``q`` is close to ``p``. It applies to a node
+    that is its parent's only child (SpS chains); the deterministic rule (``q`` a point mass on ``x``) is
+    the same formula.
 
     Args and returns are as in :func:`greedy_accept`; ``generator`` seeds the draws (CPU generator).
     """
@@ -156,7 +165,25 @@ def sample_accept(
         p = probs_all[row].to("cpu", torch.float64, copy=True)
         accepted = -1
         seen: set[int] = set()
-        for child in children[row]:
+        siblings = children[row]
+        q = draft_probs.get(siblings[0]) if draft_probs and len(siblings) == 1 else None
+        if q is not None:
+            x = tokens[siblings[0]]
+            q = q.to("cpu", torch.float64)
+            if q.shape[0] != p.shape[0]:  # a draft model's padded vocabulary: compare over the target's
+                q = torch.nn.functional.pad(q[: p.shape[0]], (0, max(0, p.shape[0] - q.shape[0])))
+            px, qx = float(p[x]), float(q[x])
+            if qx > 0.0 and torch.rand((), generator=generator, dtype=torch.float64).item() < min(1.0, px / qx):
+                path.append(siblings[0])
+                row = siblings[0] + 1
+                continue
+            residual = (p - q).clamp_(min=0.0)
+            total = float(residual.sum())
+            # p <= q everywhere means p == q: a rejection had probability 0; fall back to p itself.
+            p = residual / total if total > 0.0 else p
+            token = int(torch.multinomial(p.float(), 1, generator=generator).item())
+            return path, token
+        for child in siblings:
             x = tokens[child]
             if x in seen:  # a duplicate sibling was already rejected: p(x) is 0 in the residual
                 continue

@@ -29,10 +29,17 @@ class Target(Protocol):
         ...
 
     def verify(
-        self, context: list[int], tokens: list[int], parents: list[int], children: list[list[int]]
+        self,
+        context: list[int],
+        tokens: list[int],
+        parents: list[int],
+        children: list[list[int]],
+        draft_probs: dict[int, torch.Tensor] | None = None,
     ) -> tuple[list[int], int, float]:
         """Scores the draft after ``context``: returns the accepted path (node indices from the root),
-        the target's own next token after it, and the seconds the target's forward pass took."""
+        the target's own next token after it, and the seconds the target's forward pass took.
+        ``draft_probs`` gives the distributions sampled nodes were drawn from (see
+        :func:`~specscale.sampling.sample_accept`)."""
         ...
 
     def commit(self, path: list[int]) -> None:
@@ -70,7 +77,12 @@ class ModelTarget:
         return self.verifier.tree_enabled
 
     def verify(
-        self, context: list[int], tokens: list[int], parents: list[int], children: list[list[int]]
+        self,
+        context: list[int],
+        tokens: list[int],
+        parents: list[int],
+        children: list[list[int]],
+        draft_probs: dict[int, torch.Tensor] | None = None,
     ) -> tuple[list[int], int, float]:
         start = time.perf_counter()
         self._feature_start = self.verifier.cached
@@ -84,7 +96,7 @@ class ModelTarget:
         if self.params.greedy:
             path, own = greedy_accept(logits, tokens, children)
         else:
-            path, own = sample_accept(logits, tokens, children, self.params, self.generator)
+            path, own = sample_accept(logits, tokens, children, self.params, self.generator, draft_probs)
         return path, own, forward
 
     def initial_features(self) -> tuple[int, torch.Tensor] | None:
@@ -157,7 +169,12 @@ class TraceTarget:
         self._pending = 0
 
     def verify(
-        self, context: list[int], tokens: list[int], parents: list[int], children: list[list[int]]
+        self,
+        context: list[int],
+        tokens: list[int],
+        parents: list[int],
+        children: list[list[int]],
+        draft_probs: dict[int, torch.Tensor] | None = None,
     ) -> tuple[list[int], int, float]:
         future = self.continuation
         at = self.position

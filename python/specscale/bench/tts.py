@@ -138,6 +138,8 @@ class MethodSettings:
     rest_tokens: int = 64
     draft_model: str | None = None
     sps_tokens: int = 5
+    #: At T > 0, SpS samples its drafts and the engine accepts them with min(1, p/q).
+    sps_sample: bool = True
     eagle3_head: str | None = None
     #: The hybrid: SAM first, then ``hybrid_fallback`` (any other method but ``ar`` and ``hybrid``),
     #: chosen per step by ``hybrid_policy``: ``"expected"`` (expected accepted length, learned online) or
@@ -287,7 +289,7 @@ def make_drafter(
         if target is not None and next(model.parameters()).device != target.device:
             model = model.to(target.device)
             _LOADED[("sps", s.draft_model)] = model
-        return DraftModelDrafter(model, max_tokens=s.sps_tokens)
+        return DraftModelDrafter(model, max_tokens=s.sps_tokens, sample=s.sps_sample)
     if method == "eagle3":
         if not s.eagle3_head:
             raise InvalidArgumentError("method 'eagle3' needs an EAGLE-3 head directory (MethodSettings.eagle3_head)")

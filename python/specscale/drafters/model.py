@@ -5,9 +5,13 @@ tokens committed since its last step (the accepted draft prefix is already cache
 target's own token), then writes ``k`` greedy tokens. After verification its cache is cropped back to
 the accepted prefix, so a rejection never leaves stale entries behind.
 
-The draft is deterministic given the context (the draft model's argmax), so the engine's speculative
-sampling stays exact at any temperature: it accepts a deterministic token ``x`` with probability
-``p(x)`` and resamples from the residual otherwise.
+By default the draft is the draft model's argmax, and the engine's speculative sampling stays exact at
+any temperature: it accepts a deterministic token ``x`` with probability ``p(x)`` and resamples from the
+residual otherwise. With ``sample=True`` and a temperature above 0, each draft token is instead sampled
+from the draft model's distribution ``q`` (processed with the run's temperature, top-k and top-p) and
+the engine accepts it with probability ``min(1, p(x)/q(x))``, resampling from ``max(p - q, 0)``: the
+speculative sampling of Leviathan et al. and Chen et al., exact too, and accepted more often when the
+draft model is close to the target.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import torch
 from specscale._core import DraftTree
 from specscale.drafters.base import AdaptiveLength, Drafter, _check_int
 from specscale.errors import InvalidArgumentError
+from specscale.sampling import SamplingParams, process_logits
 
 __all__ = ["DraftModelDrafter"]
 
@@ -30,9 +35,13 @@ class DraftModelDrafter(Drafter):
         model: the draft model (same vocabulary as the target; any device, evaluated in inference mode).
         max_tokens: most tokens drafted per step (the seed benchmark's SpS drafts a handful).
         adaptive: an :class:`AdaptiveLength`, ``True`` for the default policy, ``False`` for fixed length.
+        sample: at temperature > 0, sample draft tokens from the draft model (speculative sampling with
+            its probabilities) instead of taking its argmax. Greedy runs always take the argmax.
     """
 
-    def __init__(self, model: Any, max_tokens: int = 5, adaptive: AdaptiveLength | bool = True) -> None:
+    def __init__(
+        self, model: Any, max_tokens: int = 5, adaptive: AdaptiveLength | bool = True, sample: bool = False
+    ) -> None:
         if model is None or not callable(model) or not hasattr(model, "config"):
             raise InvalidArgumentError(f"model must be a transformers causal LM, got {type(model).__name__}")
         self.model = model.eval()
@@ -46,6 +55,30 @@ class DraftModelDrafter(Drafter):
         self.cached: list[int] = []
         self._drafted_from = 0
         self._last_draft: list[int] = []
+        self.sample = bool(sample)
+        self._params: SamplingParams | None = None
+        self._generator: torch.Generator | None = None
+        #: After :meth:`propose` with sampled drafts: node index -> the distribution it was drawn from.
+        self.draft_probabilities: dict[int, torch.Tensor] | None = None
+
+    @property
+    def samples_drafts(self) -> bool:
+        """True when drafts are sampled (the engine then calls :meth:`configure_sampling`)."""
+        return self.sample
+
+    def configure_sampling(self, params: SamplingParams, generator: torch.Generator | None) -> None:
+        """The run's sampling settings and generator (called by the engine before a generation)."""
+        self._params = params
+        self._generator = generator
+
+    def _next(self, logits: torch.Tensor, probs: dict[int, torch.Tensor], i: int) -> int:
+        params = self._params
+        if not self.sample or params is None or params.greedy:
+            return int(torch.argmax(logits))
+        q = process_logits(logits[None], params).softmax(dim=-1)[0].to("cpu", torch.float64)
+        token = int(torch.multinomial(q.float(), 1, generator=self._generator).item())
+        probs[i] = q
+        return token
 
     def _device(self) -> torch.device:
         return next(self.model.parameters()).device
@@ -83,13 +116,15 @@ class DraftModelDrafter(Drafter):
             self.cached.pop()
         logits = self._feed(context[len(self.cached) :])
         draft: list[int] = []
+        probs: dict[int, torch.Tensor] = {}
         for i in range(k):
-            token = int(torch.argmax(logits))
+            token = self._next(logits, probs, i)
             draft.append(token)
             if i + 1 < k:
                 logits = self._feed([token])
         self._drafted_from = len(context)
         self._last_draft = draft
+        self.draft_probabilities = probs or None
         return DraftTree(draft)
 
     def observe(self, new_tokens: list[int], drafted: int = 0, accepted: int = 0) -> None:
