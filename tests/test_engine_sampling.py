@@ -269,6 +269,8 @@ def _sampling_drafter(name, likely, vocab):
         return specscale.RetrievalDrafter(store, branches=2, depth=2, min_match=1)
     if name == "draft_model":
         return specscale.DraftModelDrafter(tiny_model("llama", vocab, seed=12, scale=8.0), max_tokens=2, adaptive=False)
+    if name == "sam_freq":
+        return specscale.FrequencySuffixDrafter(specscale.SuffixAutomaton(counts=True), min_prob=0.0)
     if name == "eagle3":
         from eagle_training import random_head
 
@@ -280,7 +282,7 @@ def _sampling_drafter(name, likely, vocab):
     raise AssertionError(name)
 
 
-SAMPLING_DRAFTERS = ["fixed_tree", "random_trees", "sam", "trie", "pld", "recycling", "lookahead", "hybrid", "retrieval", "eagle3"]
+SAMPLING_DRAFTERS = ["fixed_tree", "random_trees", "sam", "trie", "pld", "recycling", "lookahead", "hybrid", "retrieval", "eagle3", "sam_freq"]
 
 
 @pytest.mark.parametrize(

@@ -66,6 +66,7 @@ _DRAFTER_NAMES = (
     "Eagle3DraftHead",
     "Eagle3Drafter",
     "ExpectedAcceptance",
+    "FrequencySuffixDrafter",
     "HybridDrafter",
     "LookaheadDrafter",
     "MatchThreshold",

@@ -276,6 +276,12 @@ impl PySuffixAutomaton {
         self.inner.num_states()
     }
 
+    /// Whether the automaton keeps occurrence counts (built with `counts=True`).
+    #[getter]
+    fn has_counts(&self) -> bool {
+        self.inner.has_counts()
+    }
+
     /// Ids of the live sequences, oldest first.
     fn sequence_ids(&self) -> Vec<u64> {
         self.inner.log().sequences().iter().map(|s| s.id).collect()

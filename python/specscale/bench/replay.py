@@ -18,6 +18,8 @@ Methods (``--methods``):
 ``trie``        n-gram trie shared by the problem's samples, multi-branch tree drafts (PIA style)
 ``hybrid``      ``sam`` and ``trie`` behind a ``HybridDrafter`` choosing by expected accepted length
 ``suffix-decoding`` ArcticInference's SuffixDecoding, one cache per problem (needs ``arctic-inference``)
+``sam-freq``    frequency-scored trees after the longest match, a counted automaton shared by the problem
+``sam-freq-path`` the same, the single most frequent continuation (a chain)
 =============  ==================================================================================
 """
 
@@ -61,6 +63,15 @@ def _methods() -> dict[str, MethodFactory]:
         sam, trie = SuffixAutomaton(), NgramTrie(max_order=4)
         return lambda: HybridDrafter([SuffixAutomatonDrafter(automaton=sam), NgramTrieDrafter(trie=trie)])
 
+    def shared_frequency(mode: str) -> Callable[[], Callable[[], Any]]:
+        from specscale.drafters.frequency import FrequencySuffixDrafter
+
+        def per_problem() -> Callable[[], Any]:
+            store = SuffixAutomaton(counts=True)
+            return lambda: FrequencySuffixDrafter(automaton=store, mode=mode)  # type: ignore[arg-type]
+
+        return per_problem
+
     def shared_suffix_decoding() -> Callable[[], Any]:
         from specscale.drafters.suffix_decoding import SuffixDecodingDrafter, new_cache
 
@@ -75,10 +86,12 @@ def _methods() -> dict[str, MethodFactory]:
         "trie": shared_trie,
         "hybrid": shared_hybrid,
         "suffix-decoding": shared_suffix_decoding,
+        "sam-freq": shared_frequency("tree"),
+        "sam-freq-path": shared_frequency("path"),
     }
 
 
-METHODS = ("ar", "pld", "sam", "sam-request", "trie", "hybrid", "suffix-decoding")
+METHODS = ("ar", "pld", "sam", "sam-request", "trie", "hybrid", "suffix-decoding", "sam-freq", "sam-freq-path")
 
 
 @dataclass
@@ -127,6 +140,7 @@ class MethodReport:
             "steps": self.steps,
             "hit_rate": self.steps_with_hit / self.steps if self.steps else 0.0,
             "acceptance_rate": self.accepted_draft_tokens / self.draft_tokens if self.draft_tokens else 0.0,
+            "draft_nodes_per_step": self.draft_tokens / self.steps if self.steps else 0.0,
             "accepted_histogram": {str(k): v for k, v in sorted(self.histogram.items())},
             "draft_us_per_step": 1e6 * self.draft_seconds / self.steps if self.steps else 0.0,
         }
@@ -210,14 +224,20 @@ def _progress(total: int, enabled: bool) -> Any:
 
 
 def markdown_table(results: dict[str, dict[str, Any]]) -> str:
-    """One row per method: MAT, hit rate, drafting µs/step, MAT by sample (and predicted speedup)."""
+    """One row per method: MAT, hit rate, draft nodes per step (what verification pays for), drafting
+    µs/step, MAT by sample (and predicted speedup)."""
     predicted = any("predicted_speedup" in r for r in results.values())
-    head = "| method | MAT | hit rate | draft µs/step | MAT by sample |" + (" predicted speedup |" if predicted else "")
-    rule = "|---|---:|---:|---:|---|" + ("---:|" if predicted else "")
+    head = "| method | MAT | hit rate | nodes/step | draft µs/step | MAT by sample |" + (
+        " predicted speedup |" if predicted else ""
+    )
+    rule = "|---|---:|---:|---:|---:|---|" + ("---:|" if predicted else "")
     lines = [head, rule]
     for method, r in results.items():
         by_sample = " ".join(f"{m:.2f}" for m in r["mat_by_sample"])
-        line = f"| {method} | {r['mat']:.2f} | {r['hit_rate']:.2f} | {r['draft_us_per_step']:.1f} | {by_sample} |"
+        nodes = r.get("draft_nodes_per_step", 0.0)
+        line = (
+            f"| {method} | {r['mat']:.2f} | {r['hit_rate']:.2f} | {nodes:.1f} | {r['draft_us_per_step']:.1f} | {by_sample} |"
+        )
         if predicted:
             line += f" {r.get('predicted_speedup', float('nan')):.2f}x |"
         lines.append(line)

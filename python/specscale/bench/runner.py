@@ -176,7 +176,7 @@ def spectts_config(gpqa: str | None = None) -> BenchConfig:
         datasets=["aime24", "aime25", "math500"] + ([gpqa] if gpqa else []),
         # The seed paper's field that runs from the model alone (REST, SpS and EAGLE-3 need --rest-store,
         # --draft-model and --eagle3-head; SuffixDecoding needs the optional arctic-inference package).
-        methods=["ar", "pld", "sam", "trie", "recycling", "lookahead", "hybrid"],
+        methods=["ar", "pld", "sam", "trie", "recycling", "lookahead", "hybrid", "sam-freq"],
         regimes=["single", "bon", "rounds"],
         limit=30,
         n=4,

@@ -78,8 +78,11 @@ __all__ = [
 #: expected accepted length, ``recycling`` Token Recycling, ``lookahead`` Lookahead decoding,
 #: ``suffix-decoding`` ArcticInference's SuffixDecoding (optional package), ``rest`` retrieval from a
 #: static store (needs ``MethodSettings.rest_store``), ``sps`` a draft model (needs
-#: ``MethodSettings.draft_model``), ``eagle3`` an EAGLE-3 draft head (needs ``MethodSettings.eagle3_head``).
-METHODS = ("ar", "pld", "sam", "trie", "hybrid", "recycling", "lookahead", "suffix-decoding", "rest", "sps", "eagle3")
+#: ``MethodSettings.draft_model``), ``eagle3`` an EAGLE-3 draft head (needs ``MethodSettings.eagle3_head``),
+#: ``sam-freq`` frequency-scored trees after the longest match (specscale's SuffixDecoding counterpart).
+METHODS = (
+    "ar", "pld", "sam", "trie", "hybrid", "recycling", "lookahead", "suffix-decoding", "rest", "sps", "eagle3", "sam-freq",
+)
 
 #: What ``specscale bench`` runs when ``--methods`` is not given: the methods that need no extra files.
 DEFAULT_METHODS = ("ar", "pld", "sam", "trie")
@@ -134,6 +137,8 @@ class MethodSettings:
     lookahead_window: int = 7
     lookahead_guess_set: int = 7
     suffix_tokens: int = 40
+    #: ``sam-freq``: ``"tree"`` or ``"path"`` (its budget is ``suffix_tokens``, as SuffixDecoding's).
+    freq_mode: str = "tree"
     rest_store: str | None = None
     rest_tokens: int = 64
     draft_model: str | None = None
@@ -192,6 +197,8 @@ class ProblemStores:
     def __init__(self, trie_order: int = 4) -> None:
         self.automaton = SuffixAutomaton()
         self.trie = NgramTrie(max_order=trie_order)
+        #: With occurrence counts, for ``sam-freq`` (made on first use: counting costs a little per token).
+        self.counted: SuffixAutomaton | None = None
         #: Per-method drafters whose learned state is the problem's store (Token Recycling's table,
         #: Lookahead's pool, SuffixDecoding's cache): made on first use, kept across samples and rounds.
         self.stateful: dict[str, Drafter] = {}
@@ -243,6 +250,15 @@ def make_drafter(
             max_tokens=s.trie_tokens,
             adaptive=s.adaptive,
         )
+    if method == "sam-freq":
+        from specscale.drafters.frequency import FrequencySuffixDrafter
+
+        counted = None
+        if stores is not None:
+            if stores.counted is None:
+                stores.counted = SuffixAutomaton(counts=True)
+            counted = stores.counted
+        return FrequencySuffixDrafter(automaton=counted, mode=s.freq_mode, max_tokens=s.suffix_tokens)
     if method == "hybrid":
         if s.hybrid_fallback in ("ar", "hybrid", "sam") or s.hybrid_fallback not in METHODS:
             raise InvalidArgumentError(

@@ -6,6 +6,7 @@ See :mod:`specscale.drafters.base` for the protocol. Each drafter is a thin clas
 from specscale.drafters.automaton import SuffixAutomatonDrafter
 from specscale.drafters.base import AdaptiveLength, Drafter, NoDraft
 from specscale.drafters.eagle import Eagle3DraftHead, Eagle3Drafter
+from specscale.drafters.frequency import FrequencySuffixDrafter
 from specscale.drafters.hybrid import ExpectedAcceptance, HybridDrafter, MatchThreshold
 from specscale.drafters.lookahead import LookaheadDrafter
 from specscale.drafters.lookup import PromptLookup
@@ -22,6 +23,7 @@ __all__ = [
     "Eagle3DraftHead",
     "Eagle3Drafter",
     "ExpectedAcceptance",
+    "FrequencySuffixDrafter",
     "HybridDrafter",
     "LookaheadDrafter",
     "MatchThreshold",
