@@ -23,6 +23,7 @@ when a tokenizer is available; otherwise token sequences of the Best-of-8 traces
     python benches/engine_bench.py                                  # tiny random model, CPU
     python benches/engine_bench.py --traces 70                      # no model: exact replay of Bo8 traces
     python benches/engine_bench.py --model DIR --gguf F --prompts 4 --max-new-tokens 128
+    python benches/engine_bench.py --eagle3 random                  # + EAGLE-3's drafting cost per step
 """
 
 from __future__ import annotations
@@ -95,12 +96,42 @@ def load_prompts(args, tok) -> list[list[int]]:
     return [torch.randint(10, 1000, (64,)).tolist() for _ in range(args.prompts)]
 
 
-def drafters(args) -> dict[str, object]:
-    return {
+def eagle3_head(args, model):
+    """The EAGLE-3 head: a local checkpoint (--eagle3 DIR), or with --eagle3 random an untrained head of
+    the published shape for this target (a 32k draft vocabulary), which measures drafting cost only."""
+    from specscale.drafters.eagle import Eagle3DraftHead
+
+    if args.eagle3 != "random":
+        return Eagle3DraftHead.from_pretrained(args.eagle3, target=model)
+    from transformers import LlamaConfig
+
+    config = model.config.get_text_config()
+    torch.manual_seed(0)
+    head = Eagle3DraftHead(
+        LlamaConfig(
+            vocab_size=config.vocab_size,
+            hidden_size=config.hidden_size,
+            intermediate_size=config.intermediate_size,
+            num_attention_heads=config.num_attention_heads,
+            num_key_value_heads=config.num_key_value_heads,
+            draft_vocab_size=min(32000, config.vocab_size),
+            rms_norm_eps=1e-6,
+        )
+    )
+    return head.to(device=model.device, dtype=model.dtype).eval()
+
+
+def drafters(args, model) -> dict[str, object]:
+    out = {
         "pld": lambda: specscale.PromptLookup(),
         "sam": lambda: specscale.SuffixAutomatonDrafter(),
+        "sam-freq": lambda: specscale.FrequencySuffixDrafter(),
         "trie": lambda: specscale.NgramTrieDrafter(),
     }
+    if args.eagle3:
+        head = eagle3_head(args, model)
+        out["eagle3"] = lambda: specscale.Eagle3Drafter(head)
+    return out
 
 
 def run(args) -> None:
@@ -138,7 +169,7 @@ def run(args) -> None:
             torch.cuda.synchronize()
         return time.perf_counter() - t
 
-    methods = {"AR (NoDraft loop)": specscale.NoDraft, **drafters(args)}
+    methods = {"AR (NoDraft loop)": specscale.NoDraft, **drafters(args, model)}
     for i, prompt in enumerate(prompts):
         # Round-robin over the methods, --repeats times, keeping each method's fastest run: on a shared
         # machine that is the least disturbed one, and every method gets the same exposure to noise.
@@ -234,6 +265,9 @@ def main() -> None:
     ap.add_argument("--ignore-eos", action="store_true", help="always generate max-new-tokens")
     ap.add_argument("--no-hf-baselines", dest="hf_baselines", action="store_false")
     ap.add_argument("--traces", type=int, default=0, help="replay N Bo8 trace problems instead (no model)")
+    ap.add_argument(
+        "--eagle3", default=None, help="add EAGLE-3: a local head directory, or 'random' to measure drafting cost only"
+    )
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
