@@ -169,7 +169,7 @@ class FeatureRecorder:
 
     def _hook(self, index: int) -> Any:
         def capture(module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-            hidden = args[0] if args else kwargs.get("hidden_states")
+            hidden = args[0] if args else kwargs["hidden_states"]
             self._captured[index] = hidden[0]
 
         return capture

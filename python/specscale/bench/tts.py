@@ -258,7 +258,10 @@ def make_drafter(
             if stores.counted is None:
                 stores.counted = SuffixAutomaton(counts=True)
             counted = stores.counted
-        return FrequencySuffixDrafter(automaton=counted, mode=s.freq_mode, max_tokens=s.suffix_tokens)
+        if s.freq_mode not in ("tree", "path"):
+            raise InvalidArgumentError(f"freq_mode must be 'tree' or 'path', got {s.freq_mode!r}")
+        mode: Literal["tree", "path"] = "tree" if s.freq_mode == "tree" else "path"
+        return FrequencySuffixDrafter(automaton=counted, mode=mode, max_tokens=s.suffix_tokens)
     if method == "hybrid":
         if s.hybrid_fallback in ("ar", "hybrid", "sam") or s.hybrid_fallback not in METHODS:
             raise InvalidArgumentError(

@@ -207,7 +207,8 @@ class Eagle3DraftHead(nn.Module):
 
     def to_target_ids(self, draft_ids: torch.Tensor) -> torch.Tensor:
         """Map draft-vocabulary ids to target ids (``id + d2t[id]``)."""
-        return draft_ids + self.d2t[draft_ids]
+        d2t: torch.Tensor = self.d2t  # type: ignore[assignment]  # a registered buffer
+        return draft_ids + d2t[draft_ids]
 
     # --- checkpoints ----------------------------------------------------------------------------------
 

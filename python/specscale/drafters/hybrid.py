@@ -87,7 +87,8 @@ class ExpectedAcceptance(CombinePolicy):
 
 def _best_path(draft: DraftTree) -> list[int]:
     """The first root-to-leaf path (a chain's whole length; a tree's leading branch)."""
-    path, node, parents = [], -1, draft.parents
+    path: list[int] = []
+    node, parents = -1, draft.parents
     while True:
         child = next((i for i in range(node + 1, len(parents)) if parents[i] == node), None)
         if child is None:

@@ -78,7 +78,7 @@ class LookaheadDrafter(Drafter):
             parents.append(len(tokens) - 1)
             self._lookahead_nodes.append(len(tokens))
             tokens.append(t)
-        guesses = self.pool.get(context[-1], {})
+        guesses: OrderedDict[tuple[int, ...], None] = self.pool.get(context[-1], OrderedDict())
         for gram in list(reversed(guesses))[: self.guess_set]:
             if len(tokens) + len(gram) > max_tokens:
                 break

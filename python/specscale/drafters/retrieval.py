@@ -14,7 +14,7 @@ from __future__ import annotations
 from os import PathLike
 from pathlib import Path
 
-from specscale._core import DraftTree, SuffixAutomaton
+from specscale._core import Cursor, DraftTree, SuffixAutomaton
 from specscale.drafters.base import Drafter, _check_int
 from specscale.errors import InvalidArgumentError
 
@@ -63,21 +63,23 @@ class RetrievalDrafter(Drafter):
         self.branches = _check_int("branches", branches, 1)
         self.depth = _check_int("depth", depth, 1)
         self.min_match = _check_int("min_match", min_match, 1)
-        self._cursor = None
+        self._cursor: Cursor | None = None
         self._length = 0
 
     def begin(self, prompt: list[int]) -> None:
-        self._cursor = self.store.cursor()
-        self._cursor.extend(prompt)
-        self._length = len(prompt)
+        cursor = self.store.cursor()
+        cursor.extend(prompt)
+        self._cursor, self._length = cursor, len(prompt)
 
     def propose(self, context: list[int], max_tokens: int) -> DraftTree:
         if self._cursor is None or len(context) != self._length:
             self.begin(context)  # driven without begin()/observe(): follow this context from scratch
+        cursor = self._cursor
+        assert cursor is not None
         budget = min(max_tokens, self.max_tokens)
         if budget <= 0:
             return DraftTree.empty()
-        return self._cursor.draft_tree(k=self.branches, depth=self.depth, budget=budget, min_match=self.min_match)
+        return cursor.draft_tree(k=self.branches, depth=self.depth, budget=budget, min_match=self.min_match)
 
     def observe(self, new_tokens: list[int], drafted: int = 0, accepted: int = 0) -> None:
         if self._cursor is None:
