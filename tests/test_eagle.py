@@ -386,3 +386,14 @@ def test_trace_replay_cannot_feed_eagle_and_drafts_nothing():
     out = specscale.generate_from_trace([3, 4, 5], [6, 7, 8, 9], drafter=Eagle3Drafter(head))
     assert out.new_tokens == [6, 7, 8, 9] and out.stats.draft_tokens == 0
 
+
+
+def test_chain_only_verification_uses_the_trees_greedy_branch(trained):
+    """With tree=False the engine verifies each tree's first chain (the head's greedy path)."""
+    model, head = trained
+    drafter = Recording(head)
+    out = specscale.generate(model, PROMPTS[2], drafter=drafter, max_new_tokens=40, eos_token_id=[], tree=False)
+    assert out.new_tokens == reference_greedy(model, PROMPTS[2], 40, eos_token_id=[])
+    assert out.stats.accepted_draft_tokens > 0
+    # Chains only: every verified draft was a single branch, never longer than the tree's depth.
+    assert out.stats.draft_tokens <= sum(1 for _, t, _ in drafter.log if t) * (drafter.depth + 1)
