@@ -306,6 +306,20 @@ def test_checkpoint_variants_load(tmp_path, trained):
     torch.save(no_embed, legacy / "pytorch_model.bin")
     loaded = Eagle3DraftHead.from_pretrained(legacy, target=model)
     torch.testing.assert_close(loaded.embed_tokens.weight, model.get_input_embeddings().weight)
+    # The config as the reference checkpoints publish it (only these fields), scaled down.
+    published = {
+        "architectures": ["LlamaForCausalLMEagle3"], "bos_token_id": 0, "eos_token_id": 1, "hidden_act": "silu",
+        "hidden_size": 32, "initializer_range": 0.02, "intermediate_size": 64, "max_position_embeddings": 2048,
+        "model_type": "llama", "num_attention_heads": 4, "num_key_value_heads": 2, "num_hidden_layers": 1,
+        "pad_token_id": 0, "rms_norm_eps": 1e-6, "tie_word_embeddings": False, "torch_dtype": "float16",
+        "transformers_version": "4.28.1", "use_cache": True, "vocab_size": 96, "draft_vocab_size": 96,
+    }
+    (legacy / "config.json").write_text(json.dumps(published))
+    reference_style = Recording(Eagle3DraftHead.from_pretrained(legacy, target=model))
+    original = Recording(loaded)  # the same weights (and the target's embeddings) under our full config
+    for drafter in (reference_style, original):
+        specscale.generate(model, PROMPTS[1], drafter=drafter, max_new_tokens=16, eos_token_id=[])
+    assert reference_style.log == original.log
     with pytest.raises(InvalidArgumentError, match="embed_tokens"):
         Eagle3DraftHead.from_pretrained(legacy)
 
