@@ -12,7 +12,19 @@ were finally committed. The engine calls, for one generation::
 
 ``context`` is the whole committed sequence (prompt + generated) as a list of ints; ``new_tokens`` are
 the tokens appended to it this step (the accepted draft tokens plus the target's own), so stores can be
-updated incrementally. Drafters own no model state: they read stores.
+updated incrementally.
+
+Optional hooks, for drafters that learn from the target itself (:func:`specscale.generate` calls them;
+trace replay has no model and does not):
+
+- ``wants_logits = True`` and ``observe_logits(input_tokens, logits)``: every verification's logits,
+  row ``i`` scoring what follows ``input_tokens[i]`` (Token Recycling, Lookahead).
+- ``wants_hidden_states = True``, ``hidden_state_layers(model)`` and
+  ``observe_hidden_states(start, features)``: the inputs of the named decoder layers, concatenated, for
+  every committed token but the last, from position ``start`` on (EAGLE-3).
+- ``samples_drafts = True``, ``configure_sampling(params, generator)`` and, after each ``propose``,
+  ``draft_probabilities`` (node index -> the distribution it was sampled from): speculative sampling
+  with ``min(1, p/q)`` acceptance (SpS with sampled drafts).
 """
 
 from __future__ import annotations
