@@ -67,11 +67,11 @@ def fit_head(model, head, layers, sequences, steps=200, lr=3e-3, seed=0):
         empty = torch.zeros((1, attn.num_kv_heads, 0, attn.head_dim))
         causal = torch.ones((n, n), dtype=torch.bool).tril()
         targets = logits.argmax(-1)
-        out, _, _ = head.step(torch.tensor(tokens[1:]), head.fuse(features[:-1]), torch.arange(n), empty, empty, causal)
+        out, _, _ = head.step(torch.tensor(tokens[1:]), head.fuse(features[:-1]), torch.arange(n), (empty, empty), causal)
         loss = F.nll_loss(head.log_probs(out), targets[1:])
         # Second step: position t now holds the head's own output and its token guess for t+2.
         out2, _, _ = head.step(
-            targets[1 : n], out[: n - 1], torch.arange(1, n), empty, empty, causal[: n - 1, : n - 1]
+            targets[1 : n], out[: n - 1], torch.arange(1, n), (empty, empty), causal[: n - 1, : n - 1]
         )
         loss = loss + 0.5 * F.nll_loss(head.log_probs(out2), targets[2:])
         optimizer.zero_grad()

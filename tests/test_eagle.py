@@ -110,7 +110,7 @@ def _reference_tree(head, features, context, total, depth, top_k):
         hidden = torch.cat([pairs_hidden] + path_hidden) if path_hidden else pairs_hidden
         m = tokens.shape[0]
         empty = torch.zeros((1, attn.num_kv_heads, 0, attn.head_dim), dtype=hidden.dtype)
-        out, _, _ = head.step(tokens, hidden, torch.arange(m), empty, empty, torch.ones((m, m), dtype=torch.bool).tril())
+        out, _, _ = head.step(tokens, hidden, torch.arange(m), (empty, empty), torch.ones((m, m), dtype=torch.bool).tril())
         return out[-1:]
 
     last = run([], [])

@@ -82,24 +82,26 @@ class _FusedAttention(nn.Module):
         x: torch.Tensor,
         cos: torch.Tensor,
         sin: torch.Tensor,
-        past_keys: torch.Tensor,
-        past_values: torch.Tensor,
+        past: tuple[torch.Tensor, torch.Tensor] | _GrowingKV,
         allowed: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``x`` is ``[n, 2h]``; ``allowed`` ``[n, past + n]`` says which keys each query sees. Returns the
-        output ``[n, h]`` and the new keys/values ``[1, kv_heads, n, head_dim]``."""
+        """``x`` is ``[n, 2h]``; ``allowed`` ``[n, past + n]`` says which keys each query sees. ``past`` is
+        the earlier keys/values, or a :class:`_GrowingKV` that the new ones are appended to (no copy of
+        the context). Returns the output ``[n, h]`` and the new keys/values ``[1, kv_heads, n, head_dim]``."""
         n = x.shape[0]
         q = self.q_proj(x).view(n, self.num_heads, self.head_dim).transpose(0, 1)[None]
         k = self.k_proj(x).view(n, self.num_kv_heads, self.head_dim).transpose(0, 1)[None]
         v = self.v_proj(x).view(n, self.num_kv_heads, self.head_dim).transpose(0, 1)[None]
         q, k = _llama_parts().apply_rotary_pos_emb(q, k, cos, sin)
-        keys = torch.cat([past_keys, k], dim=2)
-        values = torch.cat([past_values, v], dim=2)
-        if self.num_kv_heads != self.num_heads:
-            repeat = self.num_heads // self.num_kv_heads
-            keys = keys.repeat_interleave(repeat, dim=1)
-            values = values.repeat_interleave(repeat, dim=1)
-        out = F.scaled_dot_product_attention(q, keys, values, attn_mask=allowed[None, None])
+        if isinstance(past, _GrowingKV):
+            past.append(k, v)
+            keys, values = past.view(k, self.num_kv_heads, self.head_dim)
+        else:
+            keys = torch.cat([past[0], k], dim=2)
+            values = torch.cat([past[1], v], dim=2)
+        # Grouped-query attention without materializing repeated keys (the context can be long).
+        gqa = self.num_kv_heads != self.num_heads
+        out = F.scaled_dot_product_attention(q, keys, values, attn_mask=allowed[None, None], enable_gqa=gqa)
         out = out[0].transpose(0, 1).reshape(n, self.num_heads * self.head_dim)
         return self.o_proj(out), k, v
 
@@ -125,8 +127,7 @@ class _FusedDecoderLayer(nn.Module):
         hidden: torch.Tensor,
         cos: torch.Tensor,
         sin: torch.Tensor,
-        past_keys: torch.Tensor,
-        past_values: torch.Tensor,
+        past: tuple[torch.Tensor, torch.Tensor] | _GrowingKV,
         allowed: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         residual = hidden
@@ -134,7 +135,7 @@ class _FusedDecoderLayer(nn.Module):
         if self.norm_before_residual:
             residual = hidden
         fused = torch.cat([self.input_layernorm(embeds), hidden], dim=-1)
-        attn, k, v = self.self_attn(fused, cos, sin, past_keys, past_values, allowed)
+        attn, k, v = self.self_attn(fused, cos, sin, past, allowed)
         hidden = residual + attn
         hidden = hidden + self.mlp(self.post_attention_layernorm(hidden))
         return hidden, k, v
@@ -189,17 +190,18 @@ class Eagle3DraftHead(nn.Module):
         tokens: torch.Tensor,
         hidden: torch.Tensor,
         positions: torch.Tensor,
-        past_keys: torch.Tensor,
-        past_values: torch.Tensor,
+        past: tuple[torch.Tensor, torch.Tensor] | _GrowingKV,
         allowed: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One pass of the layer: target ids ``tokens`` ``[n]`` paired with ``hidden`` ``[n, hidden]``.
+        """One pass of the layer: target ids ``tokens`` ``[n]`` paired with ``hidden`` ``[n, hidden]``,
+        attending to ``past`` (earlier ``(keys, values)`` ``[1, kv_heads, t, head_dim]``, or a cache the
+        new entries are appended to) as ``allowed`` ``[n, t + n]`` says.
 
         Returns the layer outputs ``[n, hidden]`` (fed back as the next level's hidden input) and the
         new keys/values."""
         embeds = self.embed_tokens(tokens)
         cos, sin = self.rotary(positions, embeds)
-        return self.midlayer(embeds, hidden, cos, sin, past_keys, past_values, allowed)  # type: ignore[no-any-return]
+        return self.midlayer(embeds, hidden, cos, sin, past, allowed)  # type: ignore[no-any-return]
 
     def log_probs(self, hidden: torch.Tensor) -> torch.Tensor:
         """Draft-vocabulary log-probabilities (float32) of the layer outputs ``hidden`` ``[n, hidden]``."""
@@ -499,13 +501,10 @@ class Eagle3Drafter(Drafter):
         self._pending_start += m
         tokens = torch.tensor(context[start + 1 : start + 1 + m], dtype=torch.long, device=param.device)
         positions = torch.arange(start, start + m, device=param.device)
-        attn = head.midlayer.self_attn
-        past_k, past_v = self._kv.view(features, attn.num_kv_heads, attn.head_dim)
-        cached = past_k.shape[2]
+        cached = self._kv.length
         allowed = torch.ones((m, cached + m), dtype=torch.bool, device=param.device)
         allowed[:, cached:] = torch.ones((m, m), dtype=torch.bool, device=param.device).tril()
-        out, k, v = head.step(tokens, head.fuse(features), positions, past_k, past_v, allowed)
-        self._kv.append(k, v)
+        out, _, _ = head.step(tokens, head.fuse(features), positions, self._kv, allowed)
         self._last_hidden = out[-1:]
 
     @torch.inference_mode()
@@ -522,7 +521,6 @@ class Eagle3Drafter(Drafter):
     def _tree(self, length: int, budget: int) -> DraftTree:
         head = self.head
         device = head.fc.weight.device
-        attn = head.midlayer.self_attn
         k = min(self.top_k, head.draft_vocab_size)
         last = self._last_hidden
         assert last is not None
@@ -534,66 +532,67 @@ class Eagle3Drafter(Drafter):
         frontier_scores = first.values
         frontier_tokens = tokens[0]
         frontier_hidden = last.expand(k, -1)
-        frontier_parent_entry: torch.Tensor | None = None  # tree-cache entry of each node's parent
-        ctx_k, ctx_v = self._kv.view(last, attn.num_kv_heads, attn.head_dim)
-        tree_k, tree_v = ctx_k[:, :, :0], ctx_v[:, :, :0]
+        frontier_parent_entry: torch.Tensor | None = None  # tree entry of each frontier node's parent
+        # ancestors[e, f]: tree entry f is entry e or one of its ancestors.
         ancestors = torch.zeros((0, 0), dtype=torch.bool, device=device)
         count = k
-        for level in range(min(self.depth, budget - 1)):
-            m = frontier.shape[0]
-            entries = ancestors.shape[0]
-            rows = torch.zeros((m, entries + m), dtype=torch.bool, device=device)
-            if frontier_parent_entry is not None:
-                rows[:, :entries] = ancestors[frontier_parent_entry]
-            rows[:, entries:] = torch.eye(m, dtype=torch.bool, device=device)
-            grown = torch.zeros((entries + m, entries + m), dtype=torch.bool, device=device)
-            grown[:entries, :entries] = ancestors
-            grown[entries:] = rows
-            ancestors = grown
-            allowed = torch.cat([torch.ones((m, ctx_k.shape[2]), dtype=torch.bool, device=device), rows], dim=1)
-            positions = torch.full((m,), length - 1 + level, dtype=torch.long, device=device)
-            out, new_k, new_v = head.step(
-                frontier_tokens,
-                frontier_hidden,
-                positions,
-                torch.cat([ctx_k, tree_k], dim=2),
-                torch.cat([ctx_v, tree_v], dim=2),
-                allowed,
-            )
-            tree_k = torch.cat([tree_k, new_k], dim=2)
-            tree_v = torch.cat([tree_v, new_v], dim=2)
-            children = torch.topk(head.log_probs(out), k, dim=-1)  # [m, k]
-            cumulative = (frontier_scores[:, None] + children.values).reshape(-1)
-            child_tokens = head.to_target_ids(children.indices.reshape(-1))
-            scores.append(cumulative)
-            tokens.append(child_tokens)
-            parents.append(frontier.repeat_interleave(k))
-            best = torch.topk(cumulative, min(k, cumulative.shape[0]))
-            frontier = count + best.indices
-            frontier_scores = best.values
-            frontier_tokens = child_tokens[best.indices]
-            frontier_hidden = out[best.indices // k]
-            frontier_parent_entry = entries + best.indices // k
-            count += cumulative.shape[0]
-        all_scores = torch.cat(scores)
-        order = torch.sort(-all_scores, stable=True).indices[:budget]
-        chosen = torch.sort(order).values.tolist()
-        all_tokens = torch.cat(tokens).tolist()
-        all_parents = torch.cat(parents).tolist()
-        index: dict[int, int] = {}
-        out_tokens: list[int] = []
-        out_parents: list[int] = []
-        for c in chosen:
-            parent = all_parents[c]
-            if parent >= 0 and parent not in index:
-                continue  # cannot happen (children never outscore parents); kept as a guard
-            index[c] = len(out_tokens)
-            out_tokens.append(all_tokens[c])
-            out_parents.append(index[parent] if parent >= 0 else -1)
-        return DraftTree(out_tokens, out_parents)
+        # Tree entries are written into the context cache's spare room, then dropped: the context's
+        # keys and values are never copied.
+        context_length = self._kv.length
+        try:
+            for level in range(min(self.depth, budget - 1)):
+                m = frontier.shape[0]
+                entries = ancestors.shape[0]
+                rows = torch.zeros((m, entries + m), dtype=torch.bool, device=device)
+                if frontier_parent_entry is not None:
+                    rows[:, :entries] = ancestors[frontier_parent_entry]
+                rows[:, entries:] = torch.eye(m, dtype=torch.bool, device=device)
+                grown = torch.zeros((entries + m, entries + m), dtype=torch.bool, device=device)
+                grown[:entries, :entries] = ancestors
+                grown[entries:] = rows
+                ancestors = grown
+                allowed = torch.cat([torch.ones((m, context_length), dtype=torch.bool, device=device), rows], dim=1)
+                positions = torch.full((m,), length - 1 + level, dtype=torch.long, device=device)
+                out, _, _ = head.step(frontier_tokens, frontier_hidden, positions, self._kv, allowed)
+                children = torch.topk(head.log_probs(out), k, dim=-1)  # [m, k]
+                cumulative = (frontier_scores[:, None] + children.values).reshape(-1)
+                child_tokens = head.to_target_ids(children.indices.reshape(-1))
+                scores.append(cumulative)
+                tokens.append(child_tokens)
+                parents.append(frontier.repeat_interleave(k))
+                best = torch.topk(cumulative, min(k, cumulative.shape[0]))
+                frontier = count + best.indices
+                frontier_scores = best.values
+                frontier_tokens = child_tokens[best.indices]
+                frontier_hidden = out[best.indices // k]
+                frontier_parent_entry = entries + best.indices // k
+                count += cumulative.shape[0]
+        finally:
+            self._kv.length = context_length
+        return _best_nodes(torch.cat(scores), torch.cat(tokens), torch.cat(parents), budget)
 
     def __repr__(self) -> str:
         return (
             f"Eagle3Drafter(total_tokens={self.total_tokens}, depth={self.depth}, top_k={self.top_k}, "
             f"draft_vocab={self.head.draft_vocab_size})"
         )
+
+
+def _best_nodes(scores: torch.Tensor, tokens: torch.Tensor, parents: torch.Tensor, budget: int) -> DraftTree:
+    """The ``budget`` best candidates by cumulative log-probability, as a tree in candidate order
+    (parents first). Ties go to the earlier candidate, so a node's ancestors always rank before it."""
+    order = torch.sort(-scores, stable=True).indices[:budget]
+    chosen = torch.sort(order).values.tolist()
+    all_tokens = tokens.tolist()
+    all_parents = parents.tolist()
+    index: dict[int, int] = {}
+    out_tokens: list[int] = []
+    out_parents: list[int] = []
+    for c in chosen:
+        parent = all_parents[c]
+        if parent >= 0 and parent not in index:
+            continue  # cannot happen (children never outscore parents); kept as a guard
+        index[c] = len(out_tokens)
+        out_tokens.append(all_tokens[c])
+        out_parents.append(index[parent] if parent >= 0 else -1)
+    return DraftTree(out_tokens, out_parents)
