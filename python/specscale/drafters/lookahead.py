@@ -1,24 +1,33 @@
-"""Lookahead decoding: Jacobi iteration over a window, and an n-gram pool from its trajectories.
+"""Lookahead decoding (Fu et al., 2024): Jacobi iteration over a 2-D window, and an n-gram pool.
 
-Each step's draft tree has two kinds of branches, verified in the same forward pass by the engine's tree
-attention mask:
+The window holds ``level - 1`` rows ("levels") of ``window`` guessed tokens; column ``i`` of the window
+guesses the tokens at positions ``i, i + 1, ...`` after the context's last token. Each step's draft tree
+has two parts, verified in one forward pass by the engine's tree attention mask:
 
-- the *lookahead branch*: the window's latest row, ``window`` guessed tokens after the context. The
-  target's argmax at each of its positions is the next Jacobi iterate, the window's next row;
-- *verification branches*: up to ``guess_set`` n-grams from the pool that start with the context's last
-  token, each a chain of ``level - 1`` tokens.
+- the *lookahead branch*: the oldest level, minus its column 0 (whose place the context's real last token
+  takes), is a chain after the context (the trunk), and column ``i`` of the newer levels hangs under
+  trunk node ``i`` (column 0 under the context itself), one node per level. A node at level ``l``, column
+  ``i`` thus sits at position ``l + i`` and sees the context, the trunk up to ``i`` and the column above
+  it: the attention pattern of the reference implementation's 2-D window. The target's argmax after each
+  column's newest node is that column's next Jacobi iterate;
+- the *verification branch*: up to ``guess_set`` n-grams from the pool that start with the context's
+  last token, each a chain of ``level - 1`` tokens (listed first: they are the likely ones).
 
-The last ``level`` rows form a 2-D window; every diagonal ``(row0[j], row1[j+1], ..., row_{level-1}[j+level-1])``
-is a phrase the model produced along its Jacobi trajectory and enters the pool, keyed by its first token.
-Where the original feeds all rows of the window through one pass with a custom 2-D mask, this version
-feeds the latest row as one tree branch (the rows before it are past iterates): the same n-gram pool, a
-simpler mask. The pool is cleared per generation unless ``persist_pool=True`` (then it carries across
-generations and problems, as the original does implicitly).
+After each pass every column, read top to bottom with its new iterate, is a ``level``-gram the model
+produced along its Jacobi trajectory (column 0's starts with the real last token): it enters the pool
+keyed by its first token, and the levels shift up by one with the new iterates as the newest level. As in
+the reference implementation the window starts from tokens drawn from the prompt. Every node is a real
+draft, so anything the target agrees with is accepted, lookahead nodes included (the reference verifies
+only the pool's n-grams).
+
+The pool is cleared per generation unless ``persist_pool=True`` (then it carries across generations and
+problems, as the original's does implicitly).
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
+import random
+from collections import OrderedDict
 from typing import Any
 
 import torch
@@ -30,37 +39,46 @@ __all__ = ["LookaheadDrafter"]
 
 
 class LookaheadDrafter(Drafter):
-    """Lookahead decoding (Jacobi window + n-gram pool) as a drafter.
+    """Lookahead decoding (2-D Jacobi window + n-gram pool) as a drafter.
 
     Args:
-        level: n-gram size ``N`` (the seed benchmark: 5); verification branches have ``N - 1`` tokens.
+        level: n-gram size ``N`` (the seed benchmark: 5); the window has ``N - 1`` levels and verification
+            branches have ``N - 1`` tokens.
         window: Jacobi window width ``W`` (7).
         guess_set: most verification n-grams per step ``G`` (7).
         persist_pool: keep the pool across generations.
+        seed: seeds the draw of the window's first tokens from the prompt (one draw per generation).
+
+    A step drafts ``G * (N - 1) + W * (N - 1) - 1`` nodes at most (55 with the seed benchmark's
+    settings); under a smaller budget the window narrows to the columns that fit.
     """
 
     #: The engine passes each verification's logits to :meth:`observe_logits`.
     wants_logits = True
 
-    def __init__(self, level: int = 5, window: int = 7, guess_set: int = 7, persist_pool: bool = False) -> None:
+    def __init__(
+        self, level: int = 5, window: int = 7, guess_set: int = 7, persist_pool: bool = False, seed: int = 0
+    ) -> None:
         self.level = _check_int("level", level, 2)
         self.window = _check_int("window", window, 1)
         self.guess_set = _check_int("guess_set", guess_set, 0)
         self.persist_pool = bool(persist_pool)
+        self.seed = int(seed)
         #: first token -> the most recent distinct continuations (``level - 1`` tokens), newest last.
         self.pool: dict[int, OrderedDict[tuple[int, ...], None]] = {}
-        self.rows: deque[list[int]] = deque(maxlen=self.level)
-        self._lookahead_nodes: list[int] = []
+        #: ``level - 1`` rows of ``window`` tokens, oldest (the trunk) first.
+        self.levels: list[list[int]] = []
+        self._newest_nodes: list[int] = []  # draft node of each drafted column's newest-level token
+        self._iterates: list[int] | None = None
+        self._anchor = 0  # the context's last token when the window was drafted (column 0's first token)
 
     def begin(self, prompt: list[int]) -> None:
         if not self.persist_pool:
             self.pool.clear()
-        self.rows.clear()
-        # The first row: the prompt's last tokens (the original seeds the window from the prompt too).
-        first = list(prompt[-self.window :])
-        first += [prompt[-1]] * (self.window - len(first))
-        self.rows.append(first)
-        self._lookahead_nodes = []
+        rng = random.Random(self.seed)
+        self.levels = [[prompt[rng.randrange(len(prompt))] for _ in range(self.window)] for _ in range(self.level - 1)]
+        self._newest_nodes = []
+        self._iterates = None
 
     @property
     def pool_size(self) -> int:
@@ -68,16 +86,10 @@ class LookaheadDrafter(Drafter):
         return sum(len(v) for v in self.pool.values())
 
     def propose(self, context: list[int], max_tokens: int) -> DraftTree:
-        if not self.rows:
+        if not self.levels:
             self.begin(context)
         tokens: list[int] = []
         parents: list[int] = []
-        # The lookahead branch first, so the window always advances, then the pool's guesses.
-        self._lookahead_nodes = []
-        for t in self.rows[-1][: max(0, max_tokens)]:
-            parents.append(len(tokens) - 1)
-            self._lookahead_nodes.append(len(tokens))
-            tokens.append(t)
         guesses: OrderedDict[tuple[int, ...], None] = self.pool.get(context[-1], OrderedDict())
         for gram in list(reversed(guesses))[: self.guess_set]:
             if len(tokens) + len(gram) > max_tokens:
@@ -87,24 +99,46 @@ class LookaheadDrafter(Drafter):
                 parents.append(parent)
                 parent = len(tokens)
                 tokens.append(t)
+        # The window: trunk = oldest level's columns 1.., column i of the newer levels under trunk node i
+        # (column 0 under the context's last token). Under a budget it narrows to the columns that fit.
+        room = max(0, max_tokens - len(tokens))
+        columns = min(self.window, (room + 1) // (self.level - 1))
+        trunk: list[int] = [-1]  # the draft node standing for column i of the oldest level
+        for i in range(1, columns):
+            parents.append(trunk[-1])
+            trunk.append(len(tokens))
+            tokens.append(self.levels[0][i])
+        self._newest_nodes = []
+        for i in range(columns):
+            parent = trunk[i]
+            for row in self.levels[1:]:
+                parents.append(parent)
+                parent = len(tokens)
+                tokens.append(row[i])
+            self._newest_nodes.append(parent)  # -1 (the context) for column 0 when level == 2
+        self._anchor = context[-1]
+        self._iterates = None
         return DraftTree(tokens, parents) if tokens else DraftTree.empty()
 
     def observe_logits(self, input_tokens: list[int], logits: Any) -> None:
-        """Reads the next Jacobi row off the lookahead branch and collects the window's diagonals."""
-        nodes = self._lookahead_nodes
-        if not nodes:
+        """Reads the next Jacobi iterate of each drafted column (the row after its newest node)."""
+        if not self._newest_nodes:
             return
-        # Node i's prediction sits in the row of its parent: row 0 for the first, node i-1's row after.
-        rows_index = torch.tensor([0] + [n + 1 for n in nodes[:-1]], device=logits.device)
-        new_row = logits.index_select(0, rows_index).argmax(dim=-1).tolist()
-        new_row += self.rows[-1][len(new_row) :]  # a truncated branch keeps its old tail
-        self.rows.append(new_row)
-        if len(self.rows) == self.level:
-            for j in range(self.window - self.level + 1):
-                gram = tuple(self.rows[r][j + r] for r in range(self.level))
-                slot = self.pool.setdefault(gram[0], OrderedDict())
-                slot.pop(gram[1:], None)
-                slot[gram[1:]] = None
-                while len(slot) > max(1, self.guess_set):
-                    slot.popitem(last=False)
-        self._lookahead_nodes = []
+        rows = torch.tensor([n + 1 for n in self._newest_nodes], device=logits.device)
+        self._iterates = logits.index_select(0, rows).argmax(dim=-1).tolist()
+
+    def observe(self, new_tokens: list[int], drafted: int = 0, accepted: int = 0) -> None:
+        iterates, self._iterates = self._iterates, None
+        self._newest_nodes = []
+        if not iterates:
+            return
+        for column, new in enumerate(iterates):
+            first = self._anchor if column == 0 else self.levels[0][column]
+            gram = (first,) + tuple(row[column] for row in self.levels[1:]) + (new,)
+            slot = self.pool.setdefault(gram[0], OrderedDict())
+            slot.pop(gram[1:], None)
+            slot[gram[1:]] = None
+            while len(slot) > max(1, self.guess_set):
+                slot.popitem(last=False)
+        newest = iterates + self.levels[-1][len(iterates) :]  # undrafted columns keep their tokens
+        self.levels = self.levels[1:] + [newest]
