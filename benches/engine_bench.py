@@ -127,10 +127,18 @@ def drafters(args, model) -> dict[str, object]:
         "sam": lambda: specscale.SuffixAutomatonDrafter(),
         "sam-freq": lambda: specscale.FrequencySuffixDrafter(),
         "trie": lambda: specscale.NgramTrieDrafter(),
+        "lookahead": lambda: specscale.LookaheadDrafter(),
+        "recycling": lambda: specscale.TokenRecyclingDrafter(),
     }
     if args.eagle3:
         head = eagle3_head(args, model)
         out["eagle3"] = lambda: specscale.Eagle3Drafter(head)
+    if args.methods:
+        wanted = [m.strip() for m in args.methods.split(",") if m.strip()]
+        unknown = sorted(set(wanted) - set(out))
+        if unknown:
+            raise SystemExit(f"--methods: unknown {unknown}; choose from {sorted(out)}")
+        out = {m: out[m] for m in wanted}
     return out
 
 
@@ -265,6 +273,7 @@ def main() -> None:
     ap.add_argument("--ignore-eos", action="store_true", help="always generate max-new-tokens")
     ap.add_argument("--no-hf-baselines", dest="hf_baselines", action="store_false")
     ap.add_argument("--traces", type=int, default=0, help="replay N Bo8 trace problems instead (no model)")
+    ap.add_argument("--methods", default=None, help="comma-separated drafters to run beside AR (default: all)")
     ap.add_argument(
         "--eagle3", default=None, help="add EAGLE-3: a local head directory, or 'random' to measure drafting cost only"
     )

@@ -16,6 +16,7 @@ from __future__ import annotations
 import heapq
 from typing import Any
 
+import numpy as np
 import torch
 
 from specscale._core import DraftTree
@@ -62,17 +63,19 @@ class TokenRecyclingDrafter(Drafter):
         self.top_k = _check_int("top_k", top_k, 1)
         self.template = static_tree_template(_check_int("tree_size", tree_size, 1), self.top_k)
         self.persist = bool(persist)
-        self.table = torch.full((vocab_size or 0, self.top_k), -1, dtype=torch.int64)
+        #: One row of ``top_k`` successor ids per token id (-1: not seen yet). A numpy array: drafting reads
+        #: a few dozen rows one by one, and a numpy row costs a fraction of a tensor row.
+        self.table = np.full((vocab_size or 0, self.top_k), -1, dtype=np.int64)
         self.updates = 0
 
     def begin(self, prompt: list[int]) -> None:
         if not self.persist:
-            self.table.fill_(-1)
+            self.table.fill(-1)
             self.updates = 0
 
     def _ensure_rows(self, n: int) -> None:
         if n > self.table.shape[0]:
-            grown = torch.full((max(n, 2 * self.table.shape[0]), self.top_k), -1, dtype=torch.int64)
+            grown = np.full((max(n, 2 * self.table.shape[0]), self.top_k), -1, dtype=np.int64)
             grown[: self.table.shape[0]] = self.table
             self.table = grown
 
@@ -80,14 +83,14 @@ class TokenRecyclingDrafter(Drafter):
         """Row ``i`` of ``logits`` scored what follows ``input_tokens[i]``: store its top-k."""
         top = torch.topk(logits.float(), self.top_k, dim=-1).indices.to("cpu", torch.int64)
         self._ensure_rows(max(max(input_tokens) + 1, logits.shape[-1]))
-        self.table[torch.tensor(input_tokens, dtype=torch.int64)] = top
+        self.table[np.asarray(input_tokens, dtype=np.int64)] = top.numpy()
         self.updates += 1
 
     def propose(self, context: list[int], max_tokens: int) -> DraftTree:
         last = context[-1]
         if max_tokens <= 0 or last >= self.table.shape[0] or int(self.table[last, 0]) < 0:
             return DraftTree.empty()
-        rows = self.table.tolist() if self.table.shape[0] < 4096 else None
+        rows: dict[int, list[int]] = {}  # the rows this draft reads, each converted once
         tokens: list[int] = []
         parents: list[int] = []
         index: list[int] = []  # template node -> draft node (-2 = pruned)
@@ -98,8 +101,13 @@ class TokenRecyclingDrafter(Drafter):
                 index.append(-2)
                 continue
             source = last if parent < 0 else tokens[index[parent]]
-            row = rows[source] if rows is not None else self.table[source].tolist()
-            token = row[rank] if source < self.table.shape[0] else -1
+            if source >= self.table.shape[0]:
+                token = -1
+            else:
+                row = rows.get(source)
+                if row is None:
+                    row = rows[source] = self.table[source].tolist()
+                token = row[rank]
             if token < 0:
                 index.append(-2)
                 continue
