@@ -55,8 +55,14 @@ def greedy_sequences(model, count, length, vocab, seed=0):
 
 def fit_head(model, head, layers, sequences, steps=200, lr=3e-3, seed=0):
     """Train ``head`` to predict the target's greedy token two positions ahead of each feature (the first
-    draft step) and, feeding its own output back, three ahead (the second), as EAGLE-3 is trained."""
+    draft step) and, feeding its own output back, three ahead (the second), as EAGLE-3 is trained.
+
+    A head with a reduced draft vocabulary learns the targets its ``d2t`` map covers (others are ignored)."""
     torch.manual_seed(seed)
+    vocab = model.config.get_text_config().vocab_size
+    to_draft = torch.full((vocab,), -100, dtype=torch.long)  # target id -> draft id (-100: not drafted)
+    draft_ids = torch.arange(head.draft_vocab_size)
+    to_draft[head.to_target_ids(draft_ids)] = draft_ids
     data = [(seq, *target_features(model, seq, layers)) for seq in sequences]
     head.train()
     optimizer = torch.optim.Adam([p for n, p in head.named_parameters() if n != "embed_tokens.weight"], lr=lr)
@@ -66,14 +72,17 @@ def fit_head(model, head, layers, sequences, steps=200, lr=3e-3, seed=0):
         n = len(tokens) - 1
         empty = torch.zeros((1, attn.num_kv_heads, 0, attn.head_dim))
         causal = torch.ones((n, n), dtype=torch.bool).tril()
-        targets = logits.argmax(-1)
-        out, _, _ = head.step(torch.tensor(tokens[1:]), head.fuse(features[:-1]), torch.arange(n), (empty, empty), causal)
-        loss = F.nll_loss(head.log_probs(out), targets[1:])
-        # Second step: position t now holds the head's own output and its token guess for t+2.
-        out2, _, _ = head.step(
-            targets[1 : n], out[: n - 1], torch.arange(1, n), (empty, empty), causal[: n - 1, : n - 1]
-        )
-        loss = loss + 0.5 * F.nll_loss(head.log_probs(out2), targets[2:])
+        greedy = logits.argmax(-1)  # the target's token after each position
+        targets = to_draft[greedy]
+        out, k1, v1 = head.step(torch.tensor(tokens[1:]), head.fuse(features[:-1]), torch.arange(n), (empty, empty), causal)
+        loss = F.nll_loss(head.log_probs(out), targets[1:], ignore_index=-100)
+        # Second step, as at drafting time: the node at position t + 1 holds the head's own output at t and
+        # the token a correct first draft holds; it sees the first step's pairs up to t and itself.
+        seen = torch.zeros((n - 1, 2 * n - 1), dtype=torch.bool)
+        seen[:, :n] = causal[: n - 1]
+        seen[:, n:] = torch.eye(n - 1, dtype=torch.bool)
+        out2, _, _ = head.step(greedy[1:n], out[: n - 1], torch.arange(1, n), (k1, v1), seen)
+        loss = loss + 0.5 * F.nll_loss(head.log_probs(out2), targets[2:], ignore_index=-100)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
