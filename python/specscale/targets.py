@@ -71,6 +71,7 @@ class ModelTarget:
         self._feature_start = 0
         #: With ``keep_features``: every committed token's features, in order, for :meth:`export`.
         self._kept: list[torch.Tensor] | None = [] if keep_features and feature_layers is not None else None
+        self._kept_rows = 0  # rows in _kept (a running count: summing the chunks each step would be quadratic)
 
     @property
     def tree_enabled(self) -> bool:
@@ -131,13 +132,14 @@ class ModelTarget:
     def _keep(self, start: int, rows: torch.Tensor) -> None:
         """Append committed rows to the record for :meth:`export`; give up where positions would gap."""
         assert self._kept is not None
-        kept_end = sum(t.shape[0] for t in self._kept)
-        if start > kept_end:  # a prefix without recorded features: the record could not be complete
+        if start > self._kept_rows:  # a prefix without recorded features: the record could not be complete
             self._kept = None
             return
-        if start < kept_end:  # rows fed again (a cache that could not keep a tree path): same values
+        if start < self._kept_rows:  # rows fed again (a cache that could not keep a tree path): same values
             self._kept = [torch.cat(self._kept, dim=0)[:start]]
+            self._kept_rows = start
         self._kept.append(rows)
+        self._kept_rows += rows.shape[0]
 
     def commit(self, path: list[int]) -> None:
         self.verifier.commit(path)
