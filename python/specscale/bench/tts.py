@@ -719,17 +719,21 @@ def best_of_n(
     stores = stores if stores is not None else ProblemStores(ms.trie_order)
     prompt = build_prompt_ids(tokenizer, problem.prompt, settings.chat_template, settings.system_prompt)
     prefix = None
+    # The first sample's drafter is made before the prefill: a feature drafter (EAGLE-3, or a hybrid
+    # with one) needs the prompt's hidden states recorded with it.
+    def new_drafter() -> Drafter:
+        return drafter_factory(method, stores) if drafter_factory else make_drafter(method, stores, ms, target=model)
+
+    first = new_drafter()
     if settings.reuse_prefix and n > 1 and len(prompt) > 1:
-        # A feature drafter (EAGLE-3) needs the prompt's hidden states too: record them with the prefill.
-        uses_features = method == "eagle3" or (method == "hybrid" and ms.hybrid_fallback == "eagle3")
-        probe = make_drafter(method, stores, ms, target=model) if uses_features else None
-        layers = probe.hidden_state_layers(model) if probe is not None else None  # type: ignore[attr-defined]
+        wants = getattr(first, "wants_hidden_states", False)
+        layers = first.hidden_state_layers(model) if wants else None  # type: ignore[attr-defined]
         prefix = PrefixCache.prefill(model, prompt[:-1], feature_layers=layers)
     share = prefix.seconds / n if prefix is not None else 0.0
     samples: list[SampleResult] = []
     copies = 0.0
     for k in range(n):
-        drafter = drafter_factory(method, stores) if drafter_factory else None
+        drafter = first if k == 0 else new_drafter()
         sample, gen = run_sample(
             model,
             tokenizer,
