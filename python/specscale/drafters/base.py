@@ -43,6 +43,22 @@ def _check_int(name: str, value: object, lo: int) -> int:
     return value
 
 
+def _check_number(name: str, value: object, lo: float | None = None, hi: float | None = None) -> float:
+    """``value`` as a float; :class:`InvalidArgumentError` naming it unless it is a real number (not a
+    bool, not NaN) within ``[lo, hi]`` (either bound optional)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or value != value
+        or (lo is not None and value < lo)
+        or (hi is not None and value > hi)
+    ):
+        low = "-inf" if lo is None else lo
+        high = "inf" if hi is None else hi
+        raise InvalidArgumentError(f"{name} must be a number in [{low}, {high}], got {value!r}")
+    return float(value)
+
+
 @dataclass
 class AdaptiveLength:
     """Chooses how many tokens to draft from recent acceptance and the current match length.

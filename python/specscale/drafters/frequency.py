@@ -19,7 +19,7 @@ import math
 from typing import Literal
 
 from specscale._core import Cursor, DraftTree, SuffixAutomaton
-from specscale.drafters.base import Drafter, _check_int
+from specscale.drafters.base import Drafter, _check_int, _check_number
 from specscale.errors import InvalidArgumentError, SpecscaleError
 
 __all__ = ["FrequencySuffixDrafter"]
@@ -61,16 +61,12 @@ class FrequencySuffixDrafter(Drafter):
                 raise InvalidArgumentError("automaton must be built with counts: SuffixAutomaton(counts=True)")
         if mode not in ("tree", "path"):
             raise InvalidArgumentError(f"mode must be 'tree' or 'path', got {mode!r}")
-        if not isinstance(spec_factor, (int, float)) or isinstance(spec_factor, bool) or not spec_factor >= 0:
-            raise InvalidArgumentError(f"spec_factor must be a number >= 0, got {spec_factor!r}")
-        if not isinstance(min_prob, (int, float)) or isinstance(min_prob, bool) or not 0.0 <= min_prob <= 1.0:
-            raise InvalidArgumentError(f"min_prob must be in [0, 1], got {min_prob!r}")
         self.automaton = automaton
         self.shared = automaton is not None
         self.mode = mode
         self.max_tokens = _check_int("max_tokens", max_tokens, 1)
-        self.spec_factor = float(spec_factor)
-        self.min_prob = float(min_prob)
+        self.spec_factor = _check_number("spec_factor", spec_factor, 0.0)
+        self.min_prob = _check_number("min_prob", min_prob, 0.0, 1.0)
         self.branches = _check_int("branches", branches, 1)
         self.depth = _check_int("depth", depth, 1)
         self.min_match = _check_int("min_match", min_match, 1)

@@ -27,7 +27,7 @@ import itertools
 from typing import Any
 
 from specscale._core import DraftTree
-from specscale.drafters.base import Drafter, _check_int
+from specscale.drafters.base import Drafter, _check_int, _check_number
 from specscale.errors import InvalidArgumentError, SpecscaleError
 
 __all__ = ["SuffixDecodingDrafter", "new_cache", "suffix_decoding_available"]
@@ -125,18 +125,9 @@ class SuffixDecodingDrafter(Drafter):
         if isinstance(max_cached_requests, bool) or not isinstance(max_cached_requests, int):
             raise InvalidArgumentError(f"max_cached_requests must be an int, got {max_cached_requests!r}")
         self.max_cached_requests = max_cached_requests
-        for name, value in (("max_spec_factor", max_spec_factor), ("max_spec_offset", max_spec_offset)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise InvalidArgumentError(f"{name} must be a number, got {value!r}")
-        if (
-            isinstance(min_token_prob, bool)
-            or not isinstance(min_token_prob, (int, float))
-            or not (0.0 <= min_token_prob <= 1.0)
-        ):
-            raise InvalidArgumentError(f"min_token_prob must be a number in [0, 1], got {min_token_prob!r}")
-        self.max_spec_factor = float(max_spec_factor)
-        self.max_spec_offset = float(max_spec_offset)
-        self.min_token_prob = float(min_token_prob)
+        self.max_spec_factor = _check_number("max_spec_factor", max_spec_factor)
+        self.max_spec_offset = _check_number("max_spec_offset", max_spec_offset)
+        self.min_token_prob = _check_number("min_token_prob", min_token_prob, 0.0, 1.0)
         self.use_tree_spec = bool(use_tree_spec)
         self.use_prompt = bool(use_prompt)
         self.cache = cache
