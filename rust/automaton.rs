@@ -147,6 +147,11 @@ impl SuffixAutomaton {
         id
     }
 
+    /// Closes the open sequence, if any: the next push starts a new one.
+    pub fn close_sequence(&mut self) {
+        self.log.close();
+    }
+
     /// Appends `token` to the open sequence (opening one if there is none). Amortized O(1).
     pub fn push(&mut self, token: u32) -> Result<()> {
         if !self.log.is_open() {

@@ -85,6 +85,11 @@ impl NgramTrie {
         id
     }
 
+    /// Closes the open sequence, if any: the next push starts a new one.
+    pub fn close_sequence(&mut self) {
+        self.log.close();
+    }
+
     /// Appends `token` to the open sequence (opening one if there is none). O(max_order).
     pub fn push(&mut self, token: u32) -> Result<()> {
         if !self.log.is_open() {

@@ -59,6 +59,17 @@ impl Scope {
 /// Store sequence ids carry their scope in the top byte, so `remove_sequence(id)` needs nothing else.
 const SCOPE_SHIFT: u32 = 56;
 
+/// The scope and the scope-local id of a store-wide sequence id.
+fn split_id(id: u64) -> Result<(Scope, u64)> {
+    let scope = match id >> SCOPE_SHIFT {
+        0 => Scope::Request,
+        1 => Scope::Family,
+        2 => Scope::Global,
+        _ => return Err(Error::UnknownSequence { id }),
+    };
+    Ok((scope, id & ((1 << SCOPE_SHIFT) - 1)))
+}
+
 #[derive(Clone, Debug)]
 struct ScopeData {
     automaton: SuffixAutomaton,
@@ -148,13 +159,7 @@ impl Store {
 
     /// Removes the sequence `id` (as returned by [`Self::begin_sequence`]).
     pub fn remove_sequence(&mut self, id: u64) -> Result<()> {
-        let scope = match id >> SCOPE_SHIFT {
-            0 => Scope::Request,
-            1 => Scope::Family,
-            2 => Scope::Global,
-            _ => return Err(Error::UnknownSequence { id }),
-        };
-        let local = id & ((1 << SCOPE_SHIFT) - 1);
+        let (scope, local) = split_id(id)?;
         let s = self.scope_mut(scope);
         s.automaton
             .remove_sequence(local)
@@ -250,6 +255,77 @@ impl Store {
         self.scope(scope).memory_bytes()
     }
 
+    /// The longest context the tries count continuations of.
+    pub fn max_order(&self) -> u32 {
+        self.trie(Scope::Request).max_order()
+    }
+
+    /// Whether the automata keep occurrence counts (needed by frequency trees).
+    pub fn has_counts(&self) -> bool {
+        self.automaton(Scope::Request).has_counts()
+    }
+
+    /// Store-wide ids of the sequences of `scope`, oldest first.
+    pub fn sequence_ids(&self, scope: Scope) -> Vec<u64> {
+        self.automaton(scope)
+            .log()
+            .sequences()
+            .iter()
+            .map(|s| (scope as u64) << SCOPE_SHIFT | s.id)
+            .collect()
+    }
+
+    /// The tokens of sequence `id` (as returned by [`Self::begin_sequence`]).
+    pub fn sequence(&self, id: u64) -> Result<&[u32]> {
+        let (scope, local) = split_id(id)?;
+        let log = self.automaton(scope).log();
+        let index = log.index_of(local).map_err(|_| Error::UnknownSequence { id })?;
+        Ok(log.sequence_tokens(index))
+    }
+
+    /// Moves every sequence of `from` into `to` (as new sequences there, oldest first, under `to`'s
+    /// capacity) and leaves `from` empty: a problem's family becomes part of the global scope when the
+    /// problem is done. O(tokens moved) insertions.
+    pub fn promote(&mut self, from: Scope, to: Scope) -> Result<()> {
+        if from == to {
+            return Err(invalid("to", "must differ from the scope promoted from"));
+        }
+        let moved: Vec<Vec<u32>> = {
+            let log = self.automaton(from).log();
+            (0..log.sequences().len())
+                .map(|i| log.sequence_tokens(i).to_vec())
+                .collect()
+        };
+        for tokens in moved {
+            self.begin_sequence(to);
+            self.extend(to, &tokens)?;
+        }
+        // A later extend of `to` must not continue the last moved sequence.
+        self.close_sequence(to);
+        self.clear(from);
+        Ok(())
+    }
+
+    /// Closes the open sequence of `scope`, if any: the next `extend` starts a new one.
+    pub fn close_sequence(&mut self, scope: Scope) {
+        let s = self.scope_mut(scope);
+        s.automaton.close_sequence();
+        s.trie.close_sequence();
+    }
+
+    /// Scored draft tree of the continuations of `context` (its last `max_order` tokens count), from
+    /// the tries of every scope with their counts summed. See [`NgramTrie::top_continuations`].
+    pub fn top_continuations(
+        &self,
+        context: &[u32],
+        k: usize,
+        depth: usize,
+        budget: usize,
+    ) -> Result<DraftTree> {
+        let tries = Scope::ALL.map(|s| self.trie(s));
+        top_continuations_multi(&tries, context, k, depth, budget)
+    }
+
     /// A cursor at the empty context.
     pub fn cursor(&self) -> StoreCursor {
         StoreCursor {
@@ -343,9 +419,52 @@ impl StoreCursor {
         min_match: u32,
         policy: DraftPolicy,
     ) -> Result<DraftTree> {
+        self.draft_biased(store, max_tokens, min_match, policy, 0)
+    }
+
+    /// Like [`Self::draft`], but a global-scope draft wins only when its match is longer than the best
+    /// request or family match by more than `global_bias` tokens: text the model wrote for this
+    /// problem predicts its continuation better than a corpus match of the same length
+    /// (SAM-Decoding's static-store bias).
+    pub fn draft_biased(
+        &mut self,
+        store: &Store,
+        max_tokens: usize,
+        min_match: u32,
+        policy: DraftPolicy,
+        global_bias: u32,
+    ) -> Result<DraftTree> {
         let mut best = DraftTree::empty();
+        let mut best_score = 0i64;
         for (c, s) in self.cursors.iter_mut().zip(Scope::ALL) {
             let d = c.draft_with(store.automaton(s), max_tokens, min_match, policy)?;
+            let bias = if s == Scope::Global { global_bias } else { 0 };
+            let score = i64::from(d.match_length) - i64::from(bias);
+            if !d.is_empty() && (best.is_empty() || score > best_score) {
+                best = d;
+                best_score = score;
+            }
+        }
+        Ok(best)
+    }
+
+    /// A frequency-scored draft tree (see [`Cursor::draft_tree`]) from the scope whose continued
+    /// match is longest (inner scopes win ties). Needs a store built with counts; without them each
+    /// scope gives its most-recent chain.
+    pub fn frequency_tree(
+        &mut self,
+        store: &Store,
+        k: usize,
+        depth: usize,
+        budget: usize,
+        min_match: u32,
+    ) -> Result<DraftTree> {
+        let mut best = DraftTree::empty();
+        for (c, s) in self.cursors.iter_mut().zip(Scope::ALL) {
+            if c.match_length() < min_match.max(1) || store.num_tokens(s) == 0 {
+                continue;
+            }
+            let d = c.draft_tree(store.automaton(s), k, depth, budget, min_match)?;
             if !d.is_empty() && (best.is_empty() || d.match_length > best.match_length) {
                 best = d;
             }
@@ -395,6 +514,42 @@ mod tests {
         assert_eq!(back.num_tokens(Scope::Request), 4);
         store.clear(Scope::Request);
         assert_eq!(store.num_tokens(Scope::Request), 0);
+    }
+
+    #[test]
+    fn promote_moves_sequences_and_global_bias_prefers_inner_scopes() {
+        let mut store = Store::new(3, true).unwrap();
+        store.begin_sequence(Scope::Family);
+        store.extend(Scope::Family, &[1, 2, 3, 4, 5]).unwrap();
+        store.begin_sequence(Scope::Family);
+        store.extend(Scope::Family, &[7, 8, 9]).unwrap();
+        store.promote(Scope::Family, Scope::Global).unwrap();
+        assert_eq!(store.num_tokens(Scope::Family), 0);
+        let ids = store.sequence_ids(Scope::Global);
+        assert_eq!(ids.len(), 2);
+        assert_eq!(store.sequence(ids[0]).unwrap(), &[1, 2, 3, 4, 5]);
+        assert_eq!(store.sequence(ids[1]).unwrap(), &[7, 8, 9]);
+        // The moved sequences are closed: a new extend starts its own sequence.
+        store.extend(Scope::Global, &[6]).unwrap();
+        assert_eq!(store.sequence_ids(Scope::Global).len(), 3);
+        assert!(store.promote(Scope::Global, Scope::Global).is_err());
+
+        // Global holds 1 2 3 4 5 (match 3 for context [2,3,4]); family holds a shorter match (2).
+        store.begin_sequence(Scope::Family);
+        store.extend(Scope::Family, &[3, 4, 9, 9]).unwrap();
+        let mut cur = store.cursor();
+        cur.extend(&store, &[2, 3, 4]);
+        let plain = cur.draft(&store, 2, 1, DraftPolicy::MostRecent).unwrap();
+        assert_eq!(plain.tokens(), &[5]);
+        let biased = cur
+            .draft_biased(&store, 2, 1, DraftPolicy::MostRecent, 1)
+            .unwrap();
+        assert_eq!(biased.tokens(), &[9, 9]);
+        let tree = cur.frequency_tree(&store, 2, 3, 4, 1).unwrap();
+        assert_eq!(tree.tokens()[0], 5);
+        assert_eq!(tree.match_length, 3);
+        let trie = store.top_continuations(&[3, 4], 2, 2, 4).unwrap();
+        assert!(trie.tokens().contains(&5) && trie.tokens().contains(&9));
     }
 
     #[test]

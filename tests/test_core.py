@@ -346,6 +346,29 @@ def test_store_scopes_draft_from_the_longest_match_and_clear_independently() -> 
     assert store.num_tokens() == 0 and store.memory_bytes() > 0
 
 
+def test_store_promotes_a_family_into_global_and_biases_global_drafts() -> None:
+    store = Store(max_order=3, counts=True)
+    assert store.max_order == 3 and store.has_counts
+    store.begin_sequence("family")
+    store.extend([1, 2, 3, 4, 5], "family")
+    store.promote("family", "global")
+    assert store.num_tokens("family") == 0
+    (moved,) = store.sequence_ids("global")
+    assert store.sequence(moved) == [1, 2, 3, 4, 5]
+    store.begin_sequence("family")
+    store.extend([3, 4, 9, 9], "family")
+    cur = store.cursor()
+    cur.extend([2, 3, 4])
+    assert cur.draft(2).tokens == [5]  # the global match (3 tokens) is the longest
+    assert cur.draft(2, global_bias=1).tokens == [9, 9]  # but not by more than 1 token
+    assert cur.frequency_tree(k=2, depth=3, budget=4).tokens[0] == 5
+    assert set(store.top_continuations([3, 4], k=2, depth=2, budget=4).tokens) >= {5, 9}
+    with pytest.raises(InvalidArgumentError):
+        store.promote("global", "global")
+    with pytest.raises(UnknownSequenceError):
+        store.sequence(7 << 56)
+
+
 def test_draft_tree_construction_and_pickling() -> None:
     tree = DraftTree([4, 5, 6], parents=[-1, -1, 0], scores=[0.5, 0.3, 0.2], match_length=2)
     assert not tree.is_chain and tree.depths() == [1, 1, 2] and tree.paths() == [[1], [0, 2]]

@@ -827,6 +827,63 @@ impl PyStore {
         })
     }
 
+    /// The longest context the tries count continuations of.
+    #[getter]
+    fn max_order(&self) -> u32 {
+        self.inner.max_order()
+    }
+
+    /// Whether the automata keep occurrence counts (needed by `StoreCursor.frequency_tree`).
+    #[getter]
+    fn has_counts(&self) -> bool {
+        self.inner.has_counts()
+    }
+
+    /// Ids of the sequences of `scope`, oldest first.
+    fn sequence_ids(&self, scope: &str) -> PyResult<Vec<u64>> {
+        Ok(self.inner.sequence_ids(parse_scope(scope)?))
+    }
+
+    /// The tokens of sequence `seq_id`.
+    fn sequence(&self, seq_id: u64) -> PyResult<Vec<u32>> {
+        self.inner.sequence(seq_id).map(<[u32]>::to_vec).map_err(map_err)
+    }
+
+    /// Moves every sequence of `from_scope` into `to_scope` (under its capacity); `from_scope` ends empty.
+    fn promote(&mut self, py: Python<'_>, from_scope: &str, to_scope: &str) -> PyResult<()> {
+        let (from, to) = (parse_scope(from_scope)?, parse_scope(to_scope)?);
+        let inner = &mut self.inner;
+        py.detach(|| inner.promote(from, to)).map_err(map_err)
+    }
+
+    /// Closes the open sequence of `scope`: the next `extend` starts a new one.
+    fn close_sequence(&mut self, scope: &str) -> PyResult<()> {
+        self.inner.close_sequence(parse_scope(scope)?);
+        Ok(())
+    }
+
+    /// A scored draft tree continuing `context` from the tries of every scope, counts summed.
+    #[pyo3(signature = (context, k=3, depth=4, budget=16))]
+    fn top_continuations(
+        &self,
+        py: Python<'_>,
+        context: &Bound<'_, PyAny>,
+        k: i64,
+        depth: i64,
+        budget: i64,
+    ) -> PyResult<PyDraftTree> {
+        let context = tokens_arg(context, "context")?;
+        let (k, depth, budget) = (
+            non_negative("k", k)?,
+            non_negative("depth", depth)?,
+            non_negative("budget", budget)?,
+        );
+        let inner = &self.inner;
+        py.detach(|| inner.top_continuations(&context, k, depth, budget))
+            .map(Into::into)
+            .map_err(map_err)
+    }
+
     /// A cursor following one context through every scope.
     fn cursor(slf: &Bound<'_, Self>) -> PyResult<PyStoreCursor> {
         Ok(PyStoreCursor {
@@ -896,20 +953,45 @@ impl PyStoreCursor {
         self.cursor.match_length()
     }
 
-    /// The automaton chain draft with the longest continued match across scopes.
-    #[pyo3(signature = (max_tokens=8, min_match=1, policy="recent"))]
+    /// The automaton chain draft with the longest continued match across scopes; a global-scope
+    /// draft must beat the others' match by more than `global_bias` tokens.
+    #[pyo3(signature = (max_tokens=8, min_match=1, policy="recent", global_bias=0))]
     fn draft(
         &mut self,
         py: Python<'_>,
         max_tokens: i64,
         min_match: u32,
         policy: &str,
+        global_bias: u32,
     ) -> PyResult<PyDraftTree> {
         let policy = parse_policy(policy)?;
         let k = non_negative("max_tokens", max_tokens)?;
         let store = self.store.try_borrow(py)?;
         self.cursor
-            .draft(&store.inner, k, min_match, policy)
+            .draft_biased(&store.inner, k, min_match, policy, global_bias)
+            .map(Into::into)
+            .map_err(map_err)
+    }
+
+    /// A frequency-scored draft tree from the scope whose continued match is longest (a store
+    /// built with counts).
+    #[pyo3(signature = (k=3, depth=8, budget=32, min_match=1))]
+    fn frequency_tree(
+        &mut self,
+        py: Python<'_>,
+        k: i64,
+        depth: i64,
+        budget: i64,
+        min_match: u32,
+    ) -> PyResult<PyDraftTree> {
+        let (k, depth, budget) = (
+            non_negative("k", k)?,
+            non_negative("depth", depth)?,
+            non_negative("budget", budget)?,
+        );
+        let store = self.store.try_borrow(py)?;
+        self.cursor
+            .frequency_tree(&store.inner, k, depth, budget, min_match)
             .map(Into::into)
             .map_err(map_err)
     }
