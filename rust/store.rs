@@ -279,7 +279,9 @@ impl Store {
     pub fn sequence(&self, id: u64) -> Result<&[u32]> {
         let (scope, local) = split_id(id)?;
         let log = self.automaton(scope).log();
-        let index = log.index_of(local).map_err(|_| Error::UnknownSequence { id })?;
+        let index = log
+            .index_of(local)
+            .map_err(|_| Error::UnknownSequence { id })?;
         Ok(log.sequence_tokens(index))
     }
 

@@ -846,7 +846,10 @@ impl PyStore {
 
     /// The tokens of sequence `seq_id`.
     fn sequence(&self, seq_id: u64) -> PyResult<Vec<u32>> {
-        self.inner.sequence(seq_id).map(<[u32]>::to_vec).map_err(map_err)
+        self.inner
+            .sequence(seq_id)
+            .map(<[u32]>::to_vec)
+            .map_err(map_err)
     }
 
     /// Moves every sequence of `from_scope` into `to_scope` (under its capacity); `from_scope` ends empty.
