@@ -334,6 +334,7 @@ impl Store {
             cursors: Scope::ALL.map(|s| self.automaton(s).cursor()),
             tail: VecDeque::new(),
             order: self.trie(Scope::Request).max_order() as usize,
+            last_scope: None,
         }
     }
 
@@ -383,6 +384,7 @@ pub struct StoreCursor {
     cursors: [Cursor; 3],
     tail: VecDeque<u32>,
     order: usize,
+    last_scope: Option<Scope>,
 }
 
 impl StoreCursor {
@@ -402,6 +404,11 @@ impl StoreCursor {
         for &t in tokens {
             self.advance(store, t);
         }
+    }
+
+    /// The scope the last chain draft came from (None when it was empty).
+    pub fn last_draft_scope(&self) -> Option<Scope> {
+        self.last_scope
     }
 
     /// Longest suffix of the context found in any scope.
@@ -438,13 +445,16 @@ impl StoreCursor {
     ) -> Result<DraftTree> {
         let mut best = DraftTree::empty();
         let mut best_score = 0i64;
+        self.last_scope = None;
         for (c, s) in self.cursors.iter_mut().zip(Scope::ALL) {
             let d = c.draft_with(store.automaton(s), max_tokens, min_match, policy)?;
             let bias = if s == Scope::Global { global_bias } else { 0 };
             let score = i64::from(d.match_length) - i64::from(bias);
-            if !d.is_empty() && (best.is_empty() || score > best_score) {
+            // A global draft must beat the best inner match (0 when there is none) by the bias.
+            if !d.is_empty() && score > best_score {
                 best = d;
                 best_score = score;
+                self.last_scope = Some(s);
             }
         }
         Ok(best)
@@ -547,6 +557,7 @@ mod tests {
             .draft_biased(&store, 2, 1, DraftPolicy::MostRecent, 1)
             .unwrap();
         assert_eq!(biased.tokens(), &[9, 9]);
+        assert_eq!(cur.last_draft_scope(), Some(Scope::Family));
         let tree = cur.frequency_tree(&store, 2, 3, 4, 1).unwrap();
         assert_eq!(tree.tokens()[0], 5);
         assert_eq!(tree.match_length, 3);

@@ -35,3 +35,17 @@ class CharTokenizer:
 
     def convert_tokens_to_ids(self, token: str) -> int | None:
         return None
+
+
+def save_char_tokenizer(directory: Any) -> Any:
+    """The same character vocabulary as a real ``transformers`` fast tokenizer saved in ``directory``
+    (``AutoTokenizer.from_pretrained`` loads it offline), for tests that go through ``--model DIR``."""
+    from tokenizers import Regex, Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {"<s>": 0, "</s>": 1} | {chr(32 + i): 2 + i for i in range(95)}
+    core = Tokenizer(models.WordLevel(vocab, unk_token=" "))
+    core.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
+    fast = PreTrainedTokenizerFast(tokenizer_object=core, bos_token="<s>", eos_token="</s>", pad_token="<s>")
+    fast.save_pretrained(directory)
+    return fast

@@ -96,7 +96,9 @@ def test_beats_suffix_decoding_on_the_real_traces():
         (tok.encode(q, add_special_tokens=False), [tok.encode(s, add_special_tokens=False) for s in samples])
         for q, samples in read_traces(TRACES, "question", "response", None)
     ]
-    reports = replay_token_rows(rows, ["sam-freq", "sam-freq-path"])
+    # Problems apart, as in the reference figure (one SuffixDecoding cache per problem).
+    apart = {"sam-freq": {"global_tokens": 0}, "sam-freq-path": {"global_tokens": 0}}
+    reports = replay_token_rows(rows, ["sam-freq", "sam-freq-path"], settings=apart)
     for method, report in reports.items():
         # Same budget rule as SuffixDecoding (1 token per matched token, probability floor 0.1), so the
         # comparison is at the same draft size: about 4.5 nodes per step for both.

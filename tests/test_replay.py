@@ -68,7 +68,7 @@ def test_replay_of_token_rows_shares_the_store_across_samples() -> None:
     assert by_sample[1] > 3 * by_sample[0] / 2  # sample 2 drafts from sample 1
     request = reports["sam-request"].to_json()["mat_by_sample"]
     assert request[0] == pytest.approx(request[2])  # a request store forgets earlier samples
-    with pytest.raises(InvalidArgumentError, match="unknown methods"):
+    with pytest.raises(InvalidArgumentError, match="unknown method"):
         replay_token_rows([(prompt, [sample])], ["nope"])
 
 
@@ -112,8 +112,8 @@ def test_cost_model_turns_replay_figures_into_predicted_speedup(tmp_path: Path) 
     reports = replay_token_rows([(prompt, [sample, sample])], ["ar", "sam"])
     ar, sam = reports["ar"].to_json(cost), reports["sam"].to_json(cost)
     assert ar["predicted_speedup"] == pytest.approx(1.0, rel=0.02)  # only drafting time differs
-    records = reports["sam"].step_records
-    expected_method = sum(0.010 + 0.001 * nodes for _, nodes, _ in records) + reports["sam"].draft_seconds
+    records = reports["sam"].total.step_records
+    expected_method = sum(0.010 + 0.001 * nodes for _, nodes, _ in records) + reports["sam"].total.draft_seconds
     expected = 0.010 * reports["sam"].tokens / expected_method
     assert sam["predicted_speedup"] == pytest.approx(expected, rel=1e-6)
     assert sam["predicted_speedup"] > 1.0 and len(sam["predicted_speedup_by_sample"]) == 2

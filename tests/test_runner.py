@@ -9,7 +9,7 @@ import pytest
 from char_tokenizer import CharTokenizer
 from specscale.bench.reports import bootstrap_ratio
 from specscale.bench.runner import BenchConfig, read_units, run_bench, spectts_config
-from specscale.bench.tts import SampleResult
+from specscale.bench.drivers import SampleResult
 from specscale.cli import main
 from tiny_models import tiny_model
 
@@ -152,17 +152,18 @@ def test_spectts_preset(capsys):
     assert c.n == 4 and c.bon_temperature == 0.6
     assert c.rounds == 2 and c.rounds_temperatures == [0.0, 0.6] and c.feedback == "answer"
     ms = c.method_settings
-    assert (ms.sam_tokens, ms.pld_max_ngram, ms.pld_tokens, ms.trie_depth, ms.trie_tokens) == (
+    assert (ms["sam"].tokens, ms["pld"].max_ngram, ms["pld"].tokens, ms["trie"].depth, ms["trie"].tokens) == (
         40,
         3,
         10,
         12,
         64,
     )
-    assert (ms.eagle3_total_tokens, ms.eagle3_depth, ms.eagle3_top_k) == (60, 5, 10)
-    assert (ms.hybrid_fallback, ms.hybrid_policy, ms.hybrid_threshold, ms.sam_static_bias) == ("recycling", "threshold", 5, 5)
-    assert (ms.lookahead_level, ms.lookahead_window, ms.lookahead_guess_set) == (5, 7, 7)
-    assert (ms.recycling_top_k, ms.recycling_tree, ms.rest_tokens) == (8, 80, 64)
+    assert (ms["eagle3"].total_tokens, ms["eagle3"].depth, ms["eagle3"].top_k) == (60, 5, 10)
+    hybrid = ms["hybrid"]
+    assert (hybrid.fallback, hybrid.policy, hybrid.threshold, ms["sam"].static_bias) == ("recycling", "threshold", 5, 5)
+    assert (ms["lookahead"].level, ms["lookahead"].window, ms["lookahead"].guess_set) == (5, 7, 7)
+    assert (ms["recycling"].top_k, ms["recycling"].tree, ms["rest"].tokens) == (8, 80, 64)
     assert spectts_config("gpqa.csv").datasets[-1] == "gpqa.csv"
     assert main(["bench", "--protocol", "spectts", "--dry-run"]) == 0
     text = capsys.readouterr().out
@@ -170,7 +171,7 @@ def test_spectts_preset(capsys):
         "max_new_tokens = 15000",
         "think_fraction = 0.8",
         "rounds_temperatures = [0.0, 0.6]",
-        "method_settings.sam_tokens = 40",
+        "sam: budget 40 nodes/step; tokens=40",
         "n = 4",
     ):
         assert needle in text
@@ -182,7 +183,11 @@ def test_spectts_preset(capsys):
         assert main(["bench", "--methods", f"ar,{method}", "--dry-run"]) == 2
         assert option in capsys.readouterr().err
     assert main(["bench", "--methods", "ar,eagle3", "--eagle3-head", "somewhere", "--dry-run"]) == 0
-    assert "method_settings.eagle3_head = 'somewhere'" in capsys.readouterr().out
+    assert "eagle3: budget 60 nodes/step; head='somewhere'" in capsys.readouterr().out
+    assert main(["bench", "--methods", "ar,sam", "--set", "sam.tokens=12", "--dry-run"]) == 0
+    assert "sam: budget 12 nodes/step; tokens=12" in capsys.readouterr().out
+    assert main(["bench", "--methods", "ar,sam", "--set", "sam.nope=1", "--dry-run"]) == 2
+    assert "has no setting 'nope'" in capsys.readouterr().err
 
 
 def test_bootstrap_ratio():
@@ -216,7 +221,7 @@ def test_one_run_compares_every_method(model, toy_dataset, tmp_path):
     """The benchmark puts the whole field side by side: every method in one run, one table, same tokens."""
     from eagle_training import random_head
     from specscale import SuffixAutomaton
-    from specscale.bench.tts import METHODS, MethodSettings
+    from specscale import methods as registry
     from specscale.drafters.retrieval import save_store
     from specscale.drafters.suffix_decoding import suffix_decoding_available
 
@@ -225,17 +230,15 @@ def test_one_run_compares_every_method(model, toy_dataset, tmp_path):
     save_store(store, tmp_path / "corpus.spsc")
     tiny_model("llama", 97, seed=3, scale=4.0).save_pretrained(tmp_path / "draft")
     random_head(model, seed=1).save_pretrained(tmp_path / "eagle3")
-    methods = [m for m in METHODS if m != "suffix-decoding" or suffix_decoding_available()]
-    settings = MethodSettings(
-        rest_store=str(tmp_path / "corpus.spsc"),
-        sam_static_store=str(tmp_path / "corpus.spsc"),
-        draft_model=str(tmp_path / "draft"),
-        eagle3_head=str(tmp_path / "eagle3"),
-        eagle3_total_tokens=16,
-        eagle3_depth=2,
-        eagle3_top_k=4,
-        hybrid_fallback="eagle3",
-        hybrid_policy="threshold",
+    methods = [m for m in registry.names() if m != "suffix-decoding" or suffix_decoding_available()]
+    settings = registry.settings_map(
+        {
+            "rest": {"store": str(tmp_path / "corpus.spsc")},
+            "sam": {"static_store": str(tmp_path / "corpus.spsc")},
+            "sps": {"draft_model": str(tmp_path / "draft")},
+            "eagle3": {"head": str(tmp_path / "eagle3"), "total_tokens": 16, "depth": 2, "top_k": 4},
+            "hybrid": {"fallback": "eagle3", "policy": "threshold"},
+        }
     )
     out = tmp_path / "all"
     cfg = config(toy_dataset, methods=methods, regimes=["single", "bon"], limit=1, n=2, max_new_tokens=16, method_settings=settings)
@@ -249,3 +252,33 @@ def test_one_run_compares_every_method(model, toy_dataset, tmp_path):
     for u in greedy:
         ar = next(v for v in greedy if v["method"] == "ar" and v["regime"] == u["regime"])
         assert [s["tokens"] for s in u["samples"]] == [s["tokens"] for s in ar["samples"]], u["method"]
+
+
+def test_every_method_drafts_through_the_cli_under_a_forced_thinking_budget(model, toy_dataset, tmp_path):
+    """`specscale bench --methods ... --regimes rounds --force-think-end always` on a tiny model directory,
+    with a tiny draft model and a random EAGLE-3 head saved with the public API: every method but AR
+    proposes draft nodes, and results.json records each method's nodes and budget."""
+    from char_tokenizer import save_char_tokenizer
+    from eagle_training import random_head
+
+    model.save_pretrained(tmp_path / "target")
+    save_char_tokenizer(tmp_path / "target")
+    tiny_model("llama", 97, seed=3, scale=4.0).save_pretrained(tmp_path / "draft")
+    random_head(model, seed=1).save_pretrained(tmp_path / "eagle3")
+    methods = ["ar", "pld", "sam", "trie", "hybrid", "recycling", "lookahead", "sps", "eagle3"]
+    argv = [
+        "bench", "--model", str(tmp_path / "target"), "--datasets", toy_dataset, "--limit", "1",
+        "--methods", ",".join(methods), "--regimes", "rounds", "--force-think-end", "always",
+        "--max-new-tokens", "24", "--draft-model", str(tmp_path / "draft"), "--eagle3-head", str(tmp_path / "eagle3"),
+        "--chat-template", "off", "--out", str(tmp_path / "out"), "--no-plots", "--bootstrap", "50",
+    ]  # fmt: skip
+    assert main(argv) == 0
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    (group,) = results["groups"]
+    budgets = {"ar": 0, "pld": 10, "sam": 32, "trie": 24, "hybrid": 32, "recycling": 80, "lookahead": 55, "sps": 5, "eagle3": 60}
+    for name in methods:
+        entry = group["methods"][name]
+        assert entry["draft_budget"] == budgets[name], name
+        assert (entry["draft_tokens"] > 0) == (name != "ar"), (name, entry["draft_tokens"])
+    units = read_units(tmp_path / "out" / "units.jsonl")
+    assert all(s["forced_think_end"] for u in units for s in u["samples"])

@@ -40,58 +40,59 @@ __all__ = [
     "UnknownSequenceError",
 ]
 
-# --- engine: torch and transformers load on first use, so `import specscale` stays fast and the
-# core works where they are not installed.
-_ENGINE_NAMES = (
-    "AdaptiveLength",
-    "Drafter",
-    "GenerationOutput",
-    "GenerationStats",
-    "ModelVerifier",
-    "NgramTrieDrafter",
-    "NoDraft",
-    "PrefixCache",
-    "PromptLookup",
-    "SamplingParams",
-    "SpecscaleCandidateGenerator",
-    "SuffixAutomatonDrafter",
-    "TreeMaskUnsupportedError",
-    "assisted_generate",
-    "generate",
-    "generate_from_trace",
-)
-#: Drafters that are not in ``engine.__all__``, loaded with the engine all the same.
-_DRAFTER_NAMES = (
-    "DraftModelDrafter",
-    "Eagle3DraftHead",
-    "Eagle3Drafter",
-    "ExpectedAcceptance",
-    "FrequencySuffixDrafter",
-    "HybridDrafter",
-    "LookaheadDrafter",
-    "MatchThreshold",
-    "RetrievalDrafter",
-    "SuffixDecodingDrafter",
-    "TokenRecyclingDrafter",
-)
-__all__ += list(_ENGINE_NAMES) + list(_DRAFTER_NAMES)
+# --- engine and drafters: loaded on first use, so `import specscale` stays fast and the core works where
+# torch and transformers are not installed. Each name maps to the module that defines it; the loop, trace
+# replay and the model-free drafters need no torch.
+_LAZY = {
+    "AdaptiveLength": "specscale.drafters",
+    "Drafter": "specscale.drafters",
+    "DrafterWrapper": "specscale.drafters",
+    "DraftModelDrafter": "specscale.drafters",
+    "Eagle3DraftHead": "specscale.drafters",
+    "Eagle3Drafter": "specscale.drafters",
+    "ExpectedAcceptance": "specscale.drafters",
+    "FrequencySuffixDrafter": "specscale.drafters",
+    "HybridDrafter": "specscale.drafters",
+    "LookaheadDrafter": "specscale.drafters",
+    "MatchThreshold": "specscale.drafters",
+    "NgramTrieDrafter": "specscale.drafters",
+    "NoDraft": "specscale.drafters",
+    "PromptLookup": "specscale.drafters",
+    "RetrievalDrafter": "specscale.drafters",
+    "SuffixAutomatonDrafter": "specscale.drafters",
+    "SuffixDecodingDrafter": "specscale.drafters",
+    "TokenRecyclingDrafter": "specscale.drafters",
+    "GenerationOutput": "specscale.loop",
+    "GenerationStats": "specscale.loop",
+    "generate_from_trace": "specscale.loop",
+    "ModelVerifier": "specscale.verify",
+    "PrefixCache": "specscale.verify",
+    "TreeMaskUnsupportedError": "specscale.verify",
+    "SamplingParams": "specscale.sampling",
+    "generate": "specscale.engine",
+    "SpecscaleCandidateGenerator": "specscale.hf",
+    "assisted_generate": "specscale.hf",
+}
+__all__ += list(_LAZY)
 
 
 def __getattr__(name: str) -> object:
-    if name in _ENGINE_NAMES or name in _DRAFTER_NAMES:
-        try:
-            import specscale.drafters as drafters
-            import specscale.engine as engine
-        except ModuleNotFoundError as error:
-            raise ImportError(
-                f"specscale.{name} needs the engine's dependencies ({error.name} is missing): "
-                "pip install 'specscale[engine]'"
-            ) from error
-        value = getattr(engine if name in _ENGINE_NAMES else drafters, name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'specscale' has no attribute {name!r}")
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'specscale' has no attribute {name!r}")
+    import importlib
+
+    try:
+        module = importlib.import_module(module_name)
+        value = getattr(module, name)
+    except ModuleNotFoundError as error:
+        raise ImportError(
+            f"specscale.{name} needs the engine's dependencies ({error.name} is missing): "
+            "pip install 'specscale[engine]'"
+        ) from error
+    globals()[name] = value
+    return value
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_ENGINE_NAMES) | set(_DRAFTER_NAMES))
+    return sorted(set(globals()) | set(_LAZY))

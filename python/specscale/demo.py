@@ -1,10 +1,10 @@
 """An offline demo of the native core: exact greedy replay of recorded Best-of-N samples.
 
-Each problem's samples are replayed in order against a suffix automaton shared by the problem (its
-family store): at every step the automaton drafts up to ``max_draft`` tokens, the step accepts the
+Each problem's samples are replayed in order through the generate loop, with a suffix-automaton drafter
+over the problem's family store: at every step it drafts up to ``max_draft`` tokens, the step accepts the
 longest prefix that agrees with what the model really wrote plus the model's own next token (exactly
 what a greedy speculative run of that model would accept), and the accepted tokens go back into the
-store. Sample k drafts from samples 1..k-1, so acceptance grows with the sample index.
+store. Sample k drafts from samples 1..k-1, so acceptance grows with the sample index. Needs no torch.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from specscale._core import SuffixAutomaton
+from specscale._core import Store
+from specscale.drafters.automaton import SuffixAutomatonDrafter
+from specscale.loop import generate_from_trace
 
 #: Where the demo finds real traces and a tokenizer when run from a checkout beside ``shared/``.
 SHARED = Path("../shared")
@@ -54,32 +56,17 @@ class ReplayTally:
 def replay_problem(
     prompt: Sequence[int], samples: Sequence[Sequence[int]], tally: ReplayTally, max_draft: int = 40
 ) -> None:
-    """Replays one problem's samples in order with a family automaton shared by them."""
-    sam = SuffixAutomaton()
-    sam.begin_sequence()
-    sam.extend(prompt)
+    """Replays one problem's samples in order, each through the generate loop
+    (:func:`~specscale.loop.generate_from_trace`) with a suffix automaton drafter over a store whose
+    family scope the samples share: fixed drafts of up to ``max_draft`` tokens."""
+    store = Store()
     for index, sample in enumerate(samples):
-        sam.begin_sequence()
-        cursor = sam.cursor()
-        cursor.extend(prompt)
-        position, steps = 0, 0
-        while position < len(sample):
-            start = time.perf_counter()
-            draft = cursor.draft(max_draft).tokens
-            tally.draft_seconds += time.perf_counter() - start
-            accepted = 0
-            while accepted < len(draft) and position + accepted < len(sample) and (
-                draft[accepted] == sample[position + accepted]
-            ):
-                accepted += 1
-            # The verifier's own token after the accepted prefix (when the sample goes on).
-            taken = min(accepted + 1, len(sample) - position)
-            new = sample[position : position + taken]
-            sam.extend(new)
-            cursor.extend(new)
-            position += taken
-            steps += 1
-        tally.add(index, len(sample), steps)
+        if not sample:
+            continue
+        drafter = SuffixAutomatonDrafter(store=store, max_tokens=max_draft, adaptive=False, extend_loops=False)
+        out = generate_from_trace(prompt, sample, drafter, max_draft_tokens=max_draft)
+        tally.draft_seconds += out.stats.draft_seconds
+        tally.add(index, out.stats.new_tokens, out.stats.steps)
 
 
 def word_tokenizer() -> Callable[[str], list[int]]:
@@ -147,7 +134,7 @@ def run_demo(traces: Path | None = None, tokenizer: Path | None = None, limit: i
         replay_problem(prompt, samples, tally, max_draft=max_draft)
     elapsed = time.perf_counter() - start
     steps = sum(tally.steps)
-    print(f"Exact greedy replay of {len(problems)} problems from {source}, family suffix automaton, ")
+    print(f"Exact greedy replay of {len(problems)} problems from {source}, family suffix automaton,")
     print(f"drafts of up to {max_draft} tokens: {sum(tally.tokens):,} tokens in {steps:,} steps.\n")
     print("| sample | MAT |")
     print("|---:|---:|")

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import torch
 
+from specscale.trees import children_lists
+
 __all__ = [
     "SamplingParams",
     "children_lists",
@@ -83,14 +85,6 @@ def process_logits(logits: torch.Tensor, params: SamplingParams) -> torch.Tensor
         remove = remove_sorted.scatter(-1, sorted_indices, remove_sorted)
         scores = scores.masked_fill(remove, float("-inf"))
     return scores
-
-
-def children_lists(parents: list[int]) -> list[list[int]]:
-    """``children[p + 1]`` lists the children of node ``p`` (``p == -1``: the root), in node order."""
-    children: list[list[int]] = [[] for _ in range(len(parents) + 1)]
-    for i, p in enumerate(parents):
-        children[p + 1].append(i)
-    return children
 
 
 def greedy_accept(

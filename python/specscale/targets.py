@@ -1,4 +1,4 @@
-"""Targets: what verifies a draft. The one generate loop drives either of them.
+"""Targets: what verifies a draft. The one generate loop (:mod:`specscale.loop`) drives either of them.
 
 - :class:`ModelTarget`: the real thing, one forward pass of a ``transformers`` model over the draft tree
   (:class:`~specscale.verify.ModelVerifier`), then greedy acceptance or lossless speculative sampling.
@@ -11,43 +11,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 
-from specscale.errors import InvalidArgumentError
+from specscale.loop import Target, TraceTarget
 from specscale.sampling import SamplingParams, greedy_accept, sample_accept
 from specscale.verify import ModelVerifier, PrefixCache
 
-
-class Target(Protocol):
-    """Verifies draft trees for the generate loop."""
-
-    @property
-    def tree_enabled(self) -> bool:
-        """Whether tree drafts can be verified (otherwise the loop sends only their first chain)."""
-        ...
-
-    def verify(
-        self,
-        context: list[int],
-        tokens: list[int],
-        parents: list[int],
-        children: list[list[int]],
-        draft_probs: dict[int, torch.Tensor] | None = None,
-    ) -> tuple[list[int], int, float]:
-        """Scores the draft after ``context``: returns the accepted path (node indices from the root),
-        the target's own next token after it, and the seconds the target's forward pass took.
-        ``draft_probs`` gives the distributions sampled nodes were drawn from (see
-        :func:`~specscale.sampling.sample_accept`)."""
-        ...
-
-    def commit(self, path: list[int]) -> None:
-        """Keeps the state of ``path`` (and drops the rest) before the next step."""
-        ...
+__all__ = ["ModelTarget", "Target", "TraceTarget"]
 
 
-class ModelTarget:
+class ModelTarget(Target):
     """A ``transformers`` causal LM with a KV cache, greedy or sampling."""
 
     def __init__(
@@ -72,6 +47,7 @@ class ModelTarget:
         #: With ``keep_features``: every committed token's features, in order, for :meth:`export`.
         self._kept: list[torch.Tensor] | None = [] if keep_features and feature_layers is not None else None
         self._kept_rows = 0  # rows in _kept (a running count: summing the chunks each step would be quadratic)
+        self.last_logits: torch.Tensor | None = None
 
     @property
     def tree_enabled(self) -> bool:
@@ -92,13 +68,16 @@ class ModelTarget:
             # Acceptance syncs right after anyway; syncing here lets the forward be timed alone.
             torch.cuda.synchronize(logits.device)
         forward = time.perf_counter() - start
-        #: The last verification's logits, ``[n_nodes + 1, vocab]``, for drafters that learn from them.
         self.last_logits = logits
         if self.params.greedy:
             path, own = greedy_accept(logits, tokens, children)
         else:
             path, own = sample_accept(logits, tokens, children, self.params, self.generator, draft_probs)
         return path, own, forward
+
+    def verification_logits(self) -> torch.Tensor | None:
+        """The last verification's logits, ``[n_nodes + 1, vocab]``, for drafters that learn from them."""
+        return self.last_logits
 
     def initial_features(self) -> tuple[int, torch.Tensor] | None:
         """Before the first step: the reused prefix's recorded features, as ``(0, [rows, features])``,
@@ -153,50 +132,3 @@ class ModelTarget:
             if features.shape[0] == len(cache.tokens):
                 cache.features, cache.feature_layers = features, self.feature_layers
         return cache
-
-
-class TraceTarget:
-    """A greedy target whose output is known: ``continuation``, what the model wrote after the prompt.
-
-    A step accepts the longest root path of the draft that spells the next recorded tokens, plus the
-    recorded token after it (the target's own). Run through :func:`~specscale.engine.generate_from_trace`
-    with ``max_new_tokens = len(continuation)``.
-    """
-
-    tree_enabled = True
-
-    def __init__(self, continuation: Sequence[int]) -> None:
-        self.continuation = [int(t) for t in continuation]
-        self.position = 0
-        self._pending = 0
-
-    def verify(
-        self,
-        context: list[int],
-        tokens: list[int],
-        parents: list[int],
-        children: list[list[int]],
-        draft_probs: dict[int, torch.Tensor] | None = None,
-    ) -> tuple[list[int], int, float]:
-        future = self.continuation
-        at = self.position
-        path: list[int] = []
-        # children[0] are the nodes hanging off the context; children[i + 1] those under node i.
-        node_children = children[0]
-        while at + len(path) < len(future) - 1:
-            want = future[at + len(path)]
-            nxt = next((c for c in node_children if tokens[c] == want), None)
-            if nxt is None:
-                break
-            path.append(nxt)
-            node_children = children[nxt + 1]
-        if at + len(path) >= len(future):
-            raise InvalidArgumentError(
-                f"the trace ends after {len(future)} tokens; replay it with max_new_tokens <= {len(future)}"
-            )
-        self._pending = len(path) + 1
-        return path, future[at + len(path)], 0.0
-
-    def commit(self, path: list[int]) -> None:
-        self.position += self._pending
-        self._pending = 0

@@ -27,6 +27,7 @@ from typing import Any
 import torch
 
 from specscale.errors import InvalidArgumentError, SpecscaleError
+from specscale.trees import common_prefix_length, is_chain, node_depths, tree_to_chain, validate_tree
 
 __all__ = [
     "FeatureRecorder",
@@ -45,48 +46,6 @@ _TREE_ATTENTION = ("eager", "sdpa")
 
 class TreeMaskUnsupportedError(SpecscaleError, ValueError):
     """The model cannot verify a tree draft with a custom attention mask (asked for with ``tree=True``)."""
-
-
-def is_chain(parents: list[int]) -> bool:
-    """True when every node's parent is the node before it (``[-1, 0, 1, ...]``)."""
-    return all(p == i - 1 for i, p in enumerate(parents))
-
-
-def validate_tree(tokens: list[int], parents: list[int], vocab_size: int | None, who: str = "draft") -> None:
-    """Raise :class:`~specscale.errors.InvalidArgumentError` unless ``tokens``/``parents`` form a
-    flattened tree (same length, ``-1 <= parents[i] < i``) of token ids in ``[0, vocab_size)``."""
-    if len(tokens) != len(parents):
-        raise InvalidArgumentError(f"{who}: {len(tokens)} tokens but {len(parents)} parents")
-    for i, p in enumerate(parents):
-        if not (-1 <= p < i):
-            raise InvalidArgumentError(f"{who}: parents[{i}] = {p}, expected -1 <= parent < {i}")
-    for i, t in enumerate(tokens):
-        if t < 0 or (vocab_size is not None and t >= vocab_size):
-            raise InvalidArgumentError(
-                f"{who}: tokens[{i}] = {t} is outside the vocabulary [0, {vocab_size})"
-            )
-
-
-def tree_to_chain(tokens: list[int], parents: list[int]) -> tuple[list[int], list[int]]:
-    """The chain that follows the first child at every level (drafters list their best branch first).
-
-    Returns ``(tokens, parents)`` of that chain. Verifying it instead of the tree loses speed, never
-    correctness.
-    """
-    chain: list[int] = []
-    want_parent = -1
-    for i, p in enumerate(parents):
-        if p == want_parent:
-            chain.append(tokens[i])
-            want_parent = i
-    return chain, list(range(-1, len(chain) - 1))
-
-
-def _depths(parents: list[int]) -> list[int]:
-    depth = [0] * len(parents)
-    for i, p in enumerate(parents):
-        depth[i] = 0 if p < 0 else depth[p] + 1
-    return depth
 
 
 def tree_attention_mask(
@@ -191,15 +150,6 @@ class FeatureRecorder:
                 raise SpecscaleError(f"decoder layers {missing} did not run during the forward pass")
             self.features = torch.cat([self._captured[i] for i in self.layers], dim=-1)
         self._captured = {}
-
-
-def common_prefix_length(a: list[int], b: list[int]) -> int:
-    """Length of the longest common prefix of two token lists."""
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
 
 
 @dataclass
@@ -375,7 +325,7 @@ class ModelVerifier:
             if not self.tree_enabled:
                 raise TreeMaskUnsupportedError("internal: tree draft passed to a chain-only verifier")
             base = self.cached + n_pending
-            positions = list(range(self.cached, base)) + [base + d for d in _depths(parents)]
+            positions = list(range(self.cached, base)) + [base + d - 1 for d in node_depths(parents)]
             kwargs["attention_mask"] = tree_attention_mask(
                 parents, n_pending, self.cached, self.dtype, self.device
             )

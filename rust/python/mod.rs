@@ -956,6 +956,12 @@ impl PyStoreCursor {
         self.cursor.match_length()
     }
 
+    /// The scope ('request', 'family' or 'global') the last `draft` came from; None after an empty one.
+    #[getter]
+    fn last_draft_scope(&self) -> Option<&'static str> {
+        self.cursor.last_draft_scope().map(Scope::name)
+    }
+
     /// The automaton chain draft with the longest continued match across scopes; a global-scope
     /// draft must beat the others' match by more than `global_bias` tokens.
     #[pyo3(signature = (max_tokens=8, min_match=1, policy="recent", global_bias=0))]

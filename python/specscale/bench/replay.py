@@ -8,149 +8,82 @@ so the steps, accepted lengths and MAT are those a live greedy run of the model 
 see with each drafter. Drafting time is real; with ``--cost-model`` the report adds the predicted speedup
 on the hardware the cost model was measured on.
 
-Methods (``--methods``):
-
-=============  ==================================================================================
-``ar``          plain decoding (MAT 1; the baseline of the predicted speedup)
-``pld``         prompt lookup: n-grams up to 3 in the prompt and the sample's own output, 10 tokens
-``sam``         suffix automaton shared by the problem's samples (SAM-Decoding style, family store)
-``sam-request`` suffix automaton over the sample's own prompt and output only
-``trie``        n-gram trie shared by the problem's samples, multi-branch tree drafts (PIA style)
-``hybrid``      ``sam`` and ``trie`` behind a ``HybridDrafter`` choosing by expected accepted length
-``suffix-decoding`` ArcticInference's SuffixDecoding, one cache per problem (needs ``arctic-inference``)
-``sam-freq``    frequency-scored trees after the longest match, a counted automaton shared by the problem
-``sam-freq-path`` the same, the single most frequent continuation (a chain)
-=============  ==================================================================================
+Methods (``--methods``): every model-free method of the registry (:mod:`specscale.methods`), with the
+same settings and store life as in ``specscale bench``: a problem's samples share its family store, and
+a finished problem's text moves into the global scope that later problems draft from
+(``--set sam.global_tokens=0`` keeps problems apart). ``specscale replay --help`` lists them.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from specscale._core import NgramTrie, SuffixAutomaton
+from specscale import methods as registry
 from specscale.errors import InvalidArgumentError
-
-#: A factory per method: called once per problem, it returns a function that makes the drafter of
-#: one sample (so that family-scoped methods share their store across the problem's samples).
-MethodFactory = Callable[[], Callable[[], Any]]
-
-
-def _methods() -> dict[str, MethodFactory]:
-    from specscale.drafters import (
-        HybridDrafter,
-        NgramTrieDrafter,
-        NoDraft,
-        PromptLookup,
-        SuffixAutomatonDrafter,
-    )
-
-    def shared_sam() -> Callable[[], Any]:
-        store = SuffixAutomaton()
-        return lambda: SuffixAutomatonDrafter(automaton=store)
-
-    def shared_trie() -> Callable[[], Any]:
-        store = NgramTrie(max_order=4)
-        return lambda: NgramTrieDrafter(trie=store)
-
-    def shared_hybrid() -> Callable[[], Any]:
-        sam, trie = SuffixAutomaton(), NgramTrie(max_order=4)
-        return lambda: HybridDrafter([SuffixAutomatonDrafter(automaton=sam), NgramTrieDrafter(trie=trie)])
-
-    def shared_frequency(mode: str) -> Callable[[], Callable[[], Any]]:
-        from specscale.drafters.frequency import FrequencySuffixDrafter
-
-        def per_problem() -> Callable[[], Any]:
-            store = SuffixAutomaton(counts=True)
-            return lambda: FrequencySuffixDrafter(automaton=store, mode=mode)  # type: ignore[arg-type]
-
-        return per_problem
-
-    def shared_suffix_decoding() -> Callable[[], Any]:
-        from specscale.drafters.suffix_decoding import SuffixDecodingDrafter, new_cache
-
-        cache = new_cache()
-        return lambda: SuffixDecodingDrafter(cache=cache)
-
-    return {
-        "ar": lambda: NoDraft,
-        "pld": lambda: PromptLookup,
-        "sam": shared_sam,
-        "sam-request": lambda: SuffixAutomatonDrafter,
-        "trie": shared_trie,
-        "hybrid": shared_hybrid,
-        "suffix-decoding": shared_suffix_decoding,
-        "sam-freq": shared_frequency("tree"),
-        "sam-freq-path": shared_frequency("path"),
-    }
-
-
-METHODS = ("ar", "pld", "sam", "sam-request", "trie", "hybrid", "suffix-decoding", "sam-freq", "sam-freq-path")
-
+from specscale.loop import GenerationStats
 
 @dataclass
 class MethodReport:
-    """Replay figures of one method, overall and per sample index."""
+    """Replay figures of one method: the loop's counters over every sample, and per sample index."""
 
-    tokens: int = 0
-    steps: int = 0
-    steps_with_hit: int = 0
-    draft_tokens: int = 0
-    accepted_draft_tokens: int = 0
-    draft_seconds: float = 0.0
-    histogram: dict[int, int] = field(default_factory=dict)
-    tokens_by_sample: list[int] = field(default_factory=list)
-    steps_by_sample: list[int] = field(default_factory=list)
-    step_records: list[tuple[int, int, int]] = field(default_factory=list)
-    records_by_sample: list[list[tuple[int, int, int]]] = field(default_factory=list)
+    draft_budget: int = 0
+    total: GenerationStats = field(default_factory=GenerationStats)
+    by_sample: list[GenerationStats] = field(default_factory=list)
 
-    def add(self, sample_index: int, stats: Any) -> None:
-        while len(self.tokens_by_sample) <= sample_index:
-            self.tokens_by_sample.append(0)
-            self.steps_by_sample.append(0)
-            self.records_by_sample.append([])
-        self.tokens += stats.new_tokens
-        self.steps += stats.steps
-        self.draft_tokens += stats.draft_tokens
-        self.accepted_draft_tokens += stats.accepted_draft_tokens
-        self.draft_seconds += stats.draft_seconds
-        for k, v in stats.accepted_histogram.items():
-            self.histogram[k] = self.histogram.get(k, 0) + v
-        self.steps_with_hit += sum(v for k, v in stats.accepted_histogram.items() if k > 1)
-        self.tokens_by_sample[sample_index] += stats.new_tokens
-        self.steps_by_sample[sample_index] += stats.steps
-        self.step_records.extend(stats.step_records)
-        self.records_by_sample[sample_index].extend(stats.step_records)
+    def add(self, sample_index: int, stats: GenerationStats) -> None:
+        while len(self.by_sample) <= sample_index:
+            self.by_sample.append(GenerationStats())
+        self.total.add(stats)
+        self.by_sample[sample_index].add(stats)
 
     @property
     def mat(self) -> float:
-        return self.tokens / self.steps if self.steps else 0.0
+        return self.total.mean_accepted_tokens
+
+    @property
+    def tokens(self) -> int:
+        return self.total.new_tokens
+
+    @property
+    def steps(self) -> int:
+        return self.total.steps
+
+    @property
+    def draft_tokens(self) -> int:
+        return self.total.draft_tokens
 
     def to_json(self, cost_model: Any = None) -> dict[str, Any]:
+        t = self.total
+        hits = sum(v for k, v in t.accepted_histogram.items() if k > 1)
         out: dict[str, Any] = {
             "mat": self.mat,
-            "mat_by_sample": [t / s if s else 0.0 for t, s in zip(self.tokens_by_sample, self.steps_by_sample)],
-            "tokens": self.tokens,
-            "steps": self.steps,
-            "hit_rate": self.steps_with_hit / self.steps if self.steps else 0.0,
-            "acceptance_rate": self.accepted_draft_tokens / self.draft_tokens if self.draft_tokens else 0.0,
-            "draft_nodes_per_step": self.draft_tokens / self.steps if self.steps else 0.0,
-            "accepted_histogram": {str(k): v for k, v in sorted(self.histogram.items())},
-            "draft_us_per_step": 1e6 * self.draft_seconds / self.steps if self.steps else 0.0,
+            "mat_by_sample": [s.mean_accepted_tokens for s in self.by_sample],
+            "tokens": t.new_tokens,
+            "steps": t.steps,
+            "hit_rate": hits / t.steps if t.steps else 0.0,
+            "acceptance_rate": t.acceptance_rate,
+            "draft_nodes_per_step": t.draft_tokens / t.steps if t.steps else 0.0,
+            "draft_tokens": t.draft_tokens,
+            "draft_budget": self.draft_budget,
+            "accepted_histogram": {str(k): v for k, v in sorted(t.accepted_histogram.items())},
+            "draft_us_per_step": 1e6 * t.draft_seconds / t.steps if t.steps else 0.0,
         }
-        if cost_model is not None and self.steps:
+        if cost_model is not None and t.steps:
             from specscale.bench.costmodel import predict_speedup
 
-            per_step = self.draft_seconds / self.steps
-            out["predicted_speedup"] = predict_speedup(self.step_records, cost_model, per_step)
+            per_step = t.draft_seconds / t.steps
+            out["predicted_speedup"] = predict_speedup(t.step_records, cost_model, per_step)
             out["predicted_speedup_by_sample"] = [
-                predict_speedup(r, cost_model, per_step) if r else 0.0 for r in self.records_by_sample
+                predict_speedup(s.step_records, cost_model, per_step) if s.step_records else 0.0
+                for s in self.by_sample
             ]
         return out
 
@@ -179,30 +112,46 @@ def read_traces(path: Path, prompt_field: str, samples_field: str, limit: int | 
 def replay_token_rows(
     rows: Iterable[tuple[Sequence[int], Sequence[Sequence[int]]]],
     methods: Sequence[str],
-    max_draft_tokens: int = 64,
+    max_draft_tokens: int | None = None,
     progress: bool = False,
+    settings: Mapping[str, Any] | None = None,
 ) -> dict[str, MethodReport]:
-    """Replays tokenized rows ``(prompt, [samples])`` with each method; samples of a row share a store."""
-    from specscale.engine import generate_from_trace
+    """Replays tokenized rows ``(prompt, [samples])`` with each method; a row is one problem, whose
+    samples share the method's family store. ``max_draft_tokens`` caps every method's own budget."""
+    from specscale.loop import generate_from_trace
 
-    factories = _methods()
-    unknown = [m for m in methods if m not in factories]
-    if unknown:
-        raise InvalidArgumentError(f"unknown methods {unknown}; choose from {', '.join(METHODS)}")
+    settings = registry.settings_map(settings or {})
+    check_replayable(methods, settings)
     rows = list(rows)
     reports = {m: MethodReport() for m in methods}
     bar = _progress(len(rows) * len(methods), progress)
     for method in methods:
+        run = registry.get(method).open(settings)
+        budget = run.budget if max_draft_tokens is None else min(run.budget, max_draft_tokens)
+        reports[method].draft_budget = budget
         for prompt, samples in rows:
-            make_drafter = factories[method]()
             for index, sample in enumerate(samples):
                 if not sample:
                     continue
-                out = generate_from_trace(prompt, sample, make_drafter(), max_draft_tokens=max_draft_tokens)
+                out = generate_from_trace(prompt, sample, run.drafter(), max_draft_tokens=budget)
                 reports[method].add(index, out.stats)
+            run.end_family()
             bar.update(1)
     bar.close()
     return reports
+
+
+def check_replayable(methods: Sequence[str], settings: Mapping[str, Any]) -> None:
+    """One-line :class:`InvalidArgumentError` before any work for a method replay cannot run: unknown,
+    needing a model, a missing file or optional package."""
+    for m in methods:
+        method = registry.get(m)
+        if not method.model_free(settings):
+            raise InvalidArgumentError(
+                f"--methods: {m!r} needs a model (it learns from the target's logits or hidden states, or "
+                f"runs a draft model); trace replay has none. Replayable: {', '.join(registry.model_free_names(settings))}"
+            )
+        method.check(settings)
 
 
 class _NoBar:
@@ -246,6 +195,16 @@ def markdown_table(results: dict[str, dict[str, Any]]) -> str:
 
 def run_replay(args: argparse.Namespace) -> int:
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    try:
+        overrides: dict[str, dict[str, Any]] = {}
+        for assignment in args.set or []:
+            name, setting, value = registry.parse_assignment(assignment)
+            overrides.setdefault(name, {})[setting] = value
+        settings = registry.settings_map(overrides)
+        check_replayable(methods, settings)
+    except InvalidArgumentError as error:
+        print(f"specscale replay: {error}", file=sys.stderr)
+        return 2
     if not args.traces.is_file():
         print(f"specscale replay: no such file: {args.traces}", file=sys.stderr)
         return 2
@@ -273,7 +232,7 @@ def run_replay(args: argparse.Namespace) -> int:
 
     token_rows = [(encode(q), [encode(s) for s in samples]) for q, samples in text_rows]
     start = time.perf_counter()
-    reports = replay_token_rows(token_rows, methods, args.max_draft, progress=not args.quiet)
+    reports = replay_token_rows(token_rows, methods, args.max_draft, progress=not args.quiet, settings=settings)
     results = {m: r.to_json(cost_model) for m, r in reports.items()}
     document = {
         "traces": str(args.traces),
@@ -281,6 +240,7 @@ def run_replay(args: argparse.Namespace) -> int:
         "problems": len(token_rows),
         "samples": sum(len(s) for _, s in token_rows),
         "max_draft_tokens": args.max_draft,
+        "settings": {m: dataclasses.asdict(settings[m]) for m in methods},
         "cost_model": str(args.cost_model) if args.cost_model else None,
         "seconds": time.perf_counter() - start,
         "methods": results,
@@ -299,12 +259,25 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("replay", help="exact greedy replay of recorded samples: MAT per drafter, no model needed")
     p.add_argument("traces", type=Path, help="JSONL: a problem text and a list of sample texts per row")
     p.add_argument("--tokenizer", type=Path, required=True, help="a local Hugging Face tokenizer directory")
-    p.add_argument("--methods", default="pld,sam,trie", help=f"comma-separated, from {','.join(METHODS)}")
+    p.add_argument(
+        "--methods",
+        default="pld,sam,trie",
+        help="comma-separated, any model-free method: "
+        + "; ".join(f"{m.name} ({m.summary})" for m in registry.METHODS.values() if m.model_free()),
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="METHOD.FIELD=VALUE",
+        help="change one method setting, as in specscale bench (e.g. sam.global_tokens=0)",
+    )
     p.add_argument("--json", type=Path, default=None, help="write every figure here")
     p.add_argument("--prompt-field", default="question")
     p.add_argument("--samples-field", default="response")
     p.add_argument("--limit", type=int, default=None, help="first N rows only")
-    p.add_argument("--max-draft", type=int, default=64, help="cap on draft tokens per step (default 64)")
+    p.add_argument(
+        "--max-draft", type=int, default=None, help="cap on draft nodes per step (default: each method's own budget)"
+    )
     p.add_argument("--cost-model", type=Path, default=None, help="a `specscale costmodel` JSON: adds predicted speedup")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run_replay)

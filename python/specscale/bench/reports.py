@@ -132,8 +132,12 @@ def _method_figures(
     hist: dict[int, int] = defaultdict(int)
     saved = 0.0
     reused = 0
+    draft_tokens = 0
+    budgets: set[int] = set()
     for p in all_ids:
         u = per_problem[p]
+        if "draft_budget" in u:
+            budgets.add(int(u["draft_budget"]))
         t, s, w = _unit_totals(u["samples"])
         tok.append(t)
         steps.append(s)
@@ -143,6 +147,7 @@ def _method_figures(
         saved += float(u.get("prefill_saved_seconds", 0.0))
         for x in u["samples"]:
             reused += int(x.get("reused_prefix_tokens", 0))
+            draft_tokens += int(x.get("draft_tokens", 0))
             for k, v in x.get("accepted_histogram", {}).items():
                 hist[int(k)] += int(v)
     mat = bootstrap_ratio(
@@ -192,6 +197,8 @@ def _method_figures(
         "paired_problems": len(pids),
         "new_tokens": int(sum(tok)),
         "steps": int(sum(steps)),
+        "draft_tokens": draft_tokens,
+        "draft_budget": max(budgets) if budgets else None,
         "tokens_per_second": float(np.mean(tps)) if tps else 0.0,
         "speedup": speedup[0],
         "speedup_ci": [speedup[1], speedup[2]],
@@ -230,16 +237,19 @@ def format_markdown(
     lines += list(notes) + ([""] if notes else [])
     lines += [
         (
-            "| dataset | regime | method | speedup [95% CI] | MAT [95% CI] | accuracy | tok/s | problems "
-            "| prefill reused (tokens / s saved) |"
+            "| dataset | regime | method | speedup [95% CI] | MAT [95% CI] | nodes/step (budget) | accuracy "
+            "| tok/s | problems | prefill reused (tokens / s saved) |"
         ),
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for g in groups:
         for name, f in g["methods"].items():
+            nodes = f.get("draft_tokens", 0) / f["steps"] if f.get("steps") else 0.0
+            budget = f.get("draft_budget")
             lines.append(
                 f"| {g['dataset']} | {g['regime']} | {name} | {_ci(f['speedup'], f['speedup_ci'])} | "
-                f"{_ci(f['mat'], f['mat_ci'])} | {_fmt(f['accuracy'])} | {_fmt(f['tokens_per_second'], 1)} | "
+                f"{_ci(f['mat'], f['mat_ci'])} | {_fmt(nodes, 1)} ({'?' if budget is None else budget}) | "
+                f"{_fmt(f['accuracy'])} | {_fmt(f['tokens_per_second'], 1)} | "
                 f"{f['problems']} | {f['reused_prefix_tokens']} / {_fmt(f['prefill_saved_seconds'])} |"
             )
     for g in groups:

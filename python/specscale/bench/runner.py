@@ -29,23 +29,16 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from specscale.bench.tts import (
-    DEFAULT_ROUND_TEMPLATE,
-    DEFAULT_METHODS,
-    DEFAULT_THINK_END,
-    METHODS,
-    DecodeSettings,
-    MethodSettings,
-    ProblemStores,
-    SampleResult,
-    best_of_n,
-    multi_round,
-)
+from specscale import methods as registry
+from specscale.bench.prompts import DEFAULT_ROUND_TEMPLATE, DEFAULT_THINK_END
 from specscale.errors import InvalidArgumentError, SpecscaleError
 
 __all__ = ["PRESETS", "BenchConfig", "quick_config", "register", "run_bench", "spectts_config"]
 
 REGIMES = ("single", "bon", "rounds")
+
+#: What ``specscale bench`` runs when ``--methods`` is not given: the methods that need no extra files.
+DEFAULT_METHODS = ("ar", "pld", "sam", "trie")
 
 
 @dataclass
@@ -64,14 +57,15 @@ class BenchConfig:
             (multi-round runs once per temperature listed).
         top_p, top_k: sampling filters (1.0 / 0 = off).
         think_fraction, force_think_end, think_end_text: the thinking budget (see
-            :class:`~specscale.bench.tts.DecodeSettings`).
+            :class:`~specscale.bench.drivers.DecodeSettings`).
         round_template, feedback: round ``k >= 2`` prompt and what it feeds back (``answer``: the
             question plus the previous final answer only).
         batch_size: 1 (samples run one after another).
         reuse_prefix: reuse the prompt's KV cache across samples and rounds (lossless).
         seed: sampling seed base; resamples: bootstrap resamples for the intervals.
         chat_template: ``auto`` (the tokenizer's where it has one), ``on``, ``off``.
-        method_settings: the drafters' settings.
+        method_settings: each method's settings by name (see :mod:`specscale.methods`); methods not
+            named keep their defaults.
         threads: torch CPU threads (``None``: torch's default). The quick default uses 1: for a 135M
             model intra-op threads cost more in synchronisation than they gain (on a shared 2-core box,
             22 tokens/s with 1 thread against 4 with 2).
@@ -100,26 +94,20 @@ class BenchConfig:
     seed: int = 0
     resamples: int = 1000
     chat_template: str = "auto"
-    method_settings: MethodSettings = field(default_factory=MethodSettings)
+    method_settings: dict[str, Any] = field(default_factory=registry.settings_map)
     threads: int | None = None
     protocol: str | None = None
 
     def validate(self) -> None:
+        """Raises :class:`InvalidArgumentError` (one line naming the option) for anything that cannot run,
+        before any work: unknown methods, a method's missing file or optional package, bad settings."""
         for m in self.methods:
-            if m not in METHODS:
+            if m not in registry.METHODS:
                 raise InvalidArgumentError(
-                    f"--methods: unknown method {m!r}; expected some of {', '.join(METHODS)}"
+                    f"--methods: unknown method {m!r}; expected some of {', '.join(registry.names())}"
                 )
-        ms = self.method_settings
-        needs = {"rest": ("rest_store", "--rest-store"), "sps": ("draft_model", "--draft-model"), "eagle3": ("eagle3_head", "--eagle3-head")}
-        wanted = set(self.methods) | ({ms.hybrid_fallback} if "hybrid" in self.methods else set())
-        for m, (setting, option) in needs.items():
-            if m in wanted and not getattr(ms, setting):
-                raise InvalidArgumentError(f"--methods: {m!r} needs {option} (see specscale bench --help)")
-        if ms.hybrid_fallback in ("ar", "hybrid", "sam") or ms.hybrid_fallback not in METHODS:
-            raise InvalidArgumentError(f"--hybrid-fallback: expected another method than ar, sam, hybrid; got {ms.hybrid_fallback!r}")
-        if ms.hybrid_policy not in ("expected", "threshold"):
-            raise InvalidArgumentError(f"--hybrid-policy: expected 'expected' or 'threshold', got {ms.hybrid_policy!r}")
+        for m in self.methods:
+            registry.get(m).check(self.method_settings)
         for r in self.regimes:
             if r not in REGIMES:
                 raise InvalidArgumentError(
@@ -150,8 +138,8 @@ class BenchConfig:
         for f in fields(self):
             v = getattr(self, f.name)
             if f.name == "method_settings":
-                for g in fields(v):
-                    lines.append(f"  method_settings.{g.name} = {getattr(v, g.name)!r}")
+                lines.append("  method_settings (the methods run):")
+                lines += [f"    {line}" for line in registry.describe(v, _methods_ar_first(self.methods))]
             else:
                 lines.append(f"  {f.name} = {v!r}")
         return "\n".join(lines)
@@ -191,26 +179,18 @@ def spectts_config(gpqa: str | None = None) -> BenchConfig:
         round_template=DEFAULT_ROUND_TEMPLATE,
         feedback="answer",
         batch_size=1,
-        method_settings=MethodSettings(
-            pld_max_ngram=3,
-            pld_tokens=10,
-            sam_tokens=40,
-            trie_depth=12,
-            trie_tokens=64,
-            max_draft_tokens=64,
-            eagle3_total_tokens=60,
-            eagle3_depth=5,
-            eagle3_top_k=10,
-            sam_static_bias=5,
-            hybrid_fallback="recycling",
-            hybrid_policy="threshold",
-            hybrid_threshold=5,
-            recycling_top_k=8,
-            recycling_tree=80,
-            lookahead_level=5,
-            lookahead_window=7,
-            lookahead_guess_set=7,
-            rest_tokens=64,
+        method_settings=registry.settings_map(
+            {
+                "pld": {"max_ngram": 3, "tokens": 10},
+                "sam": {"tokens": 40, "static_bias": 5},
+                "trie": {"depth": 12, "tokens": 64},
+                "eagle3": {"total_tokens": 60, "depth": 5, "top_k": 10},
+                "hybrid": {"fallback": "recycling", "policy": "threshold", "threshold": 5},
+                "recycling": {"top_k": 8, "tree": 80},
+                "lookahead": {"level": 5, "window": 7, "guess_set": 7},
+                "rest": {"tokens": 64},
+                "suffix-decoding": {"tokens": 40},
+            }
         ),
         protocol="spectts",
     )
@@ -245,7 +225,9 @@ def _regimes(config: BenchConfig) -> list[_Regime]:
     return out
 
 
-def _decode_settings(config: BenchConfig, temperature: float) -> DecodeSettings:
+def _decode_settings(config: BenchConfig, temperature: float) -> Any:
+    from specscale.bench.drivers import DecodeSettings
+
     force: Any = {"auto": "auto", "always": True, "never": False}[config.force_think_end]
     chat: Any = {"auto": "auto", "on": True, "off": False}.get(config.chat_template, "auto")
     return DecodeSettings(
@@ -340,9 +322,10 @@ def run_bench(
     datasets = [(name, load_dataset(name, limit=config.limit)) for name in config.datasets]
     regimes = _regimes(config)
     methods = _methods_ar_first(config.methods)
-    done = {
-        _unit_key(u["method"], u["dataset"], u["regime"], u["problem_id"]) for u in read_units(units_path)
+    finished_units = {
+        _unit_key(u["method"], u["dataset"], u["regime"], u["problem_id"]): u for u in read_units(units_path)
     }
+    done = set(finished_units)
 
     plan = [
         (dname, problem, regime, method)
@@ -355,11 +338,18 @@ def run_bench(
     total = sum(gens[id(r)] for _, _, r, _ in plan)
     finished = sum(gens[id(r)] for d, p, r, m in plan if _unit_key(m, d, r.label, str(p.id)) in done)
     bar = _progress(total, finished, progress)
+    # One run per (method, dataset, regime): its global scope carries text across that group's problems.
+    # Finished units of a group are replayed into its run before the group's next unit runs (a resumed
+    # run drafts from the same stores as an uninterrupted one).
+    runs: dict[tuple[str, str, str], Any] = {}
+    backlog: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     try:
         with units_path.open("a", encoding="utf-8") as sink:
             for dname, problem, regime, method in plan:
                 ukey = _unit_key(method, dname, regime.label, str(problem.id))
+                group = (method, dname, regime.label)
                 if ukey in done:
+                    backlog.setdefault(group, []).append(finished_units[ukey])
                     continue
                 if model is None or tokenizer is None:  # loaded only when there is work to do
                     from specscale.bench.models import load_model
@@ -370,8 +360,12 @@ def run_bench(
                         f"specscale bench: loaded {model_name} in {time.perf_counter() - t0:.1f}s",
                         file=sys.stderr,
                     )
+                if group not in runs:
+                    runs[group] = registry.get(method).open(config.method_settings, target=model)
+                for earlier in backlog.pop(group, []):
+                    runs[group].absorb_family([(s.get("prompt_ids", []), _written(s)) for s in earlier["samples"]])
                 bar.set_postfix_str(f"{dname}/{regime.label}/{method}/{problem.id}", refresh=False)
-                unit = _run_unit(model, tokenizer, config, problem, dname, regime, method, bar)
+                unit = _run_unit(model, tokenizer, config, problem, dname, regime, runs[group], bar)
                 sink.write(json.dumps(unit) + "\n")
                 sink.flush()
                 os.fsync(sink.fileno())
@@ -398,6 +392,13 @@ def run_bench(
     return write_reports(units, out, meta, resamples=config.resamples, seed=config.seed, plots=plots)
 
 
+def _written(sample: dict[str, Any]) -> list[int]:
+    """What a recorded sample wrote after its prompt (generated tokens with any injected think end)."""
+    from specscale.bench.drivers import SampleResult
+
+    return SampleResult.from_dict(sample).written
+
+
 def _run_unit(
     model: Any,
     tokenizer: Any,
@@ -405,27 +406,28 @@ def _run_unit(
     problem: Any,
     dataset: str,
     regime: _Regime,
-    method: str,
+    run: Any,
     bar: Any,
 ) -> dict[str, Any]:
-    settings = _decode_settings(config, regime.temperature)
-    ms = config.method_settings
-    stores = ProblemStores(ms.trie_order)
+    from specscale.bench.drivers import best_of_n, multi_round
 
-    def tick(_: SampleResult) -> None:
+    settings = _decode_settings(config, regime.temperature)
+
+    def tick(_: Any) -> None:
         bar.update(1)
 
     unit: dict[str, Any] = {
-        "method": method,
+        "method": run.name,
         "dataset": dataset,
         "regime": regime.label,
         "kind": regime.kind,
         "temperature": regime.temperature,
         "problem_id": str(problem.id),
         "reference": problem.answer,
+        "draft_budget": run.budget,
     }
     if regime.kind == "bon":
-        r = best_of_n(model, tokenizer, problem, regime.count, method, settings, ms, stores, on_sample=tick)
+        r = best_of_n(model, tokenizer, problem, regime.count, run, settings, on_sample=tick)
         unit.update(
             samples=[s.to_dict() for s in r.samples],
             answer=r.majority_answer,
@@ -440,13 +442,11 @@ def _run_unit(
             tokenizer,
             problem,
             regime.count,
-            method,
+            run,
             settings,
-            ms,
-            stores,
             template=config.round_template,
             feedback=config.feedback,  # type: ignore[arg-type]
-            on_round=tick,  # type: ignore[arg-type]
+            on_round=tick,
         )
         unit.update(
             samples=[s.to_dict() for s in m.rounds],
@@ -525,17 +525,20 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
     if args.no_think_budget:
         changes["think_fraction"] = None
     config = replace(base, **changes)
-    method_options = {
-        "rest_store": args.rest_store,
-        "draft_model": args.draft_model,
-        "eagle3_head": args.eagle3_head,
-        "sam_static_store": args.sam_static_store,
-        "hybrid_fallback": args.hybrid_fallback,
-        "hybrid_policy": args.hybrid_policy,
-    }
-    given = {k: v for k, v in method_options.items() if v is not None}
-    if given:
-        config.method_settings = replace(config.method_settings, **given)
+    # The named options of the methods' file settings, then any --set METHOD.FIELD=VALUE.
+    overrides: dict[str, dict[str, Any]] = {}
+    for option, (method, setting) in _METHOD_OPTIONS.items():
+        value = getattr(args, option)
+        if value is not None:
+            overrides.setdefault(method, {})[setting] = value
+    for assignment in args.set or []:
+        method, setting, value = registry.parse_assignment(assignment)
+        overrides.setdefault(method, {})[setting] = value
+    if overrides:
+        merged = dict(config.method_settings)
+        for method, changes_ in overrides.items():
+            merged[method] = replace(merged.get(method, registry.get(method).defaults), **changes_)
+        config.method_settings = merged
     if (
         args.protocol == "spectts"
         and args.gpqa
@@ -546,9 +549,20 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
     return config
 
 
+#: CLI options that set one method setting: option dest -> (method, setting).
+_METHOD_OPTIONS = {
+    "rest_store": ("rest", "store"),
+    "draft_model": ("sps", "draft_model"),
+    "eagle3_head": ("eagle3", "head"),
+    "sam_static_store": ("sam", "static_store"),
+    "hybrid_fallback": ("hybrid", "fallback"),
+    "hybrid_policy": ("hybrid", "policy"),
+}
+
+
 def _run(args: argparse.Namespace) -> int:
-    config = config_from_args(args)
     try:
+        config = config_from_args(args)
         config.validate()
     except InvalidArgumentError as error:
         print(f"specscale bench: {error}", file=sys.stderr)
@@ -611,7 +625,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--datasets", type=_csv, default=None, help="comma list: math500,aime24,aime25,champ or file paths"
     )
     p.add_argument("--gpqa", default=None, help="path of a local GPQA-Diamond file to add")
-    p.add_argument("--methods", type=_csv, default=None, help=f"comma list of {','.join(METHODS)}")
+    p.add_argument(
+        "--methods",
+        type=_csv,
+        default=None,
+        help="comma list of: " + "; ".join(f"{m.name} ({m.summary})" for m in registry.METHODS.values()),
+    )
     p.add_argument("--regimes", type=_csv, default=None, help="comma list of single,bon,rounds")
     p.add_argument("--limit", type=int, default=None, help="problems per dataset")
     p.add_argument("--n", type=int, default=None, help="Best-of-N samples")
@@ -647,6 +666,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("--hybrid-fallback", default=None, help="the hybrid's second drafter, a method name (quick: trie; spectts: recycling)")
     p.add_argument("--hybrid-policy", default=None, choices=("expected", "threshold"), help="how the hybrid picks per step")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="METHOD.FIELD=VALUE",
+        help="change one method setting, e.g. --set sam.tokens=40 (repeatable; --dry-run lists them)",
+    )
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--bootstrap", type=int, default=None, help="bootstrap resamples for the intervals (1000)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (quick default: 1)")

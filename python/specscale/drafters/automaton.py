@@ -2,46 +2,54 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from os import PathLike
 from typing import Literal
 
-from specscale._core import Cursor, DraftTree, SuffixAutomaton
-from specscale.drafters.base import AdaptiveLength, Drafter, _check_int
+from specscale._core import DraftTree, Store, StoreCursor, SuffixAutomaton
+from specscale.args import check_int
+from specscale.drafters.base import AdaptiveLength
 from specscale.drafters.lookup import _policy
-from specscale.errors import SpecscaleError
+from specscale.drafters.stores import ScopeName, StoreDrafter
+from specscale.errors import InvalidArgumentError
 
 __all__ = ["SuffixAutomatonDrafter"]
 
 
-class SuffixAutomatonDrafter(Drafter):
-    """Chain drafts from a :class:`~specscale.SuffixAutomaton` followed by a cursor.
+class SuffixAutomatonDrafter(StoreDrafter):
+    """Chain drafts from the suffix automata of a :class:`~specscale.Store` (or a bare automaton).
 
-    The cursor tracks the longest suffix of the context that occurs in the automaton; the draft is what
-    followed its most recent earlier occurrence (the live sequence's own end excluded). Each generation is
-    a new sequence of the automaton, so with a shared ``automaton`` every generation drafts from all the
-    text the earlier ones (and their prompts) wrote: Best-of-N samples and thinking rounds share one
-    store. Without one, each generation gets a fresh automaton (request scope).
+    A cursor tracks the longest suffix of the context that occurs in the store; the draft is what followed
+    its most recent earlier occurrence (the live sequence's own end excluded). Each generation is a new
+    sequence of the store's ``scope``: with a store shared by a problem's samples and rounds (its family
+    scope), every generation drafts from all the text the earlier ones (and their prompts) wrote, and a
+    global scope adds text from other problems. Without a store, each generation gets a fresh one.
 
-    Cost: the cursor advances in amortized O(1) per committed token; a draft costs O(tokens drafted).
+    Cost: the cursor advances in amortized O(1) per committed token and scope; a draft costs O(tokens
+    drafted).
 
     Args:
-        automaton: a shared :class:`~specscale.SuffixAutomaton`, or ``None`` for one per generation.
+        automaton: a shared bare :class:`~specscale.SuffixAutomaton` (one sequence per generation, no
+            scopes), or ``None``.
         max_tokens: most tokens drafted per step (default 32; the adaptive policy drafts ~7 on average
             on the Best-of-8 traces, capped at 4 tokens per matched token).
         min_match: shortest suffix match that is drafted from (default 1).
         adaptive: an :class:`AdaptiveLength`, ``True`` for the default policy, ``False`` for fixed length.
         policy: which earlier occurrence of the match to copy from: ``"recent"`` (default) or
-            ``"frequent"`` (needs ``SuffixAutomaton(counts=True)``).
+            ``"frequent"`` (needs a store built with ``counts=True``).
         extend_loops: when the copied text runs into the end of the context because the context is
             looping (the match's occurrence ends ``d`` tokens before the end and the tail has period
             ``d``), continue the copy through the tokens it is producing, as prompt lookup's
             overlapping copy does, instead of stopping after one period.
-        static: a read-only :class:`~specscale.SuffixAutomaton` built from a corpus (or the path of one
-            saved by ``specscale build-store``), SAM-Decoding's static store. Each step the static
-            draft is used instead of the dynamic one when its match is longer by more than
+        static: SAM-Decoding's static store, a read-only corpus: a :class:`~specscale.SuffixAutomaton` or
+            the path of one saved by ``specscale build-store``. It is loaded into the store's global
+            scope, whose draft is used instead of the others when its match is longer by more than
             ``static_bias`` tokens (the seed benchmark's bias: 5): text the model wrote itself predicts
             its continuation better than a corpus match of the same length.
-        static_bias: see ``static``.
+        static_bias: see ``static``; applies to every global-scope draft.
+        store: a :class:`~specscale.Store` to draft from (all scopes) and write into (``scope``).
+        scope: where the generation is written (``"family"`` or ``"request"``).
+        write: ``False`` when another drafter over the same store writes the generation.
     """
 
     def __init__(
@@ -54,64 +62,53 @@ class SuffixAutomatonDrafter(Drafter):
         extend_loops: bool = True,
         static: SuffixAutomaton | str | PathLike[str] | None = None,
         static_bias: int = 5,
+        store: Store | None = None,
+        scope: ScopeName = "family",
+        write: bool = True,
     ) -> None:
         if automaton is not None and not isinstance(automaton, SuffixAutomaton):
             raise TypeError(
                 f"automaton must be a specscale.SuffixAutomaton or None, got {type(automaton).__name__}"
             )
+        if automaton is not None and store is not None:
+            raise InvalidArgumentError("give either automaton= or store=, not both")
+        if static is not None and automaton is not None:
+            raise InvalidArgumentError("static= loads the corpus into a Store's global scope: pass store= (or neither)")
+        if static is not None:
+            from specscale.drafters.retrieval import load_into_store
+
+            if store is None:
+                store, scope = Store(), "request"
+            load_into_store(store, static)
+        super().__init__(store if store is not None else automaton, scope=scope, write=write)
         self.automaton = automaton
-        self.shared = automaton is not None
-        self.max_tokens = _check_int("max_tokens", max_tokens, 1)
-        self.min_match = _check_int("min_match", min_match, 1)
+        self.max_tokens = check_int("max_tokens", max_tokens, 1)
+        self.min_match = check_int("min_match", min_match, 1)
         self.policy = _policy(adaptive, max_tokens)
         self.policy_name = policy
         self.extend_loops = bool(extend_loops)
-        if static is not None and not isinstance(static, SuffixAutomaton):
-            from specscale.drafters.retrieval import load_store
-
-            static = load_store(static)
-        self.static = static
-        self.static_bias = _check_int("static_bias", static_bias, 0)
-        #: Steps whose draft came from the static store.
+        self.static_bias = check_int("static_bias", static_bias, 0)
+        #: Steps whose draft came from the global scope (the static store, other problems' text).
         self.static_drafts = 0
-        self._sam: SuffixAutomaton | None = None
-        self._cursor: Cursor | None = None
-        self._static_cursor: Cursor | None = None
-        self._length = 0
 
-    def begin(self, prompt: list[int]) -> None:
-        sam = self.automaton if self.automaton is not None else SuffixAutomaton()
-        sam.begin_sequence()
-        sam.extend(prompt)
-        cursor = sam.cursor()
-        cursor.extend(prompt)
-        self._sam, self._cursor = sam, cursor
-        if self.static is not None:
-            self._static_cursor = self.static.cursor()
-            self._static_cursor.extend(prompt)
-        self._length = len(prompt)
+    def started(self) -> None:
         self.policy.reset()
 
-    def _live(self) -> tuple[SuffixAutomaton, Cursor]:
-        if self._sam is None or self._cursor is None:
-            raise SpecscaleError(f"{type(self).__name__}: observe() or propose() before begin()")
-        return self._sam, self._cursor
+    def learned(self, new_tokens: list[int], drafted: int, accepted: int) -> None:
+        self.policy.update(drafted, accepted)
 
-    def propose(self, context: list[int], max_tokens: int) -> DraftTree:
-        if self._cursor is None or len(context) != self._length:
-            # Driven without begin()/observe(): (re)start from this context so drafts stay real.
-            self.begin(context)
-        _, cursor = self._live()
+    def propose(self, context: Sequence[int], max_tokens: int) -> DraftTree:
+        self.in_step(context)
         k = self.policy.budget(min(max_tokens, self.max_tokens))
         if k <= 0:
             return DraftTree.empty()
-        draft = cursor.draft(k, min_match=self.min_match, policy=self.policy_name)
-        if self._static_cursor is not None:
-            static = self._static_cursor.draft(k, min_match=self.min_match, policy=self.policy_name)
-            if len(static) and static.match_length - self.static_bias > draft.match_length:
+        cursor = self.cursor
+        if isinstance(cursor, StoreCursor):
+            draft = cursor.draft(k, min_match=self.min_match, policy=self.policy_name, global_bias=self.static_bias)
+            if cursor.last_draft_scope == "global":
                 self.static_drafts += 1
-                k = self.policy.budget(k, match_length=static.match_length)
-                return static if len(static) <= k else DraftTree(static.tokens[:k], None, None, static.match_length)
+        else:
+            draft = cursor.draft(k, min_match=self.min_match, policy=self.policy_name)
         tokens = draft.tokens
         if not tokens:
             return draft
@@ -124,30 +121,14 @@ class SuffixAutomatonDrafter(Drafter):
             return DraftTree(tokens[:k], None, None, match)
         return draft
 
-    def observe(self, new_tokens: list[int], drafted: int = 0, accepted: int = 0) -> None:
-        # Store first, then cursor: the cursor may then match into text this very sequence just wrote.
-        sam, cursor = self._live()
-        sam.extend(new_tokens)
-        cursor.extend(new_tokens)
-        if self._static_cursor is not None:
-            self._static_cursor.extend(new_tokens)
-        self._length += len(new_tokens)
-        self.policy.update(drafted, accepted)
-
-    def end(self) -> None:
-        self._cursor = None
-        self._static_cursor = None
-        if not self.shared:
-            self._sam = None
-
     def __repr__(self) -> str:
         return (
-            f"SuffixAutomatonDrafter(shared={self.shared}, max_tokens={self.max_tokens}, "
+            f"SuffixAutomatonDrafter(shared={self.shared}, scope={self.scope!r}, max_tokens={self.max_tokens}, "
             f"min_match={self.min_match})"
         )
 
 
-def _extend_loop(context: list[int], tokens: list[int], match: int, k: int) -> list[int]:
+def _extend_loop(context: Sequence[int], tokens: list[int], match: int, k: int) -> list[int]:
     """Extend a draft cut short by the context's own end, where the context repeats with its period."""
     d = len(tokens)
     span = min(match, 64)  # enough evidence of a loop, bounded cost

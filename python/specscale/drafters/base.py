@@ -1,7 +1,7 @@
 """The drafter protocol, the adaptive draft-length policy, and the no-op drafter.
 
 A drafter proposes a :class:`~specscale.DraftTree` for the current context and learns which tokens
-were finally committed. The engine calls, for one generation::
+were finally committed. The generate loop calls, for one generation::
 
     drafter.begin(prompt)                       # once: a new generation starts from `prompt`
     loop:
@@ -10,54 +10,37 @@ were finally committed. The engine calls, for one generation::
         drafter.observe(new_tokens, drafted=len(tree), accepted=k)
     drafter.end()                               # once: the generation is over
 
-``context`` is the whole committed sequence (prompt + generated) as a list of ints; ``new_tokens`` are
-the tokens appended to it this step (the accepted draft tokens plus the target's own), so stores can be
-updated incrementally.
+``context`` is a read-only view of the whole committed sequence (prompt + generated): it can be indexed,
+sliced (slices are fresh lists), iterated and measured, never changed. ``new_tokens`` are the tokens
+appended to it this step (the accepted draft tokens plus the target's own), so stores can be updated
+incrementally.
 
-Optional hooks, for drafters that learn from the target itself (:func:`specscale.generate` calls them;
-trace replay has no model and does not):
+Every optional capability and hook is declared on :class:`Drafter` with a default that does nothing, so
+the loop calls them directly and a wrapper (:class:`DrafterWrapper`) forwards all of them by
+construction:
 
-- ``wants_logits = True`` and ``observe_logits(input_tokens, logits)``: every verification's logits,
-  row ``i`` scoring what follows ``input_tokens[i]`` (Token Recycling, Lookahead).
-- ``wants_hidden_states = True``, ``hidden_state_layers(model)`` and
-  ``observe_hidden_states(start, features)``: the inputs of the named decoder layers, concatenated, for
-  every committed token but the last, from position ``start`` on (EAGLE-3).
-- ``samples_drafts = True``, ``configure_sampling(params, generator)`` and, after each ``propose``,
-  ``draft_probabilities`` (node index -> the distribution it was sampled from): speculative sampling
-  with ``min(1, p/q)`` acceptance (SpS with sampled drafts).
+- ``wants_logits`` and :meth:`Drafter.observe_logits`: every verification's logits, row ``i`` scoring
+  what follows ``input_tokens[i]`` (Token Recycling, Lookahead).
+- ``wants_hidden_states``, :meth:`Drafter.hidden_state_layers` and :meth:`Drafter.observe_hidden_states`:
+  the inputs of the named decoder layers, concatenated, for every committed token but the last, from
+  position ``start`` on (EAGLE-3).
+- ``samples_drafts``, :meth:`Drafter.configure_sampling` and, after each ``propose``,
+  :meth:`Drafter.draft_probabilities` (node index -> the distribution it was sampled from): speculative
+  sampling with ``min(1, p/q)`` acceptance (SpS with sampled drafts).
+
+Trace replay has no model: it never calls the logits and hidden-state hooks.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from specscale._core import DraftTree
-from specscale.errors import InvalidArgumentError
+from specscale.args import check_int, check_number
 
-__all__ = ["AdaptiveLength", "Drafter", "NoDraft"]
-
-
-def _check_int(name: str, value: object, lo: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < lo:
-        raise InvalidArgumentError(f"{name} must be an int >= {lo}, got {value!r}")
-    return value
-
-
-def _check_number(name: str, value: object, lo: float | None = None, hi: float | None = None) -> float:
-    """``value`` as a float; :class:`InvalidArgumentError` naming it unless it is a real number (not a
-    bool, not NaN) within ``[lo, hi]`` (either bound optional)."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or value != value
-        or (lo is not None and value < lo)
-        or (hi is not None and value > hi)
-    ):
-        low = "-inf" if lo is None else lo
-        high = "inf" if hi is None else hi
-        raise InvalidArgumentError(f"{name} must be a number in [{low}, {high}], got {value!r}")
-    return float(value)
-
+__all__ = ["AdaptiveLength", "Drafter", "DrafterWrapper", "NoDraft", "protocol_members"]
 
 @dataclass
 class AdaptiveLength:
@@ -90,13 +73,13 @@ class AdaptiveLength:
     current: int = field(init=False)
 
     def __post_init__(self) -> None:
-        _check_int("max_tokens", self.max_tokens, 0)
-        _check_int("min_tokens", self.min_tokens, 0)
-        _check_int("grow", self.grow, 0)
-        _check_int("shrink_to_accepted", self.shrink_to_accepted, 0)
-        _check_int("match_factor", self.match_factor, 0)
+        check_int("max_tokens", self.max_tokens, 0)
+        check_int("min_tokens", self.min_tokens, 0)
+        check_int("grow", self.grow, 0)
+        check_int("shrink_to_accepted", self.shrink_to_accepted, 0)
+        check_int("match_factor", self.match_factor, 0)
         if self.initial is not None:
-            _check_int("initial", self.initial, 0)
+            check_int("initial", self.initial, 0)
         self.reset()
 
     def reset(self) -> None:
@@ -124,16 +107,34 @@ class AdaptiveLength:
 
 
 class Drafter:
-    """Base class of drafters: the protocol, with no-op defaults.
+    """Base class of drafters: the whole protocol, every optional part with a no-op default.
 
-    Subclasses override :meth:`propose` and usually :meth:`begin` and :meth:`observe`. A drafter is used
-    by one generation at a time; :meth:`begin` starts the next one.
+    Subclasses override :meth:`propose` and usually :meth:`begin` and :meth:`observe`; a drafter that
+    learns from the target sets the capability attributes it needs and overrides their hooks. A drafter
+    is used by one generation at a time; :meth:`begin` starts the next one.
     """
 
-    def begin(self, prompt: list[int]) -> None:
+    @property
+    def wants_logits(self) -> bool:
+        """Whether the loop hands every verification's logits to :meth:`observe_logits`."""
+        return False
+
+    @property
+    def wants_hidden_states(self) -> bool:
+        """Whether the loop records the target's hidden states (:meth:`hidden_state_layers`) and hands them
+        to :meth:`observe_hidden_states`."""
+        return False
+
+    @property
+    def samples_drafts(self) -> bool:
+        """Whether drafts are sampled from a known distribution (:meth:`draft_probabilities`); the loop
+        then calls :meth:`configure_sampling` before a generation."""
+        return False
+
+    def begin(self, prompt: Sequence[int]) -> None:
         """A new generation starts with ``prompt`` as its context."""
 
-    def propose(self, context: list[int], max_tokens: int) -> DraftTree:
+    def propose(self, context: Sequence[int], max_tokens: int) -> DraftTree:
         """Return a draft tree of at most ``max_tokens`` nodes continuing ``context`` (may be empty)."""
         raise NotImplementedError
 
@@ -144,11 +145,92 @@ class Drafter:
     def end(self) -> None:
         """The generation is over (its tokens stay in any shared store)."""
 
+    def observe_logits(self, input_tokens: list[int], logits: Any) -> None:
+        """With ``wants_logits``: the verification's logits ``[len(input_tokens), vocab]``; row ``i``
+        scores what follows ``input_tokens[i]`` (the context's last token, then the draft's nodes)."""
+
+    def hidden_state_layers(self, model: Any) -> tuple[int, ...]:
+        """With ``wants_hidden_states``: the decoder layers of ``model`` whose inputs to record."""
+        return ()
+
+    def observe_hidden_states(self, start: int, features: Any) -> None:
+        """With ``wants_hidden_states``: recorded features ``[rows, width]`` of committed tokens, the
+        first at position ``start``."""
+
+    def configure_sampling(self, params: Any, generator: Any) -> None:
+        """With ``samples_drafts``: the run's :class:`~specscale.SamplingParams` and its CPU generator."""
+
+    def draft_probabilities(self) -> dict[int, Any] | None:
+        """With ``samples_drafts``: for the last proposal, node index -> the distribution it was
+        sampled from (a 1-D probability tensor over the vocabulary); ``None`` for deterministic drafts."""
+        return None
+
+
+def protocol_members() -> tuple[str, ...]:
+    """The names :class:`Drafter` declares: every capability and hook a wrapper must forward."""
+    return tuple(name for name in vars(Drafter) if not name.startswith("_"))
+
+
+class DrafterWrapper(Drafter):
+    """Stands in front of ``inner`` and forwards every member of the protocol to it.
+
+    Subclass it to change one part of a drafter's life (the thinking budget presents one drafter to two
+    ``generate`` calls, tests record drafts) and inherit the forwarding of everything else, including
+    hooks added to :class:`Drafter` later (a test fails if this class misses one).
+    """
+
+    def __init__(self, inner: Drafter) -> None:
+        if not isinstance(inner, Drafter):
+            raise TypeError(f"inner must be a specscale Drafter, got {type(inner).__name__}")
+        self.inner = inner
+
+    @property
+    def wants_logits(self) -> bool:
+        return self.inner.wants_logits
+
+    @property
+    def wants_hidden_states(self) -> bool:
+        return self.inner.wants_hidden_states
+
+    @property
+    def samples_drafts(self) -> bool:
+        return self.inner.samples_drafts
+
+    def begin(self, prompt: Sequence[int]) -> None:
+        self.inner.begin(prompt)
+
+    def propose(self, context: Sequence[int], max_tokens: int) -> DraftTree:
+        return self.inner.propose(context, max_tokens)
+
+    def observe(self, new_tokens: list[int], drafted: int = 0, accepted: int = 0) -> None:
+        self.inner.observe(new_tokens, drafted=drafted, accepted=accepted)
+
+    def end(self) -> None:
+        self.inner.end()
+
+    def observe_logits(self, input_tokens: list[int], logits: Any) -> None:
+        self.inner.observe_logits(input_tokens, logits)
+
+    def hidden_state_layers(self, model: Any) -> tuple[int, ...]:
+        return self.inner.hidden_state_layers(model)
+
+    def observe_hidden_states(self, start: int, features: Any) -> None:
+        self.inner.observe_hidden_states(start, features)
+
+    def configure_sampling(self, params: Any, generator: Any) -> None:
+        self.inner.configure_sampling(params, generator)
+
+    def draft_probabilities(self) -> dict[int, Any] | None:
+        return self.inner.draft_probabilities()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.inner!r})"
+
 
 class NoDraft(Drafter):
     """Never drafts: the engine's loop then is plain autoregressive decoding (the AR baseline)."""
 
-    def propose(self, context: list[int], max_tokens: int) -> DraftTree:
+    def propose(self, context: Sequence[int], max_tokens: int) -> DraftTree:
         return DraftTree.empty()
 
     def __repr__(self) -> str:

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from specscale._core import DraftTree
-from specscale.drafters.base import Drafter, _check_int
+from specscale.args import check_int
+from specscale.drafters.base import Drafter
 from specscale.errors import InvalidArgumentError
+from specscale.trees import first_path
 
 __all__ = ["CombinePolicy", "ExpectedAcceptance", "HybridDrafter", "MatchThreshold"]
 
@@ -70,7 +73,7 @@ class ExpectedAcceptance(CombinePolicy):
     def expected(self, part: int, draft: DraftTree) -> float:
         if not len(draft):
             return 0.0
-        return self._fraction.get((part, _bucket(draft.match_length)), self.prior) * len(_best_path(draft))
+        return self._fraction.get((part, _bucket(draft.match_length)), self.prior) * len(first_path(draft.parents))
 
     def choose(self, drafts: Sequence[DraftTree]) -> int:
         scores = [self.expected(i, d) for i, d in enumerate(drafts)]
@@ -80,25 +83,17 @@ class ExpectedAcceptance(CombinePolicy):
         if not len(draft):
             return
         key = (chosen, _bucket(draft.match_length))
-        observed = accepted / max(1, len(_best_path(draft)))
+        observed = accepted / max(1, len(first_path(draft.parents)))
         old = self._fraction.get(key, self.prior)
         self._fraction[key] = self.decay * old + (1 - self.decay) * observed
 
 
-def _best_path(draft: DraftTree) -> list[int]:
-    """The first root-to-leaf path (a chain's whole length; a tree's leading branch)."""
-    path: list[int] = []
-    node, parents = -1, draft.parents
-    while True:
-        child = next((i for i in range(node + 1, len(parents)) if parents[i] == node), None)
-        if child is None:
-            return path
-        path.append(child)
-        node = child
-
-
 class HybridDrafter(Drafter):
     """Several drafters behind one; ``policy`` picks whose draft is verified each step.
+
+    Every member of the drafter protocol reaches the parts: each part begins, observes and ends every
+    generation (so every store stays in step whichever draft was verified); logits, hidden states and
+    sampling settings go to the parts that ask for them; the hybrid asks for them whenever a part does.
 
     Args:
         parts: the drafters, the preferred one first (e.g. a ``SuffixAutomatonDrafter`` then a fallback).
@@ -107,55 +102,45 @@ class HybridDrafter(Drafter):
 
     def __init__(self, parts: Sequence[Drafter] | None = None, policy: CombinePolicy | None = None) -> None:
         if parts is None:
+            from specscale._core import Store
             from specscale.drafters.automaton import SuffixAutomatonDrafter
             from specscale.drafters.trie import NgramTrieDrafter
 
-            parts = [SuffixAutomatonDrafter(), NgramTrieDrafter()]
+            store = Store()  # one store per generation, written once and read by both parts
+            parts = [
+                SuffixAutomatonDrafter(store=store, scope="request"),
+                NgramTrieDrafter(store=store, scope="request", write=False),
+            ]
         parts = list(parts)
         if not parts:
             raise InvalidArgumentError("HybridDrafter needs at least one part")
         for i, p in enumerate(parts):
-            if not callable(getattr(p, "propose", None)):
-                raise InvalidArgumentError(f"parts[{i}] is not a drafter (no propose method): {p!r}")
+            if not isinstance(p, Drafter):
+                raise InvalidArgumentError(f"parts[{i}] is not a specscale Drafter: {p!r}")
         self.parts = parts
         self.policy = policy if policy is not None else ExpectedAcceptance()
         self.chosen_counts = [0] * len(parts)
         self._last: tuple[int, DraftTree] | None = None
 
-    # The engine hands verification logits and target hidden states to drafters that ask for them; a
-    # hybrid asks whenever a part does (Token Recycling, EAGLE-3 fallbacks) and passes them on.
-
     @property
     def wants_logits(self) -> bool:
-        return any(getattr(p, "wants_logits", False) for p in self.parts)
+        return any(p.wants_logits for p in self.parts)
 
     @property
     def wants_hidden_states(self) -> bool:
-        return any(getattr(p, "wants_hidden_states", False) for p in self.parts)
+        return any(p.wants_hidden_states for p in self.parts)
 
-    def observe_logits(self, input_tokens: list[int], logits: object) -> None:
-        for p in self.parts:
-            if getattr(p, "wants_logits", False):
-                p.observe_logits(input_tokens, logits)  # type: ignore[attr-defined]
+    @property
+    def samples_drafts(self) -> bool:
+        return any(p.samples_drafts for p in self.parts)
 
-    def hidden_state_layers(self, model: object) -> tuple[int, ...]:
-        layers = {tuple(p.hidden_state_layers(model)) for p in self.parts if getattr(p, "wants_hidden_states", False)}  # type: ignore[attr-defined]
-        if len(layers) != 1:
-            raise InvalidArgumentError(f"the hybrid's feature drafters read different target layers: {sorted(layers)}")
-        return layers.pop()
-
-    def observe_hidden_states(self, start: int, features: object) -> None:
-        for p in self.parts:
-            if getattr(p, "wants_hidden_states", False):
-                p.observe_hidden_states(start, features)  # type: ignore[attr-defined]
-
-    def begin(self, prompt: list[int]) -> None:
+    def begin(self, prompt: Sequence[int]) -> None:
         for p in self.parts:
             p.begin(prompt)
         self._last = None
 
-    def propose(self, context: list[int], max_tokens: int) -> DraftTree:
-        _check_int("max_tokens", max_tokens, 0)
+    def propose(self, context: Sequence[int], max_tokens: int) -> DraftTree:
+        check_int("max_tokens", max_tokens, 0)
         drafts = [p.propose(context, max_tokens) for p in self.parts]
         chosen = self.policy.choose(drafts)
         self.chosen_counts[chosen] += 1
@@ -174,3 +159,33 @@ class HybridDrafter(Drafter):
     def end(self) -> None:
         for p in self.parts:
             p.end()
+
+    def observe_logits(self, input_tokens: list[int], logits: Any) -> None:
+        for p in self.parts:
+            if p.wants_logits:
+                p.observe_logits(input_tokens, logits)
+
+    def hidden_state_layers(self, model: Any) -> tuple[int, ...]:
+        layers = {tuple(p.hidden_state_layers(model)) for p in self.parts if p.wants_hidden_states}
+        if len(layers) > 1:
+            raise InvalidArgumentError(f"the hybrid's feature drafters read different target layers: {sorted(layers)}")
+        return layers.pop() if layers else ()
+
+    def observe_hidden_states(self, start: int, features: Any) -> None:
+        for p in self.parts:
+            if p.wants_hidden_states:
+                p.observe_hidden_states(start, features)
+
+    def configure_sampling(self, params: Any, generator: Any) -> None:
+        for p in self.parts:
+            if p.samples_drafts:
+                p.configure_sampling(params, generator)
+
+    def draft_probabilities(self) -> dict[int, Any] | None:
+        """The chosen part's sampled distributions (None when its draft is deterministic)."""
+        if self._last is None:
+            return None
+        return self.parts[self._last[0]].draft_probabilities()
+
+    def __repr__(self) -> str:
+        return f"HybridDrafter({self.parts!r}, policy={self.policy!r})"

@@ -26,14 +26,16 @@ problems, as the original's does implicitly).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import random
 from collections import OrderedDict
 from typing import Any
 
-import torch
-
 from specscale._core import DraftTree
-from specscale.drafters.base import Drafter, _check_int
+from specscale.args import check_int
+from specscale.drafters.base import Drafter
+from specscale.trees import first_path
 
 __all__ = ["LookaheadDrafter"]
 
@@ -59,9 +61,9 @@ class LookaheadDrafter(Drafter):
     def __init__(
         self, level: int = 5, window: int = 7, guess_set: int = 7, persist_pool: bool = False, seed: int = 0
     ) -> None:
-        self.level = _check_int("level", level, 2)
-        self.window = _check_int("window", window, 1)
-        self.guess_set = _check_int("guess_set", guess_set, 0)
+        self.level = check_int("level", level, 2)
+        self.window = check_int("window", window, 1)
+        self.guess_set = check_int("guess_set", guess_set, 0)
         self.persist_pool = bool(persist_pool)
         self.seed = int(seed)
         #: first token -> the most recent distinct continuations (``level - 1`` tokens), newest last.
@@ -69,10 +71,12 @@ class LookaheadDrafter(Drafter):
         #: ``level - 1`` rows of ``window`` tokens, oldest (the trunk) first.
         self.levels: list[list[int]] = []
         self._newest_nodes: list[int] = []  # draft node of each drafted column's newest-level token
-        self._iterates: list[int] | None = None
+        self._iterates: list[int | None] | None = None
+        self._draft_tokens: list[int] = []
+        self._draft_parents: list[int] = []
         self._anchor = 0  # the context's last token when the window was drafted (column 0's first token)
 
-    def begin(self, prompt: list[int]) -> None:
+    def begin(self, prompt: Sequence[int]) -> None:
         if not self.persist_pool:
             self.pool.clear()
         rng = random.Random(self.seed)
@@ -85,7 +89,7 @@ class LookaheadDrafter(Drafter):
         """Number of n-grams in the pool."""
         return sum(len(v) for v in self.pool.values())
 
-    def propose(self, context: list[int], max_tokens: int) -> DraftTree:
+    def propose(self, context: Sequence[int], max_tokens: int) -> DraftTree:
         if not self.levels:
             self.begin(context)
         tokens: list[int] = []
@@ -118,21 +122,47 @@ class LookaheadDrafter(Drafter):
             self._newest_nodes.append(parent)  # -1 (the context) for column 0 when level == 2
         self._anchor = context[-1]
         self._iterates = None
+        self._draft_tokens, self._draft_parents = tokens, parents
         return DraftTree(tokens, parents) if tokens else DraftTree.empty()
 
     def observe_logits(self, input_tokens: list[int], logits: Any) -> None:
-        """Reads the next Jacobi iterate of each drafted column (the row after its newest node)."""
+        """Reads the next Jacobi iterate of each drafted column (the row after its newest node).
+
+        A target that verifies chains only scores the draft's first chain, not the tree: then only the
+        columns whose newest node lies on that chain (or is the context) get a new iterate; the others
+        keep their tokens."""
         if not self._newest_nodes:
             return
-        rows = torch.tensor([n + 1 for n in self._newest_nodes], device=logits.device)
-        self._iterates = logits.index_select(0, rows).argmax(dim=-1).tolist()
+        import torch  # logits come only from a model target, so torch is there whenever this runs
+
+        if len(input_tokens) - 1 == len(self._draft_tokens):
+            row_of = {n: n + 1 for n in range(len(self._draft_tokens))}
+        else:
+            path = first_path(self._draft_parents)
+            if [self._draft_tokens[i] for i in path][: len(input_tokens) - 1] != list(input_tokens[1:]):
+                return  # scored something else than our draft: nothing to read
+            row_of = {node: j + 1 for j, node in enumerate(path[: len(input_tokens) - 1])}
+        row_of[-1] = 0
+        columns = [c for c, n in enumerate(self._newest_nodes) if n in row_of]
+        if not columns:
+            return
+        rows = torch.tensor([row_of[self._newest_nodes[c]] for c in columns], device=logits.device)
+        found = logits.index_select(0, rows).argmax(dim=-1).tolist()
+        iterates: list[int | None] = [None] * len(self._newest_nodes)
+        for c, token in zip(columns, found):
+            iterates[c] = int(token)
+        self._iterates = iterates
 
     def observe(self, new_tokens: list[int], drafted: int = 0, accepted: int = 0) -> None:
         iterates, self._iterates = self._iterates, None
         self._newest_nodes = []
         if not iterates:
             return
+        newest = list(self.levels[-1])  # undrafted (or unscored) columns keep their tokens
         for column, new in enumerate(iterates):
+            if new is None:  # not scored this step (a chain-only target)
+                continue
+            newest[column] = new
             first = self._anchor if column == 0 else self.levels[0][column]
             gram = (first,) + tuple(row[column] for row in self.levels[1:]) + (new,)
             slot = self.pool.setdefault(gram[0], OrderedDict())
@@ -140,5 +170,4 @@ class LookaheadDrafter(Drafter):
             slot[gram[1:]] = None
             while len(slot) > max(1, self.guess_set):
                 slot.popitem(last=False)
-        newest = iterates + self.levels[-1][len(iterates) :]  # undrafted columns keep their tokens
         self.levels = self.levels[1:] + [newest]

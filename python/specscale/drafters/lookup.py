@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from specscale._core import DraftTree
-from specscale.drafters.base import AdaptiveLength, Drafter, _check_int
+from specscale.args import check_int
+from specscale.drafters.base import AdaptiveLength, Drafter
 from specscale.errors import InvalidArgumentError
 
 __all__ = ["PromptLookup"]
@@ -37,25 +40,25 @@ class PromptLookup(Drafter):
         min_ngram_size: int = 1,
         adaptive: AdaptiveLength | bool = True,
     ) -> None:
-        self.max_ngram_size = _check_int("max_ngram_size", max_ngram_size, 1)
-        self.min_ngram_size = _check_int("min_ngram_size", min_ngram_size, 1)
+        self.max_ngram_size = check_int("max_ngram_size", max_ngram_size, 1)
+        self.min_ngram_size = check_int("min_ngram_size", min_ngram_size, 1)
         if self.min_ngram_size > self.max_ngram_size:
             raise InvalidArgumentError(
                 f"min_ngram_size ({min_ngram_size}) must be <= max_ngram_size ({max_ngram_size})"
             )
-        self.num_output_tokens = _check_int("num_output_tokens", num_output_tokens, 1)
+        self.num_output_tokens = check_int("num_output_tokens", num_output_tokens, 1)
         self.policy = _policy(adaptive, num_output_tokens)
         self._tokens: list[int] = []
         self._index: list[dict[tuple[int, ...], list[int]]] = []
         self._indexed = 0  # end positions < _indexed are in the index
 
-    def begin(self, prompt: list[int]) -> None:
+    def begin(self, prompt: Sequence[int]) -> None:
         self._tokens = list(prompt)
         self._index = [{} for _ in range(self.max_ngram_size + 1)]
         self._indexed = 0
         self.policy.reset()
 
-    def _sync(self, context: list[int]) -> None:
+    def _sync(self, context: Sequence[int]) -> None:
         # The engine keeps us in sync through observe(); a caller driving propose() alone still works.
         if len(context) != len(self._tokens) or (context and context[-1] != self._tokens[-1]):
             self.begin(context)
@@ -71,7 +74,7 @@ class PromptLookup(Drafter):
                     seen[1] = e
         self._indexed = max(self._indexed, len(tokens))
 
-    def propose(self, context: list[int], max_tokens: int) -> DraftTree:
+    def propose(self, context: Sequence[int], max_tokens: int) -> DraftTree:
         self._sync(context)
         tokens = self._tokens
         for n in range(min(self.max_ngram_size, len(tokens)), self.min_ngram_size - 1, -1):

@@ -16,12 +16,15 @@ draft model is close to the target.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from typing import Any
 
 import torch
 
 from specscale._core import DraftTree
-from specscale.drafters.base import AdaptiveLength, Drafter, _check_int
+from specscale.args import check_int
+from specscale.drafters.base import AdaptiveLength, Drafter
 from specscale.errors import InvalidArgumentError
 from specscale.sampling import SamplingParams, process_logits
 
@@ -45,7 +48,7 @@ class DraftModelDrafter(Drafter):
         if model is None or not callable(model) or not hasattr(model, "config"):
             raise InvalidArgumentError(f"model must be a transformers causal LM, got {type(model).__name__}")
         self.model = model.eval()
-        self.max_tokens = _check_int("max_tokens", max_tokens, 1)
+        self.max_tokens = check_int("max_tokens", max_tokens, 1)
         if isinstance(adaptive, AdaptiveLength):
             self.policy = adaptive
         else:
@@ -58,15 +61,18 @@ class DraftModelDrafter(Drafter):
         self.sample = bool(sample)
         self._params: SamplingParams | None = None
         self._generator: torch.Generator | None = None
-        #: After :meth:`propose` with sampled drafts: node index -> the distribution it was drawn from.
-        self.draft_probabilities: dict[int, torch.Tensor] | None = None
+        self._draft_probs: dict[int, torch.Tensor] | None = None
 
     @property
     def samples_drafts(self) -> bool:
         """True when drafts are sampled (the engine then calls :meth:`configure_sampling`)."""
         return self.sample
 
-    def configure_sampling(self, params: SamplingParams, generator: torch.Generator | None) -> None:
+    def draft_probabilities(self) -> dict[int, torch.Tensor] | None:
+        """After :meth:`propose` with sampled drafts: node index -> the distribution it was drawn from."""
+        return self._draft_probs
+
+    def configure_sampling(self, params: Any, generator: Any) -> None:
         """The run's sampling settings and generator (called by the engine before a generation)."""
         self._params = params
         self._generator = generator
@@ -89,7 +95,7 @@ class DraftModelDrafter(Drafter):
         self.cache = DynamicCache(config=self.model.config)
         self.cached = []
 
-    def begin(self, prompt: list[int]) -> None:
+    def begin(self, prompt: Sequence[int]) -> None:
         self._reset()
         self.policy.reset()
         self._last_draft = []
@@ -104,7 +110,7 @@ class DraftModelDrafter(Drafter):
         self.cached.extend(tokens)
         return out.logits[0, -1]
 
-    def propose(self, context: list[int], max_tokens: int) -> DraftTree:
+    def propose(self, context: Sequence[int], max_tokens: int) -> DraftTree:
         k = self.policy.budget(min(max_tokens, self.max_tokens))
         if k <= 0:
             return DraftTree.empty()
@@ -114,7 +120,7 @@ class DraftModelDrafter(Drafter):
             # Nothing new to read, but the next logits are needed: re-read the last token.
             self.cache.crop(-1)
             self.cached.pop()
-        logits = self._feed(context[len(self.cached) :])
+        logits = self._feed(list(context[len(self.cached) :]))
         draft: list[int] = []
         probs: dict[int, torch.Tensor] = {}
         for i in range(k):
@@ -124,7 +130,7 @@ class DraftModelDrafter(Drafter):
                 logits = self._feed([token])
         self._drafted_from = len(context)
         self._last_draft = draft
-        self.draft_probabilities = probs or None
+        self._draft_probs = probs or None
         return DraftTree(draft)
 
     def observe(self, new_tokens: list[int], drafted: int = 0, accepted: int = 0) -> None:

@@ -13,14 +13,16 @@ point for Best-of-N samples of the same problem).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import heapq
 from typing import Any
 
 import numpy as np
-import torch
 
 from specscale._core import DraftTree
-from specscale.drafters.base import Drafter, _check_int
+from specscale.args import check_int
+from specscale.drafters.base import Drafter
 
 __all__ = ["TokenRecyclingDrafter", "static_tree_template"]
 
@@ -29,7 +31,7 @@ def static_tree_template(size: int = 80, top_k: int = 8, max_depth: int = 6, dec
     """A static draft tree as ``(parent, rank)`` pairs, parents first: the ``size`` most promising nodes
     under a prior in which the rank-``r`` successor is right with weight ``decay ** r`` (rank 0 = the
     target's argmax) and depth multiplies weights. Rank 0 chains go deep; lower ranks stay shallow."""
-    _check_int("size", size, 0)
+    check_int("size", size, 0)
     template: list[tuple[int, int]] = []
     depth: list[int] = []
     heap: list[tuple[float, int, int, int]] = [(-(decay**r), r, -1, r) for r in range(top_k)]  # (-score, tie, parent, rank)
@@ -60,15 +62,15 @@ class TokenRecyclingDrafter(Drafter):
     wants_logits = True
 
     def __init__(self, vocab_size: int | None = None, top_k: int = 8, tree_size: int = 80, persist: bool = False) -> None:
-        self.top_k = _check_int("top_k", top_k, 1)
-        self.template = static_tree_template(_check_int("tree_size", tree_size, 1), self.top_k)
+        self.top_k = check_int("top_k", top_k, 1)
+        self.template = static_tree_template(check_int("tree_size", tree_size, 1), self.top_k)
         self.persist = bool(persist)
         #: One row of ``top_k`` successor ids per token id (-1: not seen yet). A numpy array: drafting reads
         #: a few dozen rows one by one, and a numpy row costs a fraction of a tensor row.
         self.table = np.full((vocab_size or 0, self.top_k), -1, dtype=np.int64)
         self.updates = 0
 
-    def begin(self, prompt: list[int]) -> None:
+    def begin(self, prompt: Sequence[int]) -> None:
         if not self.persist:
             self.table.fill(-1)
             self.updates = 0
@@ -81,12 +83,14 @@ class TokenRecyclingDrafter(Drafter):
 
     def observe_logits(self, input_tokens: list[int], logits: Any) -> None:
         """Row ``i`` of ``logits`` scored what follows ``input_tokens[i]``: store its top-k."""
+        import torch  # logits come only from a model target, so torch is there whenever this runs
+
         top = torch.topk(logits.float(), self.top_k, dim=-1).indices.to("cpu", torch.int64)
         self._ensure_rows(max(max(input_tokens) + 1, logits.shape[-1]))
         self.table[np.asarray(input_tokens, dtype=np.int64)] = top.numpy()
         self.updates += 1
 
-    def propose(self, context: list[int], max_tokens: int) -> DraftTree:
+    def propose(self, context: Sequence[int], max_tokens: int) -> DraftTree:
         last = context[-1]
         if max_tokens <= 0 or last >= self.table.shape[0] or int(self.table[last, 0]) < 0:
             return DraftTree.empty()

@@ -11,14 +11,17 @@ about 0.1 s per million tokens (the automaton is rebuilt from its stored sequenc
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from os import PathLike
 from pathlib import Path
 
-from specscale._core import Cursor, DraftTree, SuffixAutomaton
-from specscale.drafters.base import Drafter, _check_int
+from specscale._core import Cursor, DraftTree, Store, SuffixAutomaton
+from specscale.args import check_int
+from specscale.drafters.base import Drafter
+from specscale.drafters.stores import ScopeName
 from specscale.errors import InvalidArgumentError
 
-__all__ = ["RetrievalDrafter", "load_store", "save_store"]
+__all__ = ["RetrievalDrafter", "load_into_store", "load_store", "save_store"]
 
 
 def save_store(store: SuffixAutomaton, path: str | PathLike[str]) -> None:
@@ -31,6 +34,17 @@ def load_store(path: str | PathLike[str]) -> SuffixAutomaton:
     store = SuffixAutomaton.from_bytes(Path(path).read_bytes())
     store.shrink_to_fit()
     return store
+
+
+def load_into_store(store: Store, corpus: SuffixAutomaton | str | PathLike[str], scope: ScopeName = "global") -> None:
+    """Adds every sequence of a corpus (a saved store's path, or an automaton) to ``scope`` of ``store``
+    (SAM-Decoding's static store lives in the global scope). O(corpus tokens)."""
+    if not isinstance(corpus, SuffixAutomaton):
+        corpus = load_store(corpus)
+    for seq_id in corpus.sequence_ids():
+        store.begin_sequence(scope)
+        store.extend(corpus.sequence(seq_id), scope)
+    store.close_sequence(scope)
 
 
 class RetrievalDrafter(Drafter):
@@ -59,21 +73,21 @@ class RetrievalDrafter(Drafter):
         elif not isinstance(store, SuffixAutomaton):
             store = load_store(store)
         self.store = store
-        self.max_tokens = _check_int("max_tokens", max_tokens, 1)
-        self.branches = _check_int("branches", branches, 1)
-        self.depth = _check_int("depth", depth, 1)
-        self.min_match = _check_int("min_match", min_match, 1)
+        self.max_tokens = check_int("max_tokens", max_tokens, 1)
+        self.branches = check_int("branches", branches, 1)
+        self.depth = check_int("depth", depth, 1)
+        self.min_match = check_int("min_match", min_match, 1)
         self._cursor: Cursor | None = None
         self._length = 0
 
-    def begin(self, prompt: list[int]) -> None:
+    def begin(self, prompt: Sequence[int]) -> None:
         cursor = self.store.cursor()
         cursor.extend(prompt)
         self._cursor, self._length = cursor, len(prompt)
 
-    def propose(self, context: list[int], max_tokens: int) -> DraftTree:
+    def propose(self, context: Sequence[int], max_tokens: int) -> DraftTree:
         if self._cursor is None or len(context) != self._length:
-            self.begin(context)  # driven without begin()/observe(): follow this context from scratch
+            self.begin(list(context))  # driven without begin()/observe(): follow this context from scratch
         cursor = self._cursor
         assert cursor is not None
         budget = min(max_tokens, self.max_tokens)

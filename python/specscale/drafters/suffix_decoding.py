@@ -23,11 +23,14 @@ How the cache maps onto the drafter protocol:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import itertools
 from typing import Any
 
 from specscale._core import DraftTree
-from specscale.drafters.base import Drafter, _check_int, _check_number
+from specscale.args import check_int, check_number
+from specscale.drafters.base import Drafter
 from specscale.errors import InvalidArgumentError, SpecscaleError
 
 __all__ = ["SuffixDecodingDrafter", "new_cache", "suffix_decoding_available"]
@@ -100,6 +103,10 @@ class SuffixDecodingDrafter(Drafter):
         use_prompt: store the prompt in the request's suffix tree (default ``True``); ``False`` drafts
             from the outputs alone.
         max_tree_depth, max_cached_requests: for a cache built here (ignored when ``cache`` is given).
+        global_cache: a second ``SuffixDecodingCache`` that outlives the problem (every problem's
+            responses, its ``max_cached_requests`` bounding it), drafted from beside ``cache``: each
+            step takes the better-scoring of the two drafts, by the rule SuffixDecoding itself uses
+            between its request and global trees. ``cache`` is then the problem's family cache.
     """
 
     def __init__(
@@ -113,30 +120,33 @@ class SuffixDecodingDrafter(Drafter):
         use_prompt: bool = True,
         max_tree_depth: int = 64,
         max_cached_requests: int = -1,
+        global_cache: Any = None,
     ) -> None:
         cls = _cache_class()
-        if cache is not None and not isinstance(cache, cls):
-            raise TypeError(
-                "cache must be an arctic_inference.suffix_decoding.SuffixDecodingCache or None, "
-                f"got {type(cache).__name__}"
-            )
-        self.max_spec_tokens = _check_int("max_spec_tokens", max_spec_tokens, 1)
-        self.max_tree_depth = _check_int("max_tree_depth", max_tree_depth, 1)
+        for name, given in (("cache", cache), ("global_cache", global_cache)):
+            if given is not None and not isinstance(given, cls):
+                raise TypeError(
+                    f"{name} must be an arctic_inference.suffix_decoding.SuffixDecodingCache or None, "
+                    f"got {type(given).__name__}"
+                )
+        self.max_spec_tokens = check_int("max_spec_tokens", max_spec_tokens, 1)
+        self.max_tree_depth = check_int("max_tree_depth", max_tree_depth, 1)
         if isinstance(max_cached_requests, bool) or not isinstance(max_cached_requests, int):
             raise InvalidArgumentError(f"max_cached_requests must be an int, got {max_cached_requests!r}")
         self.max_cached_requests = max_cached_requests
-        self.max_spec_factor = _check_number("max_spec_factor", max_spec_factor)
-        self.max_spec_offset = _check_number("max_spec_offset", max_spec_offset)
-        self.min_token_prob = _check_number("min_token_prob", min_token_prob, 0.0, 1.0)
+        self.max_spec_factor = check_number("max_spec_factor", max_spec_factor)
+        self.max_spec_offset = check_number("max_spec_offset", max_spec_offset)
+        self.min_token_prob = check_number("min_token_prob", min_token_prob, 0.0, 1.0)
         self.use_tree_spec = bool(use_tree_spec)
         self.use_prompt = bool(use_prompt)
         self.cache = cache
+        self.global_cache = global_cache
         self.shared = cache is not None
         self._live_cache: Any = None
         self._request: int | None = None
         self._length = 0
 
-    def begin(self, prompt: list[int]) -> None:
+    def begin(self, prompt: Sequence[int]) -> None:
         if self._request is not None:
             self.end()  # the previous generation was not closed: release its request
         if self.cache is not None:
@@ -144,11 +154,12 @@ class SuffixDecodingDrafter(Drafter):
         else:
             cache = new_cache(self.max_tree_depth, self.max_cached_requests)
         request = next(_REQUEST_IDS)
-        cache.start_request(request, list(prompt) if self.use_prompt else [])
+        for c in self._caches(cache):
+            c.start_request(request, list(prompt) if self.use_prompt else [])
         self._live_cache, self._request = cache, request
         self._length = len(prompt)
 
-    def propose(self, context: list[int], max_tokens: int) -> DraftTree:
+    def propose(self, context: Sequence[int], max_tokens: int) -> DraftTree:
         if self._request is None or len(context) != self._length:
             # Driven without begin()/observe(): (re)start from this context so drafts stay real.
             self.begin(list(context))
@@ -156,30 +167,39 @@ class SuffixDecodingDrafter(Drafter):
         if k <= 0:  # 0 would mean "the tree depth" to SuffixDecoding
             return DraftTree.empty()
         # speculate() keeps only the last max_tree_depth tokens: slice first, not after a list copy.
-        depth = self._live_cache.max_tree_depth
-        draft = self._live_cache.speculate(
-            self._request,
-            context[-depth:],
-            max_spec_tokens=k,
-            max_spec_factor=self.max_spec_factor,
-            max_spec_offset=self.max_spec_offset,
-            min_token_prob=self.min_token_prob,
-            use_tree_spec=self.use_tree_spec,
-        )
+        draft = None
+        for c in self._caches(self._live_cache):
+            d = c.speculate(
+                self._request,
+                context[-c.max_tree_depth :],
+                max_spec_tokens=k,
+                max_spec_factor=self.max_spec_factor,
+                max_spec_offset=self.max_spec_offset,
+                min_token_prob=self.min_token_prob,
+                use_tree_spec=self.use_tree_spec,
+            )
+            if draft is None or d.score > draft.score:  # the family cache wins ties
+                draft = d
+        assert draft is not None
         return to_draft_tree(draft.token_ids, draft.parents, draft.probs, draft.match_len, k)
 
     def observe(self, new_tokens: list[int], drafted: int = 0, accepted: int = 0) -> None:
         if self._request is None:
             raise SpecscaleError(f"{type(self).__name__}: observe() before begin()")
-        self._live_cache.add_active_response(self._request, list(new_tokens))
+        for c in self._caches(self._live_cache):
+            c.add_active_response(self._request, list(new_tokens))
         self._length += len(new_tokens)
 
     def end(self) -> None:
         if self._request is not None:
-            self._live_cache.stop_request(self._request)
+            for c in self._caches(self._live_cache):
+                c.stop_request(self._request)
         self._request = None
         if not self.shared:
             self._live_cache = None
+
+    def _caches(self, cache: Any) -> tuple[Any, ...]:
+        return (cache,) if self.global_cache is None else (cache, self.global_cache)
 
     def __repr__(self) -> str:
         return (

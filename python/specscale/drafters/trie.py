@@ -2,32 +2,42 @@
 
 from __future__ import annotations
 
-from specscale._core import DraftTree, NgramTrie
-from specscale.drafters.base import AdaptiveLength, Drafter, _check_int
+from collections.abc import Sequence
+
+from specscale._core import DraftTree, NgramTrie, Store
+from specscale.args import check_int
+from specscale.drafters.base import AdaptiveLength
 from specscale.drafters.lookup import _policy
-from specscale.errors import SpecscaleError
+from specscale.drafters.stores import ScopeName, StoreDrafter
+from specscale.errors import InvalidArgumentError
+from specscale.trees import tree_depth
 
 __all__ = ["NgramTrieDrafter"]
 
 
-class NgramTrieDrafter(Drafter):
-    """Multi-branch tree drafts from an :class:`~specscale.NgramTrie`.
+class NgramTrieDrafter(StoreDrafter):
+    """Multi-branch tree drafts from the n-gram tries of a :class:`~specscale.Store` (or a bare trie).
 
-    Each step asks the trie for the ``branches`` most frequent continuations of the last
-    ``max_order - 1`` context tokens, expanded to ``depth`` levels, at most ``max_tokens`` nodes in all.
-    Verification accepts the longest path the target agrees with, so several guesses per position cost
-    one forward pass. With a shared ``trie`` the counts of every generation that used it inform the next.
+    Each step asks for the ``branches`` most frequent continuations of the last ``max_order - 1``
+    context tokens, counts summed over the store's scopes, expanded to ``depth`` levels, at most
+    ``max_tokens`` nodes in all. Verification accepts the longest path the target agrees with, so several
+    guesses per position cost one forward pass. With a shared store the counts of every generation that
+    wrote into it inform the next.
 
     The adaptive policy bounds the tree's depth by recent acceptance; the node budget stays
     ``max_tokens``.
 
     Args:
-        trie: a shared :class:`~specscale.NgramTrie`, or ``None`` for one per generation.
-        max_order: n-gram order of the trie built when ``trie`` is ``None`` (default 4).
+        trie: a shared bare :class:`~specscale.NgramTrie` (no scopes), or ``None``.
+        max_order: n-gram order of the store built when neither ``trie`` nor ``store`` is given
+            (default 4; a given store or trie brings its own).
         branches: children tried per node (default 3).
         depth: deepest path drafted (default 8).
         max_tokens: most nodes per tree (default 24).
         adaptive: an :class:`AdaptiveLength` over the depth, ``True`` (default policy) or ``False``.
+        store: a :class:`~specscale.Store` to draft from (all scopes) and write into (``scope``).
+        scope: where the generation is written (``"family"`` or ``"request"``).
+        write: ``False`` when another drafter over the same store writes the generation.
     """
 
     def __init__(
@@ -38,65 +48,51 @@ class NgramTrieDrafter(Drafter):
         depth: int = 8,
         max_tokens: int = 24,
         adaptive: AdaptiveLength | bool = True,
+        store: Store | None = None,
+        scope: ScopeName = "family",
+        write: bool = True,
     ) -> None:
         if trie is not None and not isinstance(trie, NgramTrie):
             raise TypeError(f"trie must be a specscale.NgramTrie or None, got {type(trie).__name__}")
+        if trie is not None and store is not None:
+            raise InvalidArgumentError("give either trie= or store=, not both")
+        check_int("max_order", max_order, 2)
+        shared = store if store is not None else trie
+        #: The trie's order: the last ``max_order - 1`` context tokens key each draft.
+        self.max_order = shared.max_order if shared is not None else max_order
+        super().__init__(
+            store if store is not None else trie, scope=scope, write=write, follow=False, max_order=self.max_order
+        )
         self.trie = trie
-        self.shared = trie is not None
-        self.max_order = _check_int("max_order", max_order, 2)
-        self.branches = _check_int("branches", branches, 1)
-        self.depth = _check_int("depth", depth, 1)
-        self.max_tokens = _check_int("max_tokens", max_tokens, 1)
+        self.branches = check_int("branches", branches, 1)
+        self.depth = check_int("depth", depth, 1)
+        self.max_tokens = check_int("max_tokens", max_tokens, 1)
         self.policy = _policy(adaptive, depth)
-        self._trie: NgramTrie | None = None
-        self._length = 0
         self._depth = 0
 
-    def begin(self, prompt: list[int]) -> None:
-        trie = self.trie if self.trie is not None else NgramTrie(max_order=self.max_order)
-        trie.begin_sequence()
-        trie.extend(prompt)
-        self._trie = trie
-        self._length = len(prompt)
+    def started(self) -> None:
         self.policy.reset()
 
-    def propose(self, context: list[int], max_tokens: int) -> DraftTree:
-        if self._trie is None or len(context) != self._length:
-            self.begin(context)
+    def learned(self, new_tokens: list[int], drafted: int, accepted: int) -> None:
+        # The policy tracks depth: a tree "fully accepted" means its deepest path was taken.
+        self.policy.update(self._depth if drafted else 0, accepted)
+
+    def propose(self, context: Sequence[int], max_tokens: int) -> DraftTree:
+        self.in_step(context)
         depth = self.policy.budget(min(self.depth, max_tokens))
         budget = min(self.max_tokens, max_tokens)
         if depth <= 0 or budget <= 0:
             self._depth = 0
             return DraftTree.empty()
         tail = context[-(self.max_order - 1) :]
-        tree = self._live().top_continuations(tail, k=self.branches, depth=depth, budget=budget)
-        self._depth = _tree_depth(tree.parents)
+        live = self.live
+        assert isinstance(live, (Store, NgramTrie))
+        tree = live.top_continuations(tail, k=self.branches, depth=depth, budget=budget)
+        self._depth = tree_depth(tree.parents)
         return tree
-
-    def observe(self, new_tokens: list[int], drafted: int = 0, accepted: int = 0) -> None:
-        self._live().extend(new_tokens)
-        self._length += len(new_tokens)
-        # The policy tracks depth: a tree "fully accepted" means its deepest path was taken.
-        self.policy.update(self._depth if drafted else 0, accepted)
-
-    def _live(self) -> NgramTrie:
-        if self._trie is None:
-            raise SpecscaleError(f"{type(self).__name__}: observe() or propose() before begin()")
-        return self._trie
-
-    def end(self) -> None:
-        if not self.shared:
-            self._trie = None
 
     def __repr__(self) -> str:
         return (
-            f"NgramTrieDrafter(shared={self.shared}, branches={self.branches}, depth={self.depth}, "
-            f"max_tokens={self.max_tokens})"
+            f"NgramTrieDrafter(shared={self.shared}, scope={self.scope!r}, branches={self.branches}, "
+            f"depth={self.depth}, max_tokens={self.max_tokens})"
         )
-
-
-def _tree_depth(parents: list[int]) -> int:
-    depth: list[int] = []
-    for p in parents:
-        depth.append(1 if p < 0 else depth[p] + 1)
-    return max(depth, default=0)

@@ -8,18 +8,10 @@ from pathlib import Path
 import pytest
 from char_tokenizer import CharTokenizer
 from specscale.bench.datasets import Problem
-from specscale.bench.tts import (
-    METHODS,
-    DecodeSettings,
-    ProblemStores,
-    best_of_n,
-    build_prompt_ids,
-    final_answer_text,
-    make_drafter,
-    multi_round,
-)
-from specscale.drafters import Drafter
-from specscale.verify import tree_to_chain
+from recording import RecordingRun
+from specscale import methods
+from specscale.bench.drivers import DecodeSettings, best_of_n, multi_round
+from specscale.bench.prompts import build_prompt_ids, final_answer_text
 from tiny_models import tiny_model
 
 QWEN2 = Path(__file__).resolve().parents[1] / ".." / "shared" / "tokenizers" / "qwen2"
@@ -40,66 +32,36 @@ def greedy(n: int = 48, **kw) -> DecodeSettings:
     return DecodeSettings(max_new_tokens=n, temperature=0.0, eos_token_id=[], **kw)
 
 
-class Recorder(Drafter):
-    """Wraps a drafter and records every proposal (as its first chain) with the context length."""
-
-    def __init__(self, inner: Drafter, log: list):
-        self.inner, self.log = inner, log
-
-    def __getattr__(self, name):
-        # What the engine looks up on feature and logit drafters (wants_hidden_states, ...) is the inner's.
-        return getattr(self.inner, name)
-
-    def begin(self, prompt):
-        self.log.append([])
-        self.inner.begin(prompt)
-
-    def propose(self, context, max_tokens):
-        tree = self.inner.propose(context, max_tokens)
-        self.log[-1].append((len(context), tree_to_chain(list(tree.tokens), list(tree.parents))[0]))
-        return tree
-
-    def observe(self, new_tokens, drafted=0, accepted=0):
-        self.inner.observe(new_tokens, drafted=drafted, accepted=accepted)
-
-    def end(self):
-        self.inner.end()
-
-
 @pytest.mark.parametrize("method", ["sam", "trie"])
 def test_later_samples_draft_from_earlier_samples(model, tok, method):
     log: list = []
-    stores = ProblemStores()
-    result = best_of_n(
-        model,
-        tok,
-        PROBLEM,
-        3,
-        method,
-        greedy(),
-        stores=stores,
-        drafter_factory=lambda m, s: Recorder(make_drafter(m, s), log),
-    )
+    run = methods.get(method).open(target=model)
+    result = best_of_n(model, tok, PROBLEM, 3, RecordingRun(run, log), greedy(), end_family=False)
     first = result.samples[0].tokens
     prompt_len = result.samples[0].prompt_tokens
     # Sample 1 starts from the prompt alone; sample 2's very first draft (context = the prompt) is the
     # text sample 1 wrote: tokens no one but an earlier sample produced.
-    ctx_len, draft = log[1][0]
+    ctx_len, draft, _ = log[1][0]
     assert ctx_len == prompt_len
     assert len(draft) >= 2 and draft == first[: len(draft)]
     assert log[0][0][1] != draft
-    # The store holds every token of every sample (prompt included), once.
-    store = stores.automaton if method == "sam" else stores.trie
-    assert store.num_tokens == sum(prompt_len + s.new_tokens for s in result.samples)
+    # The family scope holds every token of every sample (prompt included), once.
+    assert run.store.num_tokens("family") == sum(prompt_len + s.new_tokens for s in result.samples)
     # ... and it pays: later samples accept far more per step.
     assert result.samples[1].mat > 2 * result.samples[0].mat
+    # The problem done, its text moves into the global scope for the next problem (the trie keeps
+    # problems apart by default: other problems' counts would outvote the family's).
+    run.end_family()
+    assert run.store.num_tokens("family") == 0
+    moved = sum(prompt_len + s.new_tokens for s in result.samples) if method == "sam" else 0
+    assert run.store.num_tokens("global") == moved
 
 
 def test_store_persists_across_rounds(model, tok):
-    stores = ProblemStores()
-    result = multi_round(model, tok, PROBLEM, 2, "sam", greedy(40), stores=stores)
+    run = methods.get("sam").open(target=model)
+    result = multi_round(model, tok, PROBLEM, 2, run, greedy(40), end_family=False)
     assert len(result.rounds) == 2
-    assert stores.automaton.num_tokens == sum(r.prompt_tokens + r.new_tokens for r in result.rounds)
+    assert run.store.num_tokens("family") == sum(r.prompt_tokens + r.new_tokens for r in result.rounds)
     assert result.rounds[1].mat >= result.rounds[0].mat
 
 
@@ -112,7 +74,7 @@ def _runnable(method: str) -> bool:
     return method not in ("rest", "sps", "eagle3")
 
 
-@pytest.mark.parametrize("method", [m for m in METHODS if _runnable(m)])
+@pytest.mark.parametrize("method", [m for m in methods.names() if _runnable(m)])
 def test_prefix_reuse_is_lossless_in_best_of_n(model, tok, method):
     with_reuse = best_of_n(model, tok, PROBLEM, 2, method, greedy(32))
     without = best_of_n(model, tok, PROBLEM, 2, method, greedy(32, reuse_prefix=False))
@@ -196,28 +158,32 @@ def test_chat_template_where_the_tokenizer_has_one(tok):
 
 def test_methods_that_need_files_say_so_and_load_them(tmp_path) -> None:
     from specscale import SuffixAutomaton
-    from specscale.bench.tts import MethodSettings, ProblemStores, make_drafter
     from specscale.drafters import DraftModelDrafter, RetrievalDrafter, TokenRecyclingDrafter
     from specscale.drafters.retrieval import save_store
     from specscale.errors import InvalidArgumentError
-    from tiny_models import tiny_model
 
-    with pytest.raises(InvalidArgumentError, match="build-store"):
-        make_drafter("rest", None)
-    with pytest.raises(InvalidArgumentError, match="draft model"):
-        make_drafter("sps", None)
+    with pytest.raises(InvalidArgumentError, match="--rest-store"):
+        methods.get("rest").open()
+    with pytest.raises(InvalidArgumentError, match="--draft-model"):
+        methods.get("sps").open()
     store = SuffixAutomaton(counts=True)
     store.extend([1, 2, 3])
     save_store(store, tmp_path / "s.spsc")
     tiny_model("llama", vocab_size=32).save_pretrained(tmp_path / "draft")
-    settings = MethodSettings(rest_store=str(tmp_path / "s.spsc"), draft_model=str(tmp_path / "draft"))
-    assert isinstance(make_drafter("rest", None, settings), RetrievalDrafter)
-    assert isinstance(make_drafter("sps", None, settings), DraftModelDrafter)
+    settings = methods.settings_map({"rest": {"store": str(tmp_path / "s.spsc")}, "sps": {"draft_model": str(tmp_path / "draft")}})
+    assert isinstance(methods.get("rest").open(settings).drafter(), RetrievalDrafter)
+    assert isinstance(methods.get("sps").open(settings).drafter(), DraftModelDrafter)
     # Stateful drafters are one per problem: shared by its samples, fresh for the next problem.
-    stores = ProblemStores()
-    first = make_drafter("recycling", stores)
-    assert isinstance(first, TokenRecyclingDrafter) and make_drafter("recycling", stores) is first
-    assert make_drafter("recycling", ProblemStores()) is not first
+    run = methods.get("recycling").open()
+    first = run.drafter()
+    assert isinstance(first, TokenRecyclingDrafter) and run.drafter() is first
+    run.end_family()
+    assert run.drafter() is not first
+    # ... or one per run where the settings say so.
+    run = methods.get("recycling").open(methods.settings_map({"recycling": {"persist": "global"}}))
+    first = run.drafter()
+    run.end_family()
+    assert run.drafter() is first
 
 
 def test_sampled_accuracy_agrees_within_noise(model, tok):
@@ -245,27 +211,25 @@ def test_sampled_accuracy_agrees_within_noise(model, tok):
 
 def test_eagle3_in_the_drivers_drafts_from_the_first_step_and_keeps_t0_tokens(model, tok, tmp_path):
     from eagle_training import random_head
-    from specscale.bench.tts import MethodSettings
     from specscale.drafters import Eagle3Drafter
     from specscale.errors import InvalidArgumentError
 
-    with pytest.raises(InvalidArgumentError, match="EAGLE-3 head"):
-        make_drafter("eagle3", None, target=model)
+    with pytest.raises(InvalidArgumentError, match="--eagle3-head"):
+        methods.get("eagle3").open(target=model)
     random_head(model, seed=5).save_pretrained(tmp_path / "eagle3")
-    ms = MethodSettings(eagle3_head=str(tmp_path / "eagle3"), eagle3_total_tokens=16, eagle3_depth=2, eagle3_top_k=4)
+    ms = methods.settings_map({"eagle3": {"head": str(tmp_path / "eagle3"), "total_tokens": 16, "depth": 2, "top_k": 4}})
     with pytest.raises(InvalidArgumentError, match="target model"):
-        make_drafter("eagle3", None, ms)
-    drafter = make_drafter("eagle3", None, ms, target=model)
+        methods.get("eagle3").open(ms)
+    run = methods.get("eagle3").open(ms, target=model)
+    drafter = run.drafter()
     assert isinstance(drafter, Eagle3Drafter) and (drafter.total_tokens, drafter.depth, drafter.top_k) == (16, 2, 4)
+    assert run.budget == 16
 
     log: list = []
-    spec = best_of_n(
-        model, tok, PROBLEM, 2, "eagle3", greedy(32), method_settings=ms,
-        drafter_factory=lambda m, s: Recorder(make_drafter(m, s, ms, target=model), log),
-    )
+    spec = best_of_n(model, tok, PROBLEM, 2, RecordingRun(run, log), greedy(32))
     base = best_of_n(model, tok, PROBLEM, 2, "ar", greedy(32))
     assert [s.tokens for s in spec.samples] == [s.tokens for s in base.samples]
     # The prompt's prefill recorded its features, so each sample's very first step has a draft.
     assert all(sample_log[0][1] for sample_log in log)
-    rounds = multi_round(model, tok, PROBLEM, 2, "eagle3", greedy(24), method_settings=ms)
+    rounds = multi_round(model, tok, PROBLEM, 2, run, greedy(24))
     assert [r.tokens for r in rounds.rounds] == [r.tokens for r in multi_round(model, tok, PROBLEM, 2, "ar", greedy(24)).rounds]
