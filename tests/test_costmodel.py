@@ -3,7 +3,6 @@ grids, with an injected clock), JSON round trip, interpolation, speedup predicti
 
 from __future__ import annotations
 
-import functools
 import json
 import subprocess
 import sys
@@ -252,11 +251,12 @@ def test_cli_unknown_preset_lists_presets(tmp_path, capsys):
 class ScriptedClock:
     """A clock under which pass number ``n`` of :func:`measure_cost_model` takes ``durations[n]`` seconds.
 
-    The measurement calls the clock just before and just after each pass, in its documented order: for
-    each L, ``warmup + repeats`` rounds, each over every k. ``duration(L, k, round)`` scripts a pass."""
+    The measurement calls the clock just before and just after each pass, in its documented order:
+    ``warmup + repeats`` rounds, each over every L and within it every k. ``duration(L, k, round)``
+    scripts a pass."""
 
     def __init__(self, lengths, ks, rounds, duration):
-        self.durations = [duration(length, k, r) for length in lengths for r in range(rounds) for k in ks]
+        self.durations = [duration(length, k, r) for r in range(rounds) for length in lengths for k in ks]
         self.calls = 0
         self.now = 100.0
 
@@ -298,7 +298,32 @@ def test_clean_timer_is_recorded_exactly_without_warnings():
     # Zero spread proves the 50x slower warm-up rounds were left out.
     assert cm.spread == [[0.0] * len(KS) for _ in LENGTHS]
     assert cm.warnings == []
-    assert cm.repeats == REPEATS and cm.warmup == WARMUP
+    assert cm.repeats == REPEATS and cm.warmup == WARMUP and cm.clock == "custom"
+
+
+@pytest.mark.parametrize("offset", [0, 2, 5, 9, 12])
+def test_a_burst_of_load_as_long_as_a_round_moves_no_median(offset):
+    # Every round passes over every cell once, so a burst lasting one round's worth of consecutive
+    # passes (at any offset) slows each cell at most once: 1 of 3 repeats, and the median holds.
+    # Timing cell by cell (all repeats of one cell in a row) would hand the burst to 2 cells whole.
+    per_round = len(LENGTHS) * len(KS)
+    first = WARMUP * per_round + offset
+    burst = range(first, first + per_round)
+    clock = ScriptedClock(LENGTHS, KS, WARMUP + REPEATS, lambda length, k, r: clean(length, k, WARMUP))
+    clock.durations = [d * (10 if p in burst else 1) for p, d in enumerate(clock.durations)]
+    cm = measure_cost_model(
+        "tiny-llama",
+        context_lengths=LENGTHS,
+        draft_tokens=KS,
+        repeats=REPEATS,
+        warmup=WARMUP,
+        progress=False,
+        clock=clock,
+    )
+    for i, length in enumerate(LENGTHS):
+        for j, k in enumerate(KS):
+            assert cm.seconds[i][j] == pytest.approx(clean(length, k, WARMUP), rel=1e-9)
+    assert not any("costs" in line for line in cm.warnings)
 
 
 def test_noisy_timer_warns_about_the_spread_of_every_cell():
@@ -357,8 +382,9 @@ def test_cli_prints_each_warning_on_one_stderr_line_and_keeps_them_in_the_json(t
         return clean(length, k, WARMUP) * (1 + (r % 2))
 
     clock = ScriptedClock(LENGTHS, KS, WARMUP + REPEATS, noisy)
+    original = measure.measure_cost_model  # the CLI passes clock="wall": this one wins
     monkeypatch.setattr(
-        measure, "measure_cost_model", functools.partial(measure.measure_cost_model, clock=clock)
+        measure, "measure_cost_model", lambda *a, **kw: original(*a, **{**kw, "clock": clock})
     )
     out = tmp_path / "cost.json"
     argv = ["costmodel", "--model", "tiny-llama", "--context-lengths", "8,32", "--draft-tokens", "1,4,8"]
@@ -385,6 +411,25 @@ def test_measurement_arguments_are_checked(tmp_path):
         measure_cost_model("tiny-llama", repeats=0, progress=False)
     with pytest.raises(InvalidArgumentError, match="threads"):
         measure_cost_model("tiny-llama", threads=0, progress=False)
+    with pytest.raises(InvalidArgumentError, match="threads=1"):
+        measure_cost_model("tiny-llama", threads=2, clock="thread", progress=False)
+    with pytest.raises(InvalidArgumentError, match="sundial"):
+        measure_cost_model("tiny-llama", clock="sundial", progress=False)
+
+
+def test_the_thread_clock_times_cpu_work_of_one_thread():
+    cm = measure_cost_model(
+        "tiny-llama",
+        context_lengths=(4,),
+        draft_tokens=(1, 8),
+        repeats=2,
+        warmup=1,
+        threads=1,
+        clock="thread",
+        progress=False,
+    )
+    assert cm.clock == "thread" and cm.threads == 1
+    assert all(0 < s < 1 for row in cm.seconds for s in row)
 
 
 def test_threads_are_set_for_the_measurement_and_restored():

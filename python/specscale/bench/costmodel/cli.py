@@ -83,7 +83,7 @@ def _measurement_notes(cm: CostModel) -> str:
         )
         notes.append(
             f"Median of {cm.repeats} timed passes per cell after {cm.warmup} warm-up rounds, "
-            f"{cm.threads} thread(s); largest spread (interquartile range / median) {value:.0%} at "
+            f"{cm.threads} thread(s), {cm.clock} clock; largest spread (interquartile range / median) {value:.0%} at "
             f"L={length}, k={k}."
         )
     if cm.warnings:
@@ -170,6 +170,7 @@ def _run_measure(args: argparse.Namespace) -> int:
         repeats=args.repeats,
         warmup=args.warmup,
         threads=args.threads,
+        clock=args.clock,
         progress=not args.no_progress,
     )
     cost_model.save(args.out)
@@ -266,6 +267,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     measure.add_argument("--warmup", type=int, default=2, help="untimed rounds before them (default 2)")
     measure.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    measure.add_argument(
+        "--clock",
+        choices=("wall", "thread"),
+        default="wall",
+        help="wall: wall clock (default); thread: CPU time of the timing thread, which ignores other "
+        "processes' load on a shared CPU (needs --device cpu --threads 1)",
+    )
     measure.add_argument("--no-progress", action="store_true", help="no progress bar")
     model = parser.add_argument_group("roofline")
     model.add_argument(

@@ -184,6 +184,24 @@ def _count(value: Any, name: str, low: int) -> int:
     return value
 
 
+def _resolve_clock(
+    clock: str | Callable[[], float], device: Any, threads: int
+) -> tuple[Callable[[], float], str]:
+    """The clock to read and the name recorded for it."""
+    if callable(clock):
+        return clock, "custom"
+    if clock == "wall":
+        return time.perf_counter, "wall"
+    if clock == "thread":
+        if device.type != "cpu" or threads != 1:
+            raise InvalidArgumentError(
+                f"clock='thread' times the calling thread: it needs device='cpu' and threads=1, got "
+                f"device={str(device)!r}, threads={threads}"
+            )
+        return time.thread_time, "thread"
+    raise InvalidArgumentError(f"clock must be 'wall', 'thread' or a callable, got {clock!r}")
+
+
 def measure_cost_model(
     model_or_path: Any,
     device: str = "cpu",
@@ -195,19 +213,21 @@ def measure_cost_model(
     seed: int = 0,
     warmup: int = DEFAULT_WARMUP,
     threads: int | None = None,
-    clock: Callable[[], float] = time.perf_counter,
+    clock: str | Callable[[], float] = "wall",
 ) -> CostModel:
     """Time one verification forward pass for every ``(L, k)`` of the grid and return a :class:`CostModel`.
 
-    One untimed pass first wakes the model up. Then, for each ``L`` (increasing), the model prefills
-    ``L`` random token ids into a fresh ``DynamicCache`` and runs ``warmup + repeats`` rounds; each round
-    passes once over every ``k`` (increasing): ``model(input_ids=[1, k], position_ids=L..L+k-1,
-    cache=...)`` with all ``k`` rows of logits, as verification needs, cropping the cache back to ``L``
-    after it. The first ``warmup`` rounds are discarded. Interleaving the ``k`` within a round spreads
-    a burst of load from other processes over every ``k`` instead of one cell. Each cell keeps the
-    median of its ``repeats`` timed passes and their spread (interquartile range over median); the
-    grid's :func:`~specscale.bench.costmodel.table.plausibility_warnings` land in ``warnings``.
-    CUDA is synchronised around each timed pass.
+    One untimed pass first wakes the model up. Then the model prefills, for each ``L``, ``L`` random
+    token ids into a fresh ``DynamicCache`` (all caches are held at once), and runs ``warmup + repeats``
+    rounds; each round passes once over every cell, ``L`` increasing and within it ``k`` increasing:
+    ``model(input_ids=[1, k], position_ids=L..L+k-1, cache=...)`` with all ``k`` rows of logits, as
+    verification needs, cropping the cache back to ``L`` after it. The first ``warmup`` rounds are
+    discarded. Interleaving every cell in every round spreads a burst of load from other processes
+    over the whole grid instead of a few cells, so the ratios between cells (what a predicted speedup
+    depends on) survive a noisy machine better than the absolute figures. Each cell keeps the median of
+    its ``repeats`` timed passes and their spread (interquartile range over median); the grid's
+    :func:`~specscale.bench.costmodel.table.plausibility_warnings` land in ``warnings``. CUDA is
+    synchronised around each timed pass.
 
     Args:
         model_or_path: a preset name (:data:`~specscale.bench.costmodel.presets.PRESETS`), a
@@ -223,8 +243,12 @@ def measure_cost_model(
         seed: seed of the random token ids.
         warmup: untimed rounds per ``L`` before the timed ones (>= 0).
         threads: torch intra-op threads during the measurement (``None``: leave as is); restored after.
-        clock: seconds, monotonic; called just before and just after each pass of a round (warm-up
-            rounds included, the first wake-up pass and the prefills not). Tests inject one.
+        clock: ``"wall"`` (``time.perf_counter``); ``"thread"`` (``time.thread_time``: CPU time of the
+            calling thread, which on a CPU with one torch thread leaves out the time the OS gives to
+            other processes, so a shared machine's load barely moves the figures; CPU and
+            ``threads=1`` only); or a callable returning seconds, called just before and just after
+            each pass of a round (warm-up rounds included, the wake-up pass and the prefills not), as
+            tests inject one.
     """
     import torch
     import transformers
@@ -238,6 +262,7 @@ def measure_cost_model(
         _count(threads, "threads", 1)
     torch_device = _resolve_device(device)
     torch_dtype = _resolve_dtype(dtype)
+    read_clock, clock_name = _resolve_clock(clock, torch_device, threads or torch.get_num_threads())
     model, name = _load_model(model_or_path, torch_device, torch_dtype)
     model.eval()
     limit = getattr(model.config, "max_position_embeddings", None)
@@ -270,40 +295,43 @@ def measure_cost_model(
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(lengths) * rounds * len(ks), desc="costmodel", unit="pass", file=sys.stderr)
-    seconds: list[list[float]] = []
-    spread: list[list[float]] = []
+        bar = tqdm(total=rounds * len(lengths) * len(ks), desc="costmodel", unit="pass", file=sys.stderr)
     try:
         with torch.inference_mode():
             fresh_cache(min(lengths[0], 8))  # the first pass of a process pays one-time setup
-            for length in lengths:
-                cache = fresh_cache(length)
-                inputs = []
-                for k in ks:
-                    ids = torch.randint(0, vocab, (1, k), generator=generator).to(torch_device)
-                    positions = torch.arange(length, length + k, device=torch_device).unsqueeze(0)
-                    inputs.append((ids, positions))
-                times: list[list[float]] = [[] for _ in ks]
-                for round_index in range(rounds):
-                    for j, (ids, positions) in enumerate(inputs):
+            caches = [fresh_cache(length) for length in lengths]
+            inputs = [
+                [
+                    (
+                        torch.randint(0, vocab, (1, k), generator=generator).to(torch_device),
+                        torch.arange(length, length + k, device=torch_device).unsqueeze(0),
+                    )
+                    for k in ks
+                ]
+                for length in lengths
+            ]
+            times: list[list[list[float]]] = [[[] for _ in ks] for _ in lengths]
+            for round_index in range(rounds):
+                for i, (length, cache) in enumerate(zip(lengths, caches)):
+                    for j, (ids, positions) in enumerate(inputs[i]):
                         if bar is not None:
                             bar.set_postfix_str(f"L={length} k={ks[j]}")
                         sync()
-                        start = clock()
+                        start = read_clock()
                         out = model(input_ids=ids, position_ids=positions, cache=cache, use_cache=True)
                         sync()
-                        elapsed = clock() - start
+                        elapsed = read_clock() - start
                         del out
                         extra = cache.get_seq_length() - length
                         if extra > 0:
                             cache.crop(-extra)
                         if round_index >= warmup:
-                            times[j].append(elapsed)
+                            times[i][j].append(elapsed)
                         if bar is not None:
                             bar.update(1)
-                seconds.append([statistics.median(t) for t in times])
-                spread.append([relative_spread(t) for t in times])
-                del cache, inputs
+            del caches, inputs
+            seconds = [[statistics.median(t) for t in row] for row in times]
+            spread = [[relative_spread(t) for t in row] for row in times]
     finally:
         if bar is not None:
             bar.close()
@@ -321,6 +349,7 @@ def measure_cost_model(
         threads=threads if threads is not None else previous_threads,
         repeats=repeats,
         warmup=warmup,
+        clock=clock_name,
         spread=spread,
         warnings=plausibility_warnings(lengths, ks, seconds, spread),
     )

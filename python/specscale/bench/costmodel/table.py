@@ -59,6 +59,8 @@ class CostModel(StepCostModel):
         dtype: ``"fp32"``, ``"bf16"`` or ``"fp16"``.
         threads: torch intra-op threads during the measurement (matters on CPU).
         repeats: timed passes per grid point, after ``warmup`` untimed ones; the figure is their median.
+        clock: what timed them: ``"wall"`` (wall clock), ``"thread"`` (CPU time of the one thread
+            that ran the pass), ``"custom"``.
         spread: per cell, the interquartile range of the timed repeats over their median (``None`` in
             files written before it was recorded).
         warnings: what :func:`plausibility_warnings` (and the measurement) found suspicious, one line each.
@@ -76,6 +78,7 @@ class CostModel(StepCostModel):
     threads: int = 0
     repeats: int = 0
     warmup: int = 0
+    clock: str = "wall"
     spread: list[list[float]] | None = None
     warnings: list[str] = field(default_factory=list)
     format: str = field(default=FORMAT)
@@ -245,7 +248,8 @@ def plausibility_warnings(
                 if value > SPREAD_WARNING:
                     found.append(
                         f"L={length} k={k}: timed repeats spread {value:.0%} of their median (interquartile "
-                        "range); the machine was noisy: raise --repeats or measure on a quieter machine"
+                        "range); the machine was noisy: raise --repeats, use fewer --threads on a shared CPU, "
+                        "or measure on a quieter machine"
                     )
     floor = 1.0 - MONOTONE_TOLERANCE
     for length, row in zip(context_lengths, seconds):
