@@ -369,8 +369,10 @@ def test_plausibility_rules_one_by_one():
     assert line.startswith("L=100: k=4 costs 0.80x of k=1")
     (line,) = plausibility_warnings(lengths, ks, [[1.0, 1.2, 2.0], [1.1, 1.3, 1.5]])
     assert line.startswith("k=16: L=200 costs 0.75x of L=100")
-    (line,) = plausibility_warnings(lengths, ks, [[1.0, 1.2, 21.0], [22.0, 23.0, 24.0]])
-    assert "L=100: k=16 costs 21.0x of k=1" in line
+    (line,) = plausibility_warnings(lengths, ks, [[1.0, 1.2, 25.0], [26.0, 27.0, 28.0]])
+    assert "L=100: k=16 costs 25.0x of k=1" in line
+    # Up to 1.5x the per-token cost of k=1 passes: CPU kernels can really do that at small k.
+    assert plausibility_warnings(lengths, ks, [[1.0, 1.2, 23.0], [26.0, 27.0, 28.0]]) == []
     (line,) = plausibility_warnings(lengths, ks, hardware_like, [[0.05, 0.3, 0.05], [0.05] * 3])
     assert line.startswith("L=100 k=4: timed repeats spread 30%")
 

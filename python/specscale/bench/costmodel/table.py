@@ -40,8 +40,10 @@ SPREAD_WARNING = 0.25
 #: flagged: a flat curve (a GPU at small ``k``) wobbles by a few percent between medians.
 MONOTONE_TOLERANCE = 0.10
 #: How far (relative) the cost per scored token may rise above that of the smallest ``k`` before it is
-#: flagged: one pass over ``k`` tokens should not cost more than ``k`` passes over one.
-PER_TOKEN_TOLERANCE = 0.25
+#: flagged: one pass over ``k`` tokens should not cost more than ``k`` passes over one. Loose, because a
+#: CPU build can really do that for small ``k``: SmolLM2-135M on one EPYC core with MKL costs 1.7-2.5x
+#: more at k=2 than at k=1 (a matrix-vector kernel for one token, a matrix-matrix one for two).
+PER_TOKEN_TOLERANCE = 0.5
 
 
 @dataclass
