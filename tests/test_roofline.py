@@ -305,3 +305,9 @@ def test_cli_calibrate_fits_and_reports_the_error(tmp_path, capsys):
     captured = capsys.readouterr()
     assert captured.out.startswith("Roofline checked against")
     assert "misses the measured table" in captured.err
+    # A table that carries plausibility warnings: said before the fit.
+    noisy = json.loads(measured.read_text())
+    noisy["warnings"] = ["L=64: k=2 costs 0.50x of k=1; ..."]
+    measured.write_text(json.dumps(noisy))
+    assert main(["costmodel", "--calibrate", str(measured)]) == 0
+    assert "carries 1 plausibility warning(s)" in capsys.readouterr().err

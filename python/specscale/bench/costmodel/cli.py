@@ -206,6 +206,12 @@ def _run_roofline(args: argparse.Namespace) -> int:
 def _run_calibrate(args: argparse.Namespace) -> int:
     _reject_measurement_options(args, "--calibrate")
     measured = CostModel.load(args.calibrate)
+    if measured.warnings:
+        print(
+            f"{_PROG}: warning: {args.calibrate} carries {len(measured.warnings)} plausibility warning(s) "
+            "(its 'warnings'); the roofline is calibrated to that noise too",
+            file=sys.stderr,
+        )
     hardware = _given_hardware(args) if args.roofline is not None else None
     if hardware is None and (args.peak_tflops, args.bandwidth_gbs, args.overhead_us) != (None, None, None):
         raise _UsageError("to check given figures, name them with --roofline (a preset, a file, or custom)")
