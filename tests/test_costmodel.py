@@ -363,10 +363,11 @@ def test_plausibility_rules_one_by_one():
     lengths, ks = [100, 200], [1, 4, 16]
     hardware_like = [[1.0, 1.2, 2.0], [1.1, 1.3, 2.2]]
     assert plausibility_warnings(lengths, ks, hardware_like, [[0.05] * 3] * 2) == []
-    # Within tolerance: a 5% dip on a flat curve is noise a GPU shows, not a defect.
+    # Within tolerance: a 5% dip on a flat curve is noise a GPU shows, a 16% one a CPU kernel's quirk.
     assert plausibility_warnings(lengths, ks, [[1.0, 0.95, 1.0], [1.0, 1.0, 1.0]]) == []
-    (line,) = plausibility_warnings(lengths, ks, [[1.0, 0.8, 2.0], [1.1, 1.3, 2.2]])
-    assert line.startswith("L=100: k=4 costs 0.80x of k=1")
+    assert plausibility_warnings(lengths, ks, [[1.0, 1.2, 2.0], [1.1, 0.92 * 1.1, 2.2]]) == []
+    (line,) = plausibility_warnings(lengths, ks, [[1.0, 0.7, 2.0], [1.1, 1.3, 2.2]])
+    assert line.startswith("L=100: k=4 costs 0.70x of k=1")
     (line,) = plausibility_warnings(lengths, ks, [[1.0, 1.2, 2.0], [1.1, 1.3, 1.5]])
     assert line.startswith("k=16: L=200 costs 0.75x of L=100")
     (line,) = plausibility_warnings(lengths, ks, [[1.0, 1.2, 25.0], [26.0, 27.0, 28.0]])

@@ -37,8 +37,10 @@ __all__ = [
 #: A cell whose timed repeats spread more than this (interquartile range over the median) is flagged.
 SPREAD_WARNING = 0.25
 #: How far (relative) a cost may fall from one grid point to the next larger ``k`` or ``L`` before it is
-#: flagged: a flat curve (a GPU at small ``k``) wobbles by a few percent between medians.
-MONOTONE_TOLERANCE = 0.10
+#: flagged: a flat curve (a GPU at small ``k``) wobbles by a few percent between medians, and a CPU
+#: kernel can be really faster at a larger size (SmolLM2-135M, one EPYC core, MKL: k=4 at 0.82-0.84x
+#: of k=2 in two runs, one on each clock).
+MONOTONE_TOLERANCE = 0.20
 #: How far (relative) the cost per scored token may rise above that of the smallest ``k`` before it is
 #: flagged: one pass over ``k`` tokens should not cost more than ``k`` passes over one. Loose, because a
 #: CPU build can really do that for small ``k``: SmolLM2-135M on one EPYC core with MKL costs 1.7-2.5x
