@@ -27,7 +27,7 @@ from specscale.bench.costmodel.roofline import (
     hardware_from,
 )
 from specscale.bench.costmodel.table import CostModel
-from specscale.errors import SpecscaleError
+from specscale.errors import InvalidArgumentError, SpecscaleError
 
 __all__ = ["format_table", "register"]
 
@@ -96,7 +96,7 @@ def format_calibration(model: RooflineCostModel) -> str:
     to (or checked against), then the median and largest absolute error."""
     cal = model.calibration
     if not cal:
-        raise ValueError("format_calibration needs a roofline with a calibration (see calibrate())")
+        raise InvalidArgumentError("format_calibration needs a roofline with a calibration (see calibrate())")
     ks = cal["draft_tokens"]
     lines = [
         f"| context \\ k | {' | '.join(str(k) for k in ks)} |",

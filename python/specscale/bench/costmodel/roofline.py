@@ -103,9 +103,9 @@ class Hardware:
         bandwidth_gbs: float | None = None,
         overhead_us: float | None = None,
     ) -> Hardware:
-        """A copy with the given figures replaced (``None`` keeps this one's); the name and description
-        say the figures were changed."""
-        changes = {
+        """A copy with the given figures replaced (``None`` keeps this one's); its description says
+        which were given."""
+        given = {
             key: value
             for key, value in (
                 ("peak_tflops", peak_tflops),
@@ -114,11 +114,16 @@ class Hardware:
             )
             if value is not None
         }
-        if not changes:
+        if not given:
             return self
-        given = ", ".join(f"{key}={value:g}" for key, value in changes.items())
-        description = f"{self.description}; given {given}" if self.description else f"given {given}"
-        return dataclasses.replace(self, **changes, description=description)  # type: ignore[arg-type]
+        said = ", ".join(f"{key}={value:g}" for key, value in given.items())
+        return Hardware(
+            name=self.name,
+            peak_tflops=self.peak_tflops if peak_tflops is None else peak_tflops,
+            bandwidth_gbs=self.bandwidth_gbs if bandwidth_gbs is None else bandwidth_gbs,
+            overhead_us=self.overhead_us if overhead_us is None else overhead_us,
+            description=f"{self.description}; given {said}" if self.description else f"given {said}",
+        )
 
     def label(self) -> str:
         """``h200 (NVIDIA H200 SXM ...: 989 TFLOP/s, 4800 GB/s, 500 µs/step)``."""
@@ -395,7 +400,7 @@ class RooflineCostModel(StepCostModel):
         """One line: model, parameters, hardware figures, dtype, and that it is a model."""
         arch = self.architecture
         return (
-            f"{arch.name} [{params_label(arch.parameter_count).lstrip(', ')}] on {self.hardware.label()}, "
+            f"{arch.name} [{params_label(arch.parameter_count)}] on {self.hardware.label()}, "
             f"{self.dtype}: {ROOFLINE_NOTE}"
         )
 

@@ -142,17 +142,18 @@ class CostModel(StepCostModel):
     def describe(self) -> str:
         """One line: model, parameters, device, dtype."""
         hw = f" ({self.device_name})" if self.device_name else ""
+        size = f", {params_label(params)}" if (params := self.model.get("params")) else ""
         return (
-            f"{self.model.get('name', '?')} [{self.model.get('architecture', '?')}"
-            f"{params_label(self.model.get('params'))}] on {self.device}{hw}, {self.dtype}, measured"
+            f"{self.model.get('name', '?')} [{self.model.get('architecture', '?')}{size}] "
+            f"on {self.device}{hw}, {self.dtype}, measured"
         )
 
 
 def params_label(params: Any) -> str:
-    """``", 8.19B params"`` / ``", 134.52M params"``, or ``""`` when the count is unknown."""
+    """``"8.19B params"`` / ``"134.52M params"``, or ``"? params"`` when the count is unknown."""
     if not isinstance(params, (int, float)) or isinstance(params, bool) or not params:
-        return ""
-    return f", {params / 1e9:.2f}B params" if params >= 1e9 else f", {params / 1e6:.2f}M params"
+        return "? params"
+    return f"{params / 1e9:.2f}B params" if params >= 1e9 else f"{params / 1e6:.2f}M params"
 
 
 def _validate(cm: CostModel) -> None:
