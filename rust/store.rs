@@ -324,7 +324,12 @@ impl Store {
         depth: usize,
         budget: usize,
     ) -> Result<DraftTree> {
-        let tries = Scope::ALL.map(|s| self.trie(s));
+        // Empty scopes add nothing but lookups: most runs write only the family scope.
+        let tries: Vec<&NgramTrie> = Scope::ALL
+            .iter()
+            .map(|&s| self.trie(s))
+            .filter(|t| t.num_tokens() > 0)
+            .collect();
         top_continuations_multi(&tries, context, k, depth, budget)
     }
 
@@ -492,9 +497,8 @@ impl StoreCursor {
         depth: usize,
         budget: usize,
     ) -> Result<DraftTree> {
-        let tries = Scope::ALL.map(|s| store.trie(s));
         let context: Vec<u32> = self.tail.iter().copied().collect();
-        top_continuations_multi(&tries, &context, k, depth, budget)
+        store.top_continuations(&context, k, depth, budget)
     }
 }
 
