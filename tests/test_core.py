@@ -273,13 +273,13 @@ def test_bad_arguments_raise_value_errors() -> None:
         NgramTrie(max_order=0)
     with pytest.raises(InvalidArgumentError, match=r"k must be between 1 and 2\*\*31 - 1, got 0"):
         NgramTrie().top_continuations([1], k=0)
-    with pytest.raises(InvalidArgumentError, match="scope must be 'request', 'family' or 'global', got 'planet'"):
+    with pytest.raises(InvalidArgumentError, match="scope must be 'request', .*, got 'planet'"):
         Store().begin_sequence("planet")
-    with pytest.raises(InvalidArgumentError, match="capacity_tokens must be between 1 and .* or None .*, got 0"):
+    with pytest.raises(InvalidArgumentError, match="capacity_tokens must be between 1 and .*, got 0"):
         SuffixAutomaton(capacity_tokens=0)
     with pytest.raises(InvalidArgumentError, match=r"parents\[1\] = 1"):
         DraftTree([1, 2], parents=[-1, 1])
-    with pytest.raises(InvalidArgumentError, match=r"lengths\[1\] must be between 0 and 3 \(the row's width\), got 4"):
+    with pytest.raises(InvalidArgumentError, match=r"lengths\[1\] must be between 0 and 3 .*, got 4"):
         sam.draft_batch(np.zeros((2, 3), dtype=np.int64), lengths=[1, 4])
 
 

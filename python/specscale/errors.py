@@ -46,12 +46,12 @@ class InternalError(SpecscaleError, RuntimeError):
 
 
 __all__ = [
-    "SpecscaleError",
-    "InvalidTokenError",
-    "TokenOverflowError",
-    "InvalidArgumentError",
-    "UnknownSequenceError",
     "CorruptDataError",
-    "SizeLimitError",
     "InternalError",
+    "InvalidArgumentError",
+    "InvalidTokenError",
+    "SizeLimitError",
+    "SpecscaleError",
+    "TokenOverflowError",
+    "UnknownSequenceError",
 ]

@@ -170,7 +170,7 @@ fn int_array<'py>(
     expected: &str,
 ) -> PyResult<Option<IntArray<'py>>> {
     let py = obj.py();
-    let source = type_name(obj);
+    let source = || type_name(obj);
     let array = if let Ok(a) = obj.cast::<PyUntypedArray>() {
         // Subclasses are rare; the one that would read wrongly is a masked array.
         if !a.is_exact_instance_of::<PyUntypedArray>()
@@ -209,7 +209,8 @@ fn int_array<'py>(
     let kind = dtype.kind();
     if kind != b'i' && kind != b'u' {
         return Err(PyTypeError::new_err(format!(
-            "{name} must be {expected}, got a {source} of dtype {}",
+            "{name} must be {expected}, got a {} of dtype {}",
+            source(),
             dtype.str().map(|s| s.to_string()).unwrap_or_default()
         )));
     }
@@ -226,8 +227,9 @@ fn int_array<'py>(
             ),
         };
         return Err(PyTypeError::new_err(format!(
-            "{name} must be {expected}, got a {}-d {source} of shape {shape}",
+            "{name} must be {expected}, got a {}-d {} of shape {shape}",
             array.ndim(),
+            source(),
         )));
     }
     if array.len() > MAX_TOKENS_PER_CALL {
