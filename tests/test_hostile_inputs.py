@@ -559,3 +559,41 @@ def test_a_panic_becomes_internal_error() -> None:
     with pytest.raises(InternalError, match="internal error in specscale .*: boom"):
         _core._panic_for_tests("boom")
     assert issubclass(InternalError, SpecscaleError) and issubclass(InternalError, RuntimeError)
+
+
+@st.composite
+def batches(draw: st.DrawFn) -> tuple[list[list[int]], str, str]:
+    width = draw(st.integers(0, 3))  # up to the trie's max_order
+    rows = draw(st.lists(st.lists(st.integers(0, 6), min_size=width, max_size=width), max_size=5))
+    dtype = draw(st.sampled_from(INT_DTYPES))
+    layout = draw(st.sampled_from(["C", "F", "big-endian", "strided", "reversed"]))
+    return rows, dtype, layout
+
+
+@hostile
+@given(batch=batches())
+def test_two_dimensional_batches_equal_their_rows(batch: tuple[list[list[int]], str, str]) -> None:
+    rows, dtype, layout = batch
+    width = len(rows[0]) if rows else 0
+    a = np.array(rows, dtype=dtype).reshape(len(rows), width)
+    if layout == "F":
+        a = np.asfortranarray(a)
+    elif layout == "big-endian":
+        a = a.astype(a.dtype.newbyteorder(">"))
+    elif layout == "strided":
+        wide = np.zeros((len(rows), 2 * width), dtype=dtype)
+        wide[:, ::2] = a
+        a = wide[:, ::2]
+    elif layout == "reversed":
+        a = a[::-1, ::-1].copy()[::-1, ::-1]
+    sam, trie = base_sam(), base_trie()
+    assert (
+        sam.draft_batch(a, max_tokens=4)
+        == sam.draft_batch(rows, max_tokens=4)
+        == [sam.draft(r, 4) for r in rows]
+    )
+    assert trie.top_continuations_batch(a) == [trie.top_continuations(r) for r in rows]
+    cut = [i % (width + 1) for i in range(len(rows))]
+    assert sam.draft_batch(a, lengths=np.array(cut, dtype=dtype)) == [
+        sam.draft(r[:n]) for r, n in zip(rows, cut)
+    ]

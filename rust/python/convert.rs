@@ -135,7 +135,7 @@ pub fn token_arg(obj: &Bound<'_, PyAny>, name: &str) -> PyResult<u32> {
 
 fn too_many(name: &str, n: impl std::fmt::Display) -> PyErr {
     size_limit(format!(
-        "{name} must hold at most 2**32 token ids per call, got {n}"
+        "{name} must hold at most 2**32 items per call, got {n}"
     ))
 }
 
@@ -454,9 +454,15 @@ pub fn token_batch(
         let iter = obj.try_iter().map_err(|_| {
             PyTypeError::new_err(format!("contexts must be {BATCH}, got {}", describe(obj)))
         })?;
-        let mut rows = Vec::new();
+        let (mut rows, mut total) = (Vec::new(), 0usize);
         for (i, item) in iter.enumerate() {
-            rows.push(tokens_arg(&item?, &format!("contexts[{i}]"))?);
+            let row = tokens_arg(&item?, &format!("contexts[{i}]"))?;
+            // Rows count too (an empty row still costs its Vec): one batch holds what one call may.
+            total += row.len().max(1);
+            if total > MAX_TOKENS_PER_CALL {
+                return Err(too_many("contexts", "more"));
+            }
+            rows.push(row);
         }
         rows
     };
