@@ -559,6 +559,14 @@ def test_a_panic_becomes_internal_error() -> None:
     with pytest.raises(InternalError, match="internal error in specscale .*: boom"):
         _core._panic_for_tests("boom")
     assert issubclass(InternalError, SpecscaleError) and issubclass(InternalError, RuntimeError)
+    # A panic in the middle of a change leaves the structure unknown: every later call says so.
+    sam = base_sam()
+    with pytest.raises(InternalError, match="SuffixAutomaton.*: boom"):
+        _core._panic_for_tests("boom", sam)
+    for later in (lambda: sam.num_tokens, sam.to_bytes, lambda: sam.extend([1]), lambda: sam.cursor()):
+        with pytest.raises(InternalError, match="unusable"):
+            later()
+    assert base_sam().num_tokens == 11  # other structures are not affected
 
 
 @st.composite

@@ -217,5 +217,6 @@ class StoreCursor:
     def draft_tree(self, k: int = 3, depth: int = 4, budget: int = 16) -> DraftTree: ...
     def frequency_tree(self, k: int = 3, depth: int = 8, budget: int = 32, min_match: int = 1) -> DraftTree: ...
 
-def _panic_for_tests(message: str) -> None:
-    """Panics inside the native core, for the tests: it must surface as ``InternalError``."""
+def _panic_for_tests(message: str, automaton: SuffixAutomaton | None = None) -> None:
+    """Panics inside the native core (in a write to ``automaton`` if given), for the tests: it must
+    surface as ``InternalError``, and the automaton must refuse later calls."""

@@ -43,13 +43,21 @@ fn map_batch<R: Send>(batch: &[Vec<u32>], f: impl Fn(&[u32]) -> R + Sync) -> Vec
     }
 }
 
-/// Panics inside the guarded core path. It exists so that the tests can prove a Rust panic reaches
-/// Python as `specscale.errors.InternalError` rather than `PanicException`.
+/// Panics inside the guarded core path: in a write to `automaton` if one is given. It exists so that
+/// the tests can prove a Rust panic reaches Python as `specscale.errors.InternalError` rather than
+/// `PanicException`, and that a structure a panic interrupted refuses later calls.
 #[pyfunction]
-fn _panic_for_tests(py: Python<'_>, message: String) -> PyResult<()> {
-    shared::guarded(py, "test", shared::Work::Data, || -> () {
-        panic!("{message}")
-    })
+#[pyo3(signature = (message, automaton=None))]
+fn _panic_for_tests(
+    py: Python<'_>,
+    message: String,
+    automaton: Option<&Bound<'_, automaton::PySuffixAutomaton>>,
+) -> PyResult<()> {
+    let fail = move || -> () { panic!("{message}") };
+    match automaton {
+        Some(sam) => sam.get().inner.write(py, shared::Work::Small, |_| fail()),
+        None => shared::guarded(py, "test", shared::Work::Data, fail),
+    }
 }
 
 /// The native core of specscale.
