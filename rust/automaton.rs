@@ -1,5 +1,5 @@
-//! [`SuffixAutomaton`]: a generalized suffix automaton over many token sequences, built online, and
-//! the [`Cursor`] that follows a live context through it.
+//! [`SuffixAutomaton`]: a generalized suffix automaton over many token sequences, built online. The
+//! [`Cursor`] that follows a live context through it and drafts lives in [`crate::cursor`].
 //!
 //! The automaton recognizes exactly the substrings of its sequences; a substring never spans two
 //! sequences because every sequence restarts from the root (the online generalized construction).
@@ -18,18 +18,10 @@ use crate::error::{invalid, Error, Result};
 use crate::log::{eviction_budget, SequenceLog, BYTE_CHECK_INTERVAL};
 use crate::transitions::{Transitions, NONE};
 
-const ROOT: u32 = 0;
+pub use crate::cursor::{Cursor, DraftPolicy, DEFAULT_HISTORY};
 
-/// Which stored occurrence a draft continues.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum DraftPolicy {
-    /// Copy the tokens that followed the most recent occurrence of the matched suffix.
-    #[default]
-    MostRecent,
-    /// Walk the automaton, at each step taking the continuation seen most often after the current
-    /// suffix. Needs an automaton built with occurrence counts (`with_counts`).
-    MostFrequent,
-}
+/// The state of the empty string.
+pub(crate) const ROOT: u32 = 0;
 
 /// Occurrence counts per state, kept when the automaton is built `with_counts`.
 ///
@@ -39,9 +31,9 @@ pub enum DraftPolicy {
 /// so their cost amortizes to O(1) per token; between refreshes, states created since have
 /// approximate totals.
 #[derive(Clone, Debug, Default)]
-struct Counts {
-    own: Vec<u32>,
-    total: Vec<u32>,
+pub(crate) struct Counts {
+    pub(crate) own: Vec<u32>,
+    pub(crate) total: Vec<u32>,
     refreshed_at: usize,
 }
 
@@ -61,17 +53,18 @@ struct Counts {
 /// ```
 #[derive(Clone, Debug)]
 pub struct SuffixAutomaton {
-    len: Vec<u32>,
-    link: Vec<u32>,
-    end: Vec<u32>,
-    prev_end: Vec<u32>,
-    trans: Transitions,
-    log: SequenceLog,
+    // The cursor (crate::cursor) reads states, links, occurrences and edges directly.
+    pub(crate) len: Vec<u32>,
+    pub(crate) link: Vec<u32>,
+    pub(crate) end: Vec<u32>,
+    pub(crate) prev_end: Vec<u32>,
+    pub(crate) trans: Transitions,
+    pub(crate) log: SequenceLog,
     /// State of the whole open sequence so far (ROOT right after `begin_sequence`).
     last: u32,
     /// Bumped whenever states are renumbered (rebuild after removal or eviction); cursors resync.
     generation: u64,
-    counts: Option<Counts>,
+    pub(crate) counts: Option<Counts>,
     capacity_tokens: Option<usize>,
     capacity_bytes: Option<usize>,
     pushes_since_byte_check: u32,
@@ -555,336 +548,6 @@ impl SuffixAutomaton {
     }
 }
 
-/// Follows a live context through a [`SuffixAutomaton`], one token at a time, always knowing the
-/// longest suffix of the context that occurs in the automaton (`match_length`) and its state.
-///
-/// Advancing is amortized O(1) per token. A cursor holds no reference to its automaton: pass the same
-/// automaton to every call. If the automaton grows between calls the cursor stays valid; if it is
-/// rebuilt (removal, eviction) the cursor re-reads the last `history_limit` tokens of its context.
-#[derive(Clone, Debug)]
-pub struct Cursor {
-    state: u32,
-    length: u32,
-    generation: u64,
-    history: std::collections::VecDeque<u32>,
-    history_limit: usize,
-}
-
-/// Tokens of context a cursor keeps to resync after its automaton is rebuilt.
-pub const DEFAULT_HISTORY: usize = 1 << 14;
-
-impl Cursor {
-    /// A cursor at the empty context of `sam`.
-    pub fn new(sam: &SuffixAutomaton) -> Self {
-        Cursor {
-            state: ROOT,
-            length: 0,
-            generation: sam.generation,
-            history: Default::default(),
-            history_limit: DEFAULT_HISTORY,
-        }
-    }
-
-    /// Length of the longest suffix of the context that occurs in the automaton.
-    pub fn match_length(&self) -> u32 {
-        self.length
-    }
-
-    /// Forgets the context.
-    pub fn reset(&mut self, sam: &SuffixAutomaton) {
-        *self = Cursor {
-            history_limit: self.history_limit,
-            ..Cursor::new(sam)
-        };
-    }
-
-    /// Brings the cursor's state up to date with changes of `sam` since the last call.
-    #[inline]
-    fn sync(&mut self, sam: &SuffixAutomaton) {
-        if self.generation != sam.generation {
-            let history: Vec<u32> = self.history.drain(..).collect();
-            self.reset(sam);
-            for t in history {
-                self.advance(sam, t);
-            }
-            return;
-        }
-        // A split may have moved the shorter strings of our state to a new clone: follow links while
-        // the match is no longer than the link's longest string.
-        while self.state != ROOT && sam.len[sam.link[self.state as usize] as usize] >= self.length {
-            self.state = sam.link[self.state as usize];
-        }
-    }
-
-    /// Appends `token` to the context. Amortized O(1).
-    pub fn advance(&mut self, sam: &SuffixAutomaton, token: u32) {
-        self.sync(sam);
-        if self.history.len() == self.history_limit {
-            self.history.pop_front();
-        }
-        self.history.push_back(token);
-        let (mut s, mut l) = (self.state, self.length);
-        loop {
-            if let Some(next) = sam.trans.get(s, token) {
-                s = next;
-                l += 1;
-                break;
-            }
-            if s == ROOT {
-                l = 0;
-                break;
-            }
-            s = sam.link[s as usize];
-            l = sam.len[s as usize];
-        }
-        self.state = s;
-        self.length = l;
-    }
-
-    /// Appends `tokens` to the context.
-    pub fn extend(&mut self, sam: &SuffixAutomaton, tokens: &[u32]) {
-        for &t in tokens {
-            self.advance(sam, t);
-        }
-    }
-
-    /// Drafts up to `max_tokens` tokens with [`DraftPolicy::MostRecent`]; see [`Self::draft_with`].
-    pub fn draft(&mut self, sam: &SuffixAutomaton, max_tokens: usize, min_match: u32) -> DraftTree {
-        self.draft_with(sam, max_tokens, min_match, DraftPolicy::MostRecent)
-            .expect("most-recent drafting cannot fail")
-    }
-
-    /// Drafts a chain of up to `max_tokens` tokens that continue the longest suffix of the context
-    /// that has a continuation in the automaton and is at least `min_match` long (empty draft
-    /// otherwise). The draft's `match_length` is that suffix's length. O(max_tokens) plus, rarely,
-    /// a walk up suffix links past occurrences that end their sequence.
-    pub fn draft_with(
-        &mut self,
-        sam: &SuffixAutomaton,
-        max_tokens: usize,
-        min_match: u32,
-        policy: DraftPolicy,
-    ) -> Result<DraftTree> {
-        self.sync(sam);
-        if max_tokens == 0 {
-            return Ok(DraftTree::empty());
-        }
-        let (mut s, mut l) = (self.state, self.length);
-        while s != ROOT && l >= min_match.max(1) {
-            let draft = match policy {
-                DraftPolicy::MostRecent => self.read_continuation(sam, s, max_tokens),
-                DraftPolicy::MostFrequent => {
-                    let counts = sam.counts.as_ref().ok_or_else(|| {
-                        invalid(
-                            "policy",
-                            "'frequent' drafting needs an automaton built with counts=True",
-                        )
-                    })?;
-                    walk_most_frequent(sam, counts, s, max_tokens)
-                }
-            };
-            if let Some(mut d) = draft {
-                d.match_length = l;
-                return Ok(d);
-            }
-            s = sam.link[s as usize];
-            l = sam.len[s as usize];
-        }
-        Ok(DraftTree::empty())
-    }
-
-    /// Tokens after the most recent recorded occurrence of `s` that has any, if one does.
-    fn read_continuation(
-        &self,
-        sam: &SuffixAutomaton,
-        s: u32,
-        max_tokens: usize,
-    ) -> Option<DraftTree> {
-        let tokens = sam.log.tokens();
-        for e in [sam.end[s as usize], sam.prev_end[s as usize]] {
-            if e == NONE {
-                continue;
-            }
-            let stop = sam.log.sequence_end(e) as usize;
-            let from = e as usize + 1;
-            if from < stop {
-                let to = stop.min(from + max_tokens);
-                return Some(DraftTree::chain(tokens[from..to].to_vec()));
-            }
-        }
-        None
-    }
-}
-
-impl Cursor {
-    /// A draft tree of at most `budget` nodes, `depth` levels and `k` children per node, continuing
-    /// the longest suffix of the context (at least `min_match` long) that has a continuation: each
-    /// node's score is the product of the conditional frequencies of the transitions on its path, and
-    /// nodes are taken best first (REST-style retrieval drafting). Needs an automaton built with
-    /// counts; without them the tree is the most-recent chain. O(budget * (k + log budget)) plus the
-    /// out-degree of the visited states.
-    pub fn draft_tree(
-        &mut self,
-        sam: &SuffixAutomaton,
-        k: usize,
-        depth: usize,
-        budget: usize,
-        min_match: u32,
-    ) -> Result<DraftTree> {
-        if k == 0 {
-            return Err(invalid("k", "must be at least 1"));
-        }
-        let Some(counts) = sam.counts.as_ref() else {
-            return Ok(self.draft(sam, budget.min(depth), min_match));
-        };
-        self.sync(sam);
-        let (mut s, mut l) = (self.state, self.length);
-        while s != ROOT && l >= min_match.max(1) && sam.trans.is_leaf(s) {
-            s = sam.link[s as usize];
-            l = sam.len[s as usize];
-        }
-        let mut tree = DraftTree::empty();
-        if s == ROOT || l < min_match.max(1) || budget == 0 || depth == 0 {
-            return Ok(tree);
-        }
-        tree.match_length = l;
-        let mut heap = std::collections::BinaryHeap::new();
-        let mut seq = 0u32;
-        let mut node_depth: Vec<usize> = Vec::new();
-        push_branches(sam, counts, s, -1, 1.0, k, &mut seq, &mut heap);
-        while tree.len() < budget {
-            let Some(TreeCandidate {
-                score,
-                parent,
-                token,
-                state,
-                ..
-            }) = heap.pop()
-            else {
-                break;
-            };
-            let idx = tree.push(token, parent, score);
-            let d = if parent < 0 {
-                1
-            } else {
-                node_depth[parent as usize] + 1
-            };
-            node_depth.push(d);
-            if d < depth {
-                push_branches(
-                    sam, counts, state, idx as i32, score, k, &mut seq, &mut heap,
-                );
-            }
-        }
-        Ok(tree)
-    }
-}
-
-/// A candidate node of an automaton draft tree.
-struct TreeCandidate {
-    score: f32,
-    seq: u32,
-    parent: i32,
-    token: u32,
-    state: u32,
-}
-
-impl PartialEq for TreeCandidate {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == std::cmp::Ordering::Equal
-    }
-}
-impl Eq for TreeCandidate {}
-impl PartialOrd for TreeCandidate {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for TreeCandidate {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        // Higher score first; equal scores in insertion order, so drafts are deterministic.
-        self.score
-            .total_cmp(&other.score)
-            .then(other.seq.cmp(&self.seq))
-    }
-}
-
-/// Pushes the `k` most frequent transitions of `state` as candidates under `parent`.
-#[allow(clippy::too_many_arguments)]
-fn push_branches(
-    sam: &SuffixAutomaton,
-    counts: &Counts,
-    state: u32,
-    parent: i32,
-    parent_score: f32,
-    k: usize,
-    seq: &mut u32,
-    heap: &mut std::collections::BinaryHeap<TreeCandidate>,
-) {
-    let mut branches: Vec<(u32, u32, u32)> = Vec::new(); // (count, token, target)
-    sam.trans.for_each(state, |token, target| {
-        let c = counts.total[target as usize]
-            .max(counts.own[target as usize])
-            .max(1);
-        branches.push((c, token, target));
-    });
-    let total: u64 = branches.iter().map(|&(c, _, _)| u64::from(c)).sum();
-    branches.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-    for &(c, token, target) in branches.iter().take(k) {
-        let score = parent_score * (c as f32 / total as f32);
-        heap.push(TreeCandidate {
-            score,
-            seq: *seq,
-            parent,
-            token,
-            state: target,
-        });
-        *seq += 1;
-    }
-}
-
-/// Greedy walk from `s` along the most frequent transition; `None` if `s` has no transition.
-fn walk_most_frequent(
-    sam: &SuffixAutomaton,
-    counts: &Counts,
-    mut s: u32,
-    max_tokens: usize,
-) -> Option<DraftTree> {
-    let mut out = Vec::new();
-    let mut scores = Vec::new();
-    while out.len() < max_tokens {
-        let mut best: Option<(u32, u32, u32)> = None; // (count, token, target)
-        let mut sum = 0u64;
-        sam.trans.for_each(s, |token, target| {
-            let c = counts.total[target as usize]
-                .max(counts.own[target as usize])
-                .max(1);
-            sum += u64::from(c);
-            let better = match best {
-                None => true,
-                Some((bc, bt, _)) => c > bc || (c == bc && token < bt),
-            };
-            if better {
-                best = Some((c, token, target));
-            }
-        });
-        let Some((c, token, target)) = best else {
-            break;
-        };
-        out.push(token);
-        scores.push(c as f32 / sum as f32);
-        s = target;
-    }
-    if out.is_empty() {
-        return None;
-    }
-    let n = out.len();
-    Some(
-        DraftTree::new(out, (0..n as i32).map(|i| i - 1).collect(), Some(scores))
-            .expect("a chain is a tree"),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1115,10 +778,12 @@ mod tests {
         assert_eq!(tree.tokens(), &[3, 3, 4, 4]);
         assert_eq!(tree.parents(), &[-1, 0, -1, 2]);
         assert!(tree.scores()[0] > tree.scores()[2]);
+        // The policy is checked whatever the context: an automaton without counts refuses it even
+        // where nothing matches (it used to answer an empty draft there and fail elsewhere).
         assert!(SuffixAutomaton::new()
             .cursor()
             .draft_with(&SuffixAutomaton::new(), 1, 1, DraftPolicy::MostFrequent)
-            .is_ok());
+            .is_err());
     }
 
     #[test]

@@ -14,6 +14,7 @@
 
 pub mod automaton;
 pub mod codec;
+pub mod cursor;
 pub mod draft;
 pub mod error;
 pub mod log;

@@ -11,11 +11,8 @@
 //! Memory: 8 bytes per node plus 12 per edge, at most `max_order + 1` nodes per token and far fewer on
 //! repetitive text. [`NgramTrie::memory_bytes`] reports it.
 
-use std::cmp::Ordering;
-use std::collections::BinaryHeap;
-
 use crate::codec::{Kind, Reader, Writer};
-use crate::draft::DraftTree;
+use crate::draft::{best_first, check_tree_args, Child, DraftTree};
 use crate::error::{invalid, Error, Result};
 use crate::log::{eviction_budget, SequenceLog};
 use crate::transitions::Transitions;
@@ -370,35 +367,10 @@ impl NgramTrie {
     }
 }
 
-/// A candidate node of a draft tree under construction.
-struct Candidate {
-    score: f32,
-    /// Insertion order, so that equal scores pop first-come first-served (deterministic drafts).
-    seq: u32,
-    parent: i32,
-    token: u32,
-}
-
-impl PartialEq for Candidate {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-impl Eq for Candidate {}
-impl PartialOrd for Candidate {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Candidate {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.score
-            .total_cmp(&other.score)
-            .then(other.seq.cmp(&self.seq))
-    }
-}
-
 /// [`NgramTrie::top_continuations`] over the summed counts of several tries (the scopes of a store).
+///
+/// Fails if `k` is 0 or `depth`/`budget` exceed [`crate::draft::MAX_DRAFT_NODES`]. An empty tree
+/// (`budget` or `depth` 0) still reports the matched length of the context's tail.
 pub fn top_continuations_multi(
     tries: &[&NgramTrie],
     context: &[u32],
@@ -406,69 +378,57 @@ pub fn top_continuations_multi(
     depth: usize,
     budget: usize,
 ) -> Result<DraftTree> {
-    if k == 0 {
-        return Err(invalid("k", "must be at least 1"));
-    }
-    let mut tree = DraftTree::empty();
-    if budget == 0 || depth == 0 || tries.is_empty() {
-        return Ok(tree);
+    check_tree_args(k, depth, budget)?;
+    if tries.is_empty() {
+        return Ok(DraftTree::empty());
     }
     let order = tries.iter().map(|t| t.max_order).max().unwrap_or(1) as usize;
-    // The last `order` tokens of context + path, for each tree node (index = node).
-    let tail = |ctx: &[u32]| ctx[ctx.len().saturating_sub(order)..].to_vec();
-    let mut node_tail: Vec<Vec<u32>> = Vec::new();
-    let mut node_depth: Vec<usize> = Vec::new();
-    let mut heap = BinaryHeap::new();
-    let mut seq = 0u32;
-
-    let root_tail = tail(context);
-    let (root_children, matched) = continuations_of(tries, &root_tail, k);
-    tree.match_length = matched as u32;
-    let push_children = |heap: &mut BinaryHeap<Candidate>,
-                         seq: &mut u32,
-                         parent: i32,
-                         parent_score: f32,
-                         children: Vec<(u32, f32)>| {
-        for (token, p) in children {
-            heap.push(Candidate {
-                score: parent_score * p,
-                seq: *seq,
-                parent,
-                token,
-            });
-            *seq += 1;
-        }
-    };
-    push_children(&mut heap, &mut seq, -1, 1.0, root_children);
-    while tree.len() < budget {
-        let Some(c) = heap.pop() else { break };
-        let idx = tree.push(c.token, c.parent, c.score) as i32;
-        let (mut t, d) = if c.parent < 0 {
-            (root_tail.clone(), 1)
-        } else {
-            (
-                node_tail[c.parent as usize].clone(),
-                node_depth[c.parent as usize] + 1,
-            )
-        };
-        t.push(c.token);
-        let t = tail(&t);
-        if d < depth {
-            let (children, _) = continuations_of(tries, &t, k);
-            push_children(&mut heap, &mut seq, idx, c.score, children);
-        }
-        node_tail.push(t);
-        node_depth.push(d);
+    let context = &context[context.len().saturating_sub(order)..];
+    // A node never has more than `budget` children in the tree: offering more is wasted work.
+    let k = k.min(budget.max(1));
+    let mut tail: Vec<u32> = Vec::with_capacity(order);
+    let mut merged: Vec<(u32, u64)> = Vec::new();
+    let mut matched = None;
+    if budget == 0 || depth == 0 {
+        let mut tree = DraftTree::empty();
+        tree.match_length =
+            continuations_of(tries, context, k, &mut merged, &mut Vec::new()) as u32;
+        return Ok(tree);
     }
+    let mut tree = best_first(depth, budget, (), |tree, node, _, out| {
+        // The last `order` tokens of context + path to `node`, read off the tree.
+        tail.clear();
+        let mut n = node;
+        while let Some(i) = n {
+            if tail.len() == order {
+                break;
+            }
+            tail.push(tree.tokens()[i]);
+            n = usize::try_from(tree.parents()[i]).ok();
+        }
+        let from_context = order - tail.len();
+        tail.extend(context.iter().rev().take(from_context));
+        tail.reverse();
+        let m = continuations_of(tries, &tail, k, &mut merged, out);
+        matched.get_or_insert(m);
+    });
+    tree.match_length = matched.unwrap_or(0) as u32;
     Ok(tree)
 }
 
-/// The `k` most frequent continuations (with their conditional frequency) of the longest suffix of
-/// `tail` that some trie has seen continued, summing counts across tries, and that suffix's length.
-fn continuations_of(tries: &[&NgramTrie], tail: &[u32], k: usize) -> (Vec<(u32, f32)>, usize) {
+/// Appends to `out` the `k` most frequent continuations (with their conditional frequency) of the
+/// longest suffix of `tail` that some trie has seen continued, summing counts across tries, and
+/// returns that suffix's length (0 if none). `merged` is scratch space reused across calls.
+fn continuations_of(
+    tries: &[&NgramTrie],
+    tail: &[u32],
+    k: usize,
+    merged: &mut Vec<(u32, u64)>,
+    out: &mut Vec<Child<()>>,
+) -> usize {
     for l in (1..=tail.len()).rev() {
         let suffix = &tail[tail.len() - l..];
-        let mut merged: Vec<(u32, u64)> = Vec::new();
+        merged.clear();
         for trie in tries {
             if l > trie.max_order as usize {
                 continue;
@@ -499,16 +459,14 @@ fn continuations_of(tries: &[&NgramTrie], tail: &[u32], k: usize) -> (Vec<(u32, 
         }
         let total: u64 = merged.iter().map(|&(_, c)| c).sum();
         merged.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        merged.truncate(k);
-        return (
-            merged
-                .into_iter()
-                .map(|(t, c)| (t, c as f32 / total as f32))
-                .collect(),
-            l,
-        );
+        out.extend(merged.iter().take(k).map(|&(token, c)| Child {
+            token,
+            score: c as f32 / total as f32,
+            state: (),
+        }));
+        return l;
     }
-    (Vec::new(), 0)
+    0
 }
 
 #[cfg(test)]
