@@ -12,10 +12,11 @@
 //! tokens, about `n` on repetitive text), 12 bytes per transition (at most `3n`), and the 4-byte token
 //! log: 36-60 bytes per stored token in practice. [`SuffixAutomaton::memory_bytes`] reports it exactly.
 
+use crate::capacity::{Capacity, Eviction};
 use crate::codec::{Kind, Reader, Writer};
 use crate::draft::DraftTree;
 use crate::error::{invalid, Error, Result};
-use crate::log::{eviction_budget, SequenceLog, BYTE_CHECK_INTERVAL};
+use crate::log::{default_load_limit, rebuild_from, replay, Replay, SequenceLog};
 use crate::transitions::{Transitions, NONE};
 
 pub use crate::cursor::{Cursor, DraftPolicy, DEFAULT_HISTORY};
@@ -42,7 +43,7 @@ pub(crate) struct Counts {
 /// ```
 /// use specscale::SuffixAutomaton;
 /// let mut sam = SuffixAutomaton::new();
-/// sam.begin_sequence();
+/// sam.begin_sequence().unwrap();
 /// sam.extend(&[5, 6, 7, 5, 6, 8]).unwrap();
 /// assert!(sam.contains(&[6, 7, 5]));
 /// let mut cur = sam.cursor();
@@ -65,9 +66,7 @@ pub struct SuffixAutomaton {
     /// Bumped whenever states are renumbered (rebuild after removal or eviction); cursors resync.
     generation: u64,
     pub(crate) counts: Option<Counts>,
-    capacity_tokens: Option<usize>,
-    capacity_bytes: Option<usize>,
-    pushes_since_byte_check: u32,
+    capacity: Capacity,
 }
 
 impl Default for SuffixAutomaton {
@@ -95,9 +94,7 @@ impl SuffixAutomaton {
             last: ROOT,
             generation: 0,
             counts: counts.then(Counts::default),
-            capacity_tokens: None,
-            capacity_bytes: None,
-            pushes_since_byte_check: 0,
+            capacity: Capacity::default(),
         };
         sam.add_state(0, NONE, NONE, NONE);
         sam
@@ -132,12 +129,13 @@ impl SuffixAutomaton {
     }
 
     /// Starts a new sequence (a sample, a round, a prompt) and returns its id. Matches never run
-    /// across the boundary: the previous sequence is closed for good.
-    pub fn begin_sequence(&mut self) -> u64 {
+    /// across the boundary: the previous sequence is closed for good. Ids increase and are never
+    /// reused; fails, changing nothing, once all [`crate::log::MAX_SEQUENCE_IDS`] have been issued.
+    pub fn begin_sequence(&mut self) -> Result<u64> {
+        let id = self.log.begin()?;
         self.last = ROOT;
-        let id = self.log.begin();
-        self.enforce_capacity(true);
-        id
+        self.enforce_capacity();
+        Ok(id)
     }
 
     /// Closes the open sequence, if any: the next push starts a new one.
@@ -145,13 +143,45 @@ impl SuffixAutomaton {
         self.log.close();
     }
 
-    /// Appends `token` to the open sequence (opening one if there is none). Amortized O(1).
+    /// Appends `token` to the open sequence (opening one if there is none). Amortized O(1), plus an
+    /// eviction when a capacity is exceeded (see [`Self::set_capacity`]). Fails, changing nothing,
+    /// past [`crate::log::MAX_TOKENS`] tokens.
     pub fn push(&mut self, token: u32) -> Result<()> {
+        self.extend(std::slice::from_ref(&token))
+    }
+
+    /// Appends `tokens` to the open sequence (opening one if there is none). Fails, storing none of
+    /// them, if they would take the automaton past [`crate::log::MAX_TOKENS`] tokens.
+    pub fn extend(&mut self, tokens: &[u32]) -> Result<()> {
+        self.check_extend(tokens.len())?;
         if !self.log.is_open() {
-            self.begin_sequence();
+            self.begin_sequence()?;
         }
+        self.reserve_tokens(tokens.len());
+        for &t in tokens {
+            self.append(t);
+        }
+        Ok(())
+    }
+
+    /// Fails unless `n` more tokens fit (see [`Self::extend`]).
+    pub(crate) fn check_extend(&self, n: usize) -> Result<()> {
+        self.log.check_room(n)
+    }
+
+    /// Makes room ahead of a bulk extend of `n` tokens (about 1.3 states and 1.6 edges per token on
+    /// text), no more than a token capacity lets stay.
+    pub(crate) fn reserve_tokens(&mut self, n: usize) {
+        let kept = self.capacity.tokens().map_or(n, |c| c.min(n));
+        self.reserve(kept.max(2) + kept / 3);
+    }
+
+    /// Appends one token to the open sequence (room checked, a sequence open) and applies the
+    /// capacity. Amortized O(1).
+    #[inline]
+    pub(crate) fn append(&mut self, token: u32) {
         self.reserve(2);
-        let pos = self.log.push(token)?;
+        let pos = self.log.push(token);
         self.extend_state(token, pos);
         if let Some(c) = &mut self.counts {
             c.own[self.last as usize] += 1;
@@ -159,18 +189,7 @@ impl SuffixAutomaton {
                 self.refresh_counts();
             }
         }
-        self.enforce_capacity(false);
-        Ok(())
-    }
-
-    /// Appends `tokens` to the open sequence.
-    pub fn extend(&mut self, tokens: &[u32]) -> Result<()> {
-        // About 1.3 states and 1.6 edges per token on text.
-        self.reserve(tokens.len() + tokens.len() / 3);
-        for &t in tokens {
-            self.push(t)?;
-        }
-        Ok(())
+        self.enforce_capacity();
     }
 
     /// Makes room for `states` more states, growing by half (not doubling, as `Vec::push` would) so
@@ -357,100 +376,60 @@ impl SuffixAutomaton {
             .collect::<Result<Vec<_>>>()?;
         indices.sort_unstable();
         indices.dedup();
-        self.log.remove_indices(&indices);
-        self.rebuild();
+        self.remove_indices(&indices);
         Ok(())
+    }
+
+    /// Removes the sequences at `indices` of the log (sorted, unique) with one rebuild.
+    pub(crate) fn remove_indices(&mut self, indices: &[usize]) {
+        self.log.remove_indices(indices);
+        self.rebuild();
     }
 
     /// Removes every sequence (ids keep counting up).
     pub fn clear(&mut self) {
         let all: Vec<usize> = (0..self.log.sequences().len()).collect();
-        self.log.remove_indices(&all);
-        self.rebuild();
+        self.remove_indices(&all);
     }
 
-    /// Evicts the oldest sequences whenever the store holds more than `tokens` tokens or more than
-    /// `bytes` bytes (`None` lifts a bound), down to 3/4 of the bound so rebuilds amortize. The open
-    /// sequence is never evicted: a single sequence larger than the bound stays.
+    /// Bounds the automaton to `tokens` tokens and/or `bytes` heap bytes (`None` lifts a bound) by
+    /// the rule of [`crate::capacity`]: past a bound the oldest sequences are evicted down to 3/4 of
+    /// it, and an open sequence that alone exceeds it keeps its most recent tokens. Each eviction
+    /// rebuilds what stays: O(capacity), at most about 4 replayed tokens per pushed token amortized.
+    /// Fails, changing nothing, if a bound is 0.
     pub fn set_capacity(&mut self, tokens: Option<usize>, bytes: Option<usize>) -> Result<()> {
-        if tokens == Some(0) || bytes == Some(0) {
-            return Err(invalid(
-                "capacity",
-                "must be positive (or None for no bound)",
-            ));
-        }
-        self.capacity_tokens = tokens;
-        self.capacity_bytes = bytes;
-        self.enforce_capacity(true);
+        self.capacity = Capacity::new(tokens, bytes)?;
+        self.enforce_capacity();
         Ok(())
     }
 
     /// The bounds set by [`Self::set_capacity`].
     pub fn capacity(&self) -> (Option<usize>, Option<usize>) {
-        (self.capacity_tokens, self.capacity_bytes)
+        (self.capacity.tokens(), self.capacity.bytes())
     }
 
-    fn enforce_capacity(&mut self, check_bytes_now: bool) {
-        let over_tokens = self.capacity_tokens.is_some_and(|c| self.num_tokens() > c);
-        let mut over_bytes = false;
-        if let Some(cap) = self.capacity_bytes {
-            self.pushes_since_byte_check += 1;
-            if check_bytes_now || self.pushes_since_byte_check >= BYTE_CHECK_INTERVAL {
-                self.pushes_since_byte_check = 0;
-                over_bytes = self.memory_bytes() > cap;
-            }
-        }
-        if !(over_tokens || over_bytes) {
-            return;
-        }
-        let budget = eviction_budget(
-            self.capacity_tokens,
-            self.capacity_bytes,
-            self.memory_bytes(),
-            self.num_tokens(),
-        );
-        let evict = self.log.oldest_over_budget(budget);
-        if !evict.is_empty() {
-            self.log.remove_indices(&evict);
-            self.rebuild();
+    #[inline]
+    fn enforce_capacity(&mut self) {
+        if let Some(e) = self.capacity.plan(&self.log, || self.memory_bytes()) {
+            self.evict(&e);
         }
     }
 
-    /// Rebuilds all states from the log, keeping sequence ids and the open sequence.
+    /// Applies an eviction (planned by this automaton's capacity or its store scope's) with one
+    /// rebuild of what stays. O(tokens kept).
+    pub(crate) fn evict(&mut self, e: &Eviction) {
+        self.log.evict(e);
+        self.rebuild();
+    }
+
+    /// Rebuilds all states from the log, keeping sequence ids and the open sequence; cursors resync.
     fn rebuild(&mut self) {
         let log = std::mem::take(&mut self.log);
         let mut fresh = SuffixAutomaton::with_options(self.counts.is_some());
-        fresh.capacity_tokens = self.capacity_tokens;
-        fresh.capacity_bytes = self.capacity_bytes;
         fresh.generation = self.generation + 1;
-        fresh.replay(&log);
+        rebuild_from(&mut fresh, &log);
+        fresh.capacity = self.capacity;
         *self = fresh;
-    }
-
-    /// Appends every sequence of `log` (with its id), leaving the last one open if it was.
-    fn replay(&mut self, log: &SequenceLog) {
-        let (cap_t, cap_b) = (self.capacity_tokens.take(), self.capacity_bytes.take());
-        for (i, info) in log.sequences().iter().enumerate() {
-            self.last = ROOT;
-            self.log.begin_with_id(info.id);
-            for &t in log.sequence_tokens(i) {
-                let pos = self.log.push(t).expect("replayed log fits");
-                self.extend_state(t, pos);
-                if let Some(c) = &mut self.counts {
-                    c.own[self.last as usize] += 1;
-                }
-            }
-        }
-        // Ids are never reused, even those of sequences removed at the end.
-        self.log.set_next_id(log.next_id());
-        if !log.is_open() {
-            self.log.close();
-            self.last = ROOT;
-        }
-        self.refresh_counts();
-        self.shrink_to_fit();
-        self.capacity_tokens = cap_t;
-        self.capacity_bytes = cap_b;
     }
 
     /// Releases spare capacity of every array.
@@ -513,20 +492,36 @@ impl SuffixAutomaton {
 
     pub(crate) fn write(&self, w: &mut Writer) {
         w.u8(self.counts.is_some() as u8);
-        w.u64(self.capacity_tokens.map_or(0, |c| c as u64));
-        w.u64(self.capacity_bytes.map_or(0, |c| c as u64));
+        write_capacity(w, &self.capacity, true);
         self.log.write(w);
     }
 
-    /// Restores an automaton written by [`Self::to_bytes`]. Fails on truncated or altered bytes.
+    /// Restores an automaton written by [`Self::to_bytes`]. Fails with [`Error::Corrupt`] (or
+    /// `Truncated`, `Version`) on bytes that are not such an automaton, and with
+    /// [`Error::InvalidArgument`] if it would take more than [`crate::log::default_load_limit`] bytes.
+    /// O(tokens).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        Self::from_bytes_with_limit(bytes, default_load_limit(bytes.len()))
+    }
+
+    /// [`Self::from_bytes`] with an explicit bound on the memory the loaded automaton may take.
+    pub fn from_bytes_with_limit(bytes: &[u8], max_bytes: usize) -> Result<Self> {
         let mut r = Reader::open(bytes, Kind::Automaton)?;
-        let sam = Self::read(&mut r)?;
+        let sam = Self::read(&mut r, max_bytes)?;
         r.finish()?;
         Ok(sam)
     }
 
-    pub(crate) fn read(r: &mut Reader) -> Result<Self> {
+    /// Reads what [`Self::write`] wrote, checking the counts flag, the capacities (the stored tokens
+    /// fit the token bound) and the log before building anything.
+    pub(crate) fn read(r: &mut Reader, max_bytes: usize) -> Result<Self> {
+        let (counts, capacity, log) = Self::read_parts(r)?;
+        check_within_capacity(&capacity, &log)?;
+        Self::from_parts(counts, capacity, &log, max_bytes)
+    }
+
+    /// The counts flag, capacity and log [`Self::write`] wrote, each checked on its own.
+    pub(crate) fn read_parts(r: &mut Reader) -> Result<(bool, Capacity, SequenceLog)> {
         let counts = match r.u8()? {
             0 => false,
             1 => true,
@@ -536,15 +531,88 @@ impl SuffixAutomaton {
                 })
             }
         };
-        let cap = |v: u64| (v != 0).then_some(v as usize);
-        let capacity_tokens = cap(r.u64()?);
-        let capacity_bytes = cap(r.u64()?);
+        let capacity = read_capacity(r, true)?;
         let log = SequenceLog::read(r)?;
+        Ok((counts, capacity, log))
+    }
+
+    /// Builds the automaton of a checked log, failing once it takes more than `max_bytes`.
+    pub(crate) fn from_parts(
+        counts: bool,
+        capacity: Capacity,
+        log: &SequenceLog,
+        max_bytes: usize,
+    ) -> Result<Self> {
         let mut sam = SuffixAutomaton::with_options(counts);
-        sam.replay(&log);
-        sam.capacity_tokens = capacity_tokens;
-        sam.capacity_bytes = capacity_bytes;
+        replay(&mut sam, log, max_bytes)?;
+        sam.capacity = capacity;
         Ok(sam)
+    }
+}
+
+impl Replay for SuffixAutomaton {
+    fn replay_begin(&mut self, id: u64) {
+        self.last = ROOT;
+        self.log.begin_with_id(id);
+    }
+
+    fn replay_push(&mut self, token: u32) {
+        let pos = self.log.push(token);
+        self.extend_state(token, pos);
+        if let Some(c) = &mut self.counts {
+            c.own[self.last as usize] += 1;
+        }
+    }
+
+    fn replay_end(&mut self, next_id: u64, open: bool) {
+        // Ids are never reused, even those of sequences removed at the end.
+        self.log.set_next_id(next_id);
+        if !open {
+            self.log.close();
+            self.last = ROOT;
+        }
+        self.refresh_counts();
+        self.shrink_to_fit();
+    }
+
+    fn memory_bytes(&self) -> usize {
+        SuffixAutomaton::memory_bytes(self)
+    }
+}
+
+/// Reads a token bound and, if `with_bytes`, a byte bound, as written by [`write_capacity`] (0 = none).
+pub(crate) fn read_capacity(r: &mut Reader, with_bytes: bool) -> Result<Capacity> {
+    let mut bound = |what: &str| -> Result<Option<usize>> {
+        let v = r.u64()?;
+        let v = usize::try_from(v).map_err(|_| Error::Corrupt {
+            reason: format!("{what} capacity {v} does not fit this machine's address space"),
+        })?;
+        Ok((v != 0).then_some(v))
+    };
+    let tokens = bound("token")?;
+    let bytes = if with_bytes { bound("byte")? } else { None };
+    Capacity::new(tokens, bytes)
+}
+
+/// Writes the bounds [`read_capacity`] reads.
+pub(crate) fn write_capacity(w: &mut Writer, capacity: &Capacity, with_bytes: bool) {
+    w.u64(capacity.tokens().map_or(0, |c| c as u64));
+    if with_bytes {
+        w.u64(capacity.bytes().map_or(0, |c| c as u64));
+    }
+}
+
+/// A structure never holds more tokens than its token bound (evictions run on every push), so a
+/// saved one that does was altered.
+pub(crate) fn check_within_capacity(capacity: &Capacity, log: &SequenceLog) -> Result<()> {
+    match capacity.tokens() {
+        Some(c) if log.tokens().len() > c => Err(Error::Corrupt {
+            reason: format!(
+                "holds {} tokens, more than its token capacity {c}",
+                log.tokens().len()
+            ),
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -561,7 +629,7 @@ mod tests {
     fn build(seqs: &[Vec<u32>], counts: bool) -> SuffixAutomaton {
         let mut sam = SuffixAutomaton::with_options(counts);
         for s in seqs {
-            sam.begin_sequence();
+            sam.begin_sequence().unwrap();
             sam.extend(s).unwrap();
         }
         sam
@@ -659,9 +727,9 @@ mod tests {
             // The generated text is pushed into the automaton the cursor follows: the draft must still
             // continue an earlier occurrence, never the context's own end.
             let mut sam = SuffixAutomaton::new();
-            sam.begin_sequence();
+            sam.begin_sequence().unwrap();
             sam.extend(&prefix).unwrap();
-            sam.begin_sequence();
+            sam.begin_sequence().unwrap();
             let mut cur = sam.cursor();
             let mut written = Vec::new();
             for &t in &live {
@@ -746,12 +814,12 @@ mod tests {
     #[test]
     fn most_recent_occurrence_wins() {
         let mut sam = SuffixAutomaton::new();
-        sam.begin_sequence();
+        sam.begin_sequence().unwrap();
         sam.extend(&[1, 2, 3, 9, 1, 2, 4]).unwrap();
         let mut cur = sam.cursor();
         cur.extend(&sam, &[1, 2]);
         assert_eq!(cur.draft(&sam, 3, 1).tokens(), &[4]);
-        sam.begin_sequence();
+        sam.begin_sequence().unwrap();
         sam.extend(&[7, 1, 2, 5, 5]).unwrap();
         assert_eq!(cur.draft(&sam, 3, 1).tokens(), &[5, 5]);
     }
@@ -760,7 +828,7 @@ mod tests {
     fn most_frequent_continuation_wins() {
         let mut sam = SuffixAutomaton::with_options(true);
         for tail in [[3, 3], [3, 3], [4, 4]] {
-            sam.begin_sequence();
+            sam.begin_sequence().unwrap();
             sam.extend(&[1, 2]).unwrap();
             sam.extend(&tail).unwrap();
         }
@@ -792,7 +860,7 @@ mod tests {
         sam.set_capacity(Some(100), None).unwrap();
         let mut ids = Vec::new();
         for i in 0..20u32 {
-            ids.push(sam.begin_sequence());
+            ids.push(sam.begin_sequence().unwrap());
             sam.extend(&[i; 10]).unwrap();
             assert!(sam.num_tokens() <= 100 + 10);
         }
@@ -801,7 +869,7 @@ mod tests {
         assert!(sam.remove_sequence(ids[0]).is_err());
         sam.set_capacity(None, Some(4096)).unwrap();
         for _ in 0..50 {
-            sam.begin_sequence();
+            sam.begin_sequence().unwrap();
             sam.extend(&(0..100).collect::<Vec<u32>>()).unwrap();
         }
         assert!(

@@ -13,6 +13,7 @@
 #![deny(missing_docs)]
 
 pub mod automaton;
+pub mod capacity;
 pub mod codec;
 pub mod cursor;
 pub mod draft;

@@ -11,10 +11,12 @@
 //! Memory: 8 bytes per node plus 12 per edge, at most `max_order + 1` nodes per token and far fewer on
 //! repetitive text. [`NgramTrie::memory_bytes`] reports it.
 
+use crate::automaton::{check_within_capacity, read_capacity, write_capacity};
+use crate::capacity::{Capacity, Eviction};
 use crate::codec::{Kind, Reader, Writer};
 use crate::draft::{best_first, check_tree_args, Child, DraftTree};
 use crate::error::{invalid, Error, Result};
-use crate::log::{eviction_budget, SequenceLog};
+use crate::log::{default_load_limit, rebuild_from, replay, Replay, SequenceLog};
 use crate::transitions::Transitions;
 
 const ROOT: u32 = 0;
@@ -26,7 +28,7 @@ pub const MAX_ORDER_LIMIT: u32 = 32;
 /// ```
 /// use specscale::NgramTrie;
 /// let mut trie = NgramTrie::new(2).unwrap();
-/// trie.begin_sequence();
+/// trie.begin_sequence().unwrap();
 /// trie.extend(&[5, 6, 7, 5, 6, 8, 5, 6, 7]).unwrap();
 /// assert_eq!(trie.count(&[5, 6], 7).unwrap(), 2);
 /// let tree = trie.top_continuations(&[9, 5, 6], 2, 3, 8).unwrap();
@@ -43,21 +45,29 @@ pub struct NgramTrie {
     scratch: Vec<u32>,
     /// Tokens subtracted since the last rebuild; their zero-count nodes still take memory.
     dead_tokens: usize,
-    capacity_tokens: Option<usize>,
+    capacity: Capacity,
 }
 
+/// Most nodes a trie holds (node ids are `u32`; the edge arena stays below twice this). A push adds
+/// at most `max_order + 1` nodes; an extend that could pass the bound fails before storing anything.
+pub const MAX_TRIE_NODES: usize = 1 << 31;
+
 impl NgramTrie {
-    /// An empty trie for contexts of up to `max_order` tokens (1..=32).
+    /// An empty trie for contexts of up to `max_order` tokens; fails unless `1 <= max_order <= 32`.
     pub fn new(max_order: u32) -> Result<Self> {
         if max_order == 0 || max_order > MAX_ORDER_LIMIT {
             return Err(invalid(
                 "max_order",
-                format!("{max_order} is outside 1..={MAX_ORDER_LIMIT}"),
+                format!("must be between 1 and {MAX_ORDER_LIMIT}, got {max_order}"),
             ));
         }
+        Ok(Self::empty(max_order))
+    }
+
+    fn empty(max_order: u32) -> Self {
         let mut trans = Transitions::default();
         trans.add_node();
-        Ok(NgramTrie {
+        NgramTrie {
             max_order,
             count: vec![0],
             trans,
@@ -65,8 +75,8 @@ impl NgramTrie {
             active: Vec::with_capacity(max_order as usize),
             scratch: Vec::with_capacity(max_order as usize + 1),
             dead_tokens: 0,
-            capacity_tokens: None,
-        })
+            capacity: Capacity::default(),
+        }
     }
 
     /// Longest context the trie counts continuations for.
@@ -74,12 +84,13 @@ impl NgramTrie {
         self.max_order
     }
 
-    /// Starts a new sequence and returns its id; n-grams never span the boundary.
-    pub fn begin_sequence(&mut self) -> u64 {
+    /// Starts a new sequence and returns its id; n-grams never span the boundary. Fails, changing
+    /// nothing, once all [`crate::log::MAX_SEQUENCE_IDS`] ids have been issued.
+    pub fn begin_sequence(&mut self) -> Result<u64> {
+        let id = self.log.begin()?;
         self.active.clear();
-        let id = self.log.begin();
         self.enforce_capacity();
-        id
+        Ok(id)
     }
 
     /// Closes the open sequence, if any: the next push starts a new one.
@@ -87,25 +98,49 @@ impl NgramTrie {
         self.log.close();
     }
 
-    /// Appends `token` to the open sequence (opening one if there is none). O(max_order).
+    /// Appends `token` to the open sequence (opening one if there is none). O(max_order), plus an
+    /// eviction when the capacity is exceeded.
     pub fn push(&mut self, token: u32) -> Result<()> {
+        self.extend(std::slice::from_ref(&token))
+    }
+
+    /// Appends `tokens` to the open sequence (opening one if there is none). Fails, storing none of
+    /// them, past [`crate::log::MAX_TOKENS`] tokens or if they could take the trie past
+    /// [`MAX_TRIE_NODES`] nodes.
+    pub fn extend(&mut self, tokens: &[u32]) -> Result<()> {
+        self.check_extend(tokens.len())?;
         if !self.log.is_open() {
-            self.begin_sequence();
+            self.begin_sequence()?;
         }
-        self.log.push(token)?;
-        self.add_position(token);
-        if self.capacity_tokens.is_some_and(|c| self.num_tokens() > c) {
-            self.enforce_capacity();
+        for &t in tokens {
+            self.append(t);
         }
         Ok(())
     }
 
-    /// Appends `tokens` to the open sequence.
-    pub fn extend(&mut self, tokens: &[u32]) -> Result<()> {
-        for &t in tokens {
-            self.push(t)?;
+    /// Fails unless `n` more tokens fit (see [`Self::extend`]).
+    pub(crate) fn check_extend(&self, n: usize) -> Result<()> {
+        self.log.check_room(n)?;
+        let worst = n.saturating_mul(self.max_order as usize + 1);
+        if worst > MAX_TRIE_NODES - self.count.len() {
+            return Err(invalid(
+                "tokens",
+                format!(
+                    "{n} more tokens could take this trie past {MAX_TRIE_NODES} nodes (it has {})",
+                    self.count.len()
+                ),
+            ));
         }
         Ok(())
+    }
+
+    /// Appends one token to the open sequence (room checked, a sequence open) and applies the
+    /// capacity. O(max_order).
+    #[inline]
+    pub(crate) fn append(&mut self, token: u32) {
+        self.log.push(token);
+        self.add_position(token);
+        self.enforce_capacity();
     }
 
     fn child_or_insert(&mut self, node: u32, token: u32) -> u32 {
@@ -135,28 +170,24 @@ impl NgramTrie {
         std::mem::swap(&mut self.active, &mut self.scratch);
     }
 
-    /// Subtracts every n-gram of `tokens` (a sequence that was added before).
-    fn subtract(&mut self, tokens: &[u32]) {
-        let order = self.max_order as usize;
-        let mut active: Vec<u32> = Vec::with_capacity(order + 1);
-        for &t in tokens {
-            let mut next = Vec::with_capacity(order + 1);
-            next.push(
-                self.trans
-                    .get(ROOT, t)
-                    .expect("subtracted n-gram was added"),
-            );
-            for &a in &active {
-                next.push(self.trans.get(a, t).expect("subtracted n-gram was added"));
-            }
+    /// Subtracts every n-gram of the `i`-th sequence that starts at one of its first `starts`
+    /// positions (all of them: the whole sequence), exactly undoing what their pushes added: each
+    /// n-gram is counted once, at its start here and at its end there. O(starts * max_order).
+    fn subtract(&mut self, i: usize, starts: usize) {
+        let seq = self.log.sequence_tokens(i);
+        let n = self.max_order as usize + 1;
+        for p in 0..starts {
             self.count[ROOT as usize] -= 1;
-            for &n in &next {
-                self.count[n as usize] -= 1;
+            let mut node = ROOT;
+            for &t in &seq[p..seq.len().min(p + n)] {
+                node = self
+                    .trans
+                    .get(node, t)
+                    .expect("every stored n-gram has its node");
+                self.count[node as usize] -= 1;
             }
-            next.truncate(order);
-            active = next;
         }
-        self.dead_tokens += tokens.len();
+        self.dead_tokens += starts;
     }
 
     /// Number of stored tokens.
@@ -238,22 +269,20 @@ impl NgramTrie {
         Ok(())
     }
 
-    fn remove_indices(&mut self, indices: &[usize]) {
+    /// Removes the sequences at `indices` of the log (sorted, unique).
+    pub(crate) fn remove_indices(&mut self, indices: &[usize]) {
         if indices.is_empty() {
             return;
         }
         let last = self.log.sequences().len() - 1;
         for &i in indices {
-            let tokens = self.log.sequence_tokens(i).to_vec();
-            self.subtract(&tokens);
+            self.subtract(i, self.log.sequence_tokens(i).len());
         }
         if indices.last() == Some(&last) {
             self.active.clear();
         }
         self.log.remove_indices(indices);
-        if self.dead_tokens > self.num_tokens() {
-            self.rebuild();
-        }
+        self.rebuild_if_mostly_dead();
     }
 
     /// Removes every sequence (ids keep counting up).
@@ -263,62 +292,61 @@ impl NgramTrie {
         self.rebuild();
     }
 
-    /// Evicts the oldest sequences whenever more than `tokens` tokens are stored, down to 3/4 of the
-    /// bound. The open sequence is never evicted.
+    /// Bounds the trie to `tokens` tokens (`None`: unbounded) by the rule of [`crate::capacity`]:
+    /// past the bound the oldest sequences are evicted down to 3/4 of it, and an open sequence that
+    /// alone exceeds it keeps its most recent tokens. An eviction subtracts exactly what it drops:
+    /// O(evicted tokens * max_order), plus a rebuild amortized over them. Fails, changing nothing,
+    /// if the bound is 0.
     pub fn set_capacity(&mut self, tokens: Option<usize>) -> Result<()> {
-        if tokens == Some(0) {
-            return Err(invalid(
-                "capacity",
-                "must be positive (or None for no bound)",
-            ));
-        }
-        self.capacity_tokens = tokens;
+        self.capacity = Capacity::new(tokens, None)?;
         self.enforce_capacity();
         Ok(())
     }
 
     /// The token bound set by [`Self::set_capacity`].
     pub fn capacity(&self) -> Option<usize> {
-        self.capacity_tokens
+        self.capacity.tokens()
     }
 
+    #[inline]
     fn enforce_capacity(&mut self) {
-        let Some(cap) = self.capacity_tokens else {
-            return;
-        };
-        if self.num_tokens() <= cap {
-            return;
+        if let Some(e) = self.capacity.plan(&self.log, || 0) {
+            self.evict(&e);
         }
-        let evict = self
-            .log
-            .oldest_over_budget(eviction_budget(Some(cap), None, 0, 0));
-        self.remove_indices(&evict);
+    }
+
+    /// Applies an eviction (planned by this trie's capacity or its store scope's): subtracts the
+    /// n-grams that start in what is dropped. O(evicted tokens * max_order) plus moving the kept
+    /// tokens down.
+    pub(crate) fn evict(&mut self, e: &Eviction) {
+        for i in 0..e.sequences {
+            self.subtract(i, self.log.sequence_tokens(i).len());
+        }
+        if e.open_head > 0 {
+            self.subtract(e.sequences, e.open_head);
+            let window = self.log.sequence_tokens(e.sequences).len() - e.open_head;
+            // Suffixes longer than the window started in the cut head.
+            self.active.truncate(window);
+        }
+        self.log.evict(e);
+        self.rebuild_if_mostly_dead();
+    }
+
+    /// Rebuilds once subtracted tokens outnumber live ones, so zero-count nodes take at most about
+    /// half the memory and rebuilds amortize to O(max_order) per removed token.
+    fn rebuild_if_mostly_dead(&mut self) {
+        if self.dead_tokens > self.num_tokens() {
+            self.rebuild();
+        }
     }
 
     /// Rebuilds the nodes from the log, dropping zero-count nodes. Keeps ids and the open sequence.
     fn rebuild(&mut self) {
         let log = std::mem::take(&mut self.log);
-        let mut fresh = NgramTrie::new(self.max_order).expect("valid order");
-        fresh.replay(&log);
-        fresh.capacity_tokens = self.capacity_tokens;
+        let mut fresh = NgramTrie::empty(self.max_order);
+        rebuild_from(&mut fresh, &log);
+        fresh.capacity = self.capacity;
         *self = fresh;
-    }
-
-    fn replay(&mut self, log: &SequenceLog) {
-        for (i, info) in log.sequences().iter().enumerate() {
-            self.active.clear();
-            self.log.begin_with_id(info.id);
-            for &t in log.sequence_tokens(i) {
-                self.log.push(t).expect("replayed log fits");
-                self.add_position(t);
-            }
-        }
-        self.log.set_next_id(log.next_id());
-        if !log.is_open() {
-            self.log.close();
-            self.active.clear();
-        }
-        self.shrink_to_fit();
     }
 
     /// Releases spare capacity (arrays grow by doubling while sequences are added).
@@ -342,28 +370,83 @@ impl NgramTrie {
 
     pub(crate) fn write(&self, w: &mut Writer) {
         w.u32(self.max_order);
-        w.u64(self.capacity_tokens.map_or(0, |c| c as u64));
+        write_capacity(w, &self.capacity, false);
         self.log.write(w);
     }
 
-    /// Restores a trie written by [`Self::to_bytes`]. Fails on truncated or altered bytes.
+    /// Restores a trie written by [`Self::to_bytes`]. Fails with [`Error::Corrupt`] (or `Truncated`,
+    /// `Version`) on bytes that are not such a trie, and with [`Error::InvalidArgument`] if it would
+    /// take more than [`crate::log::default_load_limit`] bytes (a trie of high order over varied text
+    /// takes up to `5 * (max_order + 1)` times its data). O(tokens * max_order).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        Self::from_bytes_with_limit(bytes, default_load_limit(bytes.len()))
+    }
+
+    /// [`Self::from_bytes`] with an explicit bound on the memory the loaded trie may take.
+    pub fn from_bytes_with_limit(bytes: &[u8], max_bytes: usize) -> Result<Self> {
         let mut r = Reader::open(bytes, Kind::Trie)?;
-        let trie = Self::read(&mut r)?;
+        let trie = Self::read(&mut r, max_bytes)?;
         r.finish()?;
         Ok(trie)
     }
 
-    pub(crate) fn read(r: &mut Reader) -> Result<Self> {
+    /// Reads what [`Self::write`] wrote, checking the order, the capacity (the stored tokens fit it)
+    /// and the log before building anything.
+    pub(crate) fn read(r: &mut Reader, max_bytes: usize) -> Result<Self> {
+        let (order, capacity, log) = Self::read_parts(r)?;
+        check_within_capacity(&capacity, &log)?;
+        Self::from_parts(order, capacity, &log, max_bytes)
+    }
+
+    /// The order, capacity and log [`Self::write`] wrote, each checked on its own.
+    pub(crate) fn read_parts(r: &mut Reader) -> Result<(u32, Capacity, SequenceLog)> {
         let order = r.u32()?;
-        let cap = r.u64()?;
+        if order == 0 || order > MAX_ORDER_LIMIT {
+            return Err(Error::Corrupt {
+                reason: format!("max_order must be between 1 and {MAX_ORDER_LIMIT}, got {order}"),
+            });
+        }
+        let capacity = read_capacity(r, false)?;
         let log = SequenceLog::read(r)?;
-        let mut trie = NgramTrie::new(order).map_err(|_| Error::Corrupt {
-            reason: format!("max_order {order}"),
-        })?;
-        trie.replay(&log);
-        trie.capacity_tokens = (cap != 0).then_some(cap as usize);
+        Ok((order, capacity, log))
+    }
+
+    /// Builds the trie of a checked order and log, failing once it takes more than `max_bytes`.
+    pub(crate) fn from_parts(
+        order: u32,
+        capacity: Capacity,
+        log: &SequenceLog,
+        max_bytes: usize,
+    ) -> Result<Self> {
+        let mut trie = NgramTrie::empty(order);
+        replay(&mut trie, log, max_bytes)?;
+        trie.capacity = capacity;
         Ok(trie)
+    }
+}
+
+impl Replay for NgramTrie {
+    fn replay_begin(&mut self, id: u64) {
+        self.active.clear();
+        self.log.begin_with_id(id);
+    }
+
+    fn replay_push(&mut self, token: u32) {
+        self.log.push(token);
+        self.add_position(token);
+    }
+
+    fn replay_end(&mut self, next_id: u64, open: bool) {
+        self.log.set_next_id(next_id);
+        if !open {
+            self.log.close();
+            self.active.clear();
+        }
+        self.shrink_to_fit();
+    }
+
+    fn memory_bytes(&self) -> usize {
+        NgramTrie::memory_bytes(self)
     }
 }
 
@@ -489,7 +572,7 @@ mod tests {
     fn build(seqs: &[Vec<u32>], order: u32) -> NgramTrie {
         let mut trie = NgramTrie::new(order).unwrap();
         for s in seqs {
-            trie.begin_sequence();
+            trie.begin_sequence().unwrap();
             trie.extend(s).unwrap();
         }
         trie
@@ -566,7 +649,7 @@ mod tests {
         let mut trie = NgramTrie::new(3).unwrap();
         trie.set_capacity(Some(50)).unwrap();
         for i in 0..30u32 {
-            trie.begin_sequence();
+            trie.begin_sequence().unwrap();
             trie.extend(&[i, i + 1, i + 2, i + 3, i + 4]).unwrap();
         }
         assert!(trie.num_tokens() <= 55);

@@ -247,8 +247,8 @@ impl PySuffixAutomaton {
     }
 
     /// Starts a new sequence and returns its id.
-    fn begin_sequence(&mut self) -> u64 {
-        self.inner.begin_sequence()
+    fn begin_sequence(&mut self) -> PyResult<u64> {
+        self.inner.begin_sequence().map_err(map_err)
     }
 
     /// Appends one token to the open sequence.
@@ -570,8 +570,8 @@ impl PyNgramTrie {
     }
 
     /// Starts a new sequence and returns its id.
-    fn begin_sequence(&mut self) -> u64 {
-        self.inner.begin_sequence()
+    fn begin_sequence(&mut self) -> PyResult<u64> {
+        self.inner.begin_sequence().map_err(map_err)
     }
 
     /// Appends one token to the open sequence.
@@ -760,7 +760,9 @@ impl PyStore {
     /// Starts a sequence in `scope` ('request', 'family' or 'global') and returns its id.
     #[pyo3(signature = (scope="request"))]
     fn begin_sequence(&mut self, scope: &str) -> PyResult<u64> {
-        Ok(self.inner.begin_sequence(parse_scope(scope)?))
+        self.inner
+            .begin_sequence(parse_scope(scope)?)
+            .map_err(map_err)
     }
 
     /// Appends one token to the open sequence of `scope`.
