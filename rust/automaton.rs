@@ -3,14 +3,15 @@
 //!
 //! The automaton recognizes exactly the substrings of its sequences; a substring never spans two
 //! sequences because every sequence restarts from the root (the online generalized construction).
-//! `push` is amortized O(1). Each state remembers where its most recent occurrence ends (`end`) and
-//! where a different, earlier one ends (`prev_end`), so a draft is a slice of the stored tokens, read
-//! without walking the automaton, and the occurrence the live sequence is writing right now (which has
-//! no continuation yet) never hides an earlier one that does.
+//! `push` is amortized O(1). Each state remembers where its most recent occurrence ends (`end`),
+//! where a different, earlier one ends (`prev_end`) and where its first occurrence ends (`first`), so
+//! a draft is a slice of the stored tokens, read without walking the automaton, and the occurrence the
+//! live sequence is writing right now (which has no continuation yet) never hides an earlier one that
+//! does.
 //!
-//! Memory: four `u32` fields and a 4-byte transition head per state (at most `2n` states for `n`
-//! tokens, about `n` on repetitive text), 12 bytes per transition (at most `3n`), and the 4-byte token
-//! log: 36-60 bytes per stored token in practice. [`SuffixAutomaton::memory_bytes`] reports it exactly.
+//! Memory: five `u32` fields and a 4-byte transition head per state (at most `2n` states for `n`
+//! tokens, about `1.3n` on text), 12 bytes per transition (at most `3n`), and the 4-byte token log:
+//! 40-65 bytes per stored token in practice. [`SuffixAutomaton::memory_bytes`] reports it exactly.
 
 use crate::capacity::{Capacity, Eviction};
 use crate::codec::{Kind, Reader, Writer};
@@ -59,6 +60,10 @@ pub struct SuffixAutomaton {
     pub(crate) link: Vec<u32>,
     pub(crate) end: Vec<u32>,
     pub(crate) prev_end: Vec<u32>,
+    /// End of the state's first occurrence (its smallest end position), for
+    /// [`DraftPolicy::Earliest`]: exact, since a new state first occurs where it is created and a
+    /// clone where the state it was split from first did.
+    pub(crate) first: Vec<u32>,
     pub(crate) trans: Transitions,
     pub(crate) log: SequenceLog,
     /// State of the whole open sequence so far (ROOT right after `begin_sequence`).
@@ -89,6 +94,7 @@ impl SuffixAutomaton {
             link: Vec::new(),
             end: Vec::new(),
             prev_end: Vec::new(),
+            first: Vec::new(),
             trans: Transitions::default(),
             log: SequenceLog::default(),
             last: ROOT,
@@ -96,15 +102,16 @@ impl SuffixAutomaton {
             counts: counts.then(Counts::default),
             capacity: Capacity::default(),
         };
-        sam.add_state(0, NONE, NONE, NONE);
+        sam.add_state(0, NONE, NONE, NONE, NONE);
         sam
     }
 
-    fn add_state(&mut self, len: u32, link: u32, end: u32, prev_end: u32) -> u32 {
+    fn add_state(&mut self, len: u32, link: u32, end: u32, prev_end: u32, first: u32) -> u32 {
         self.len.push(len);
         self.link.push(link);
         self.end.push(end);
         self.prev_end.push(prev_end);
+        self.first.push(first);
         if let Some(c) = &mut self.counts {
             c.own.push(0);
             c.total.push(0);
@@ -205,6 +212,7 @@ impl SuffixAutomaton {
             &mut self.link,
             &mut self.end,
             &mut self.prev_end,
+            &mut self.first,
         ] {
             v.reserve_exact(grow);
         }
@@ -227,7 +235,7 @@ impl SuffixAutomaton {
             }
             return;
         }
-        let cur = self.add_state(self.len[last as usize] + 1, NONE, pos, NONE);
+        let cur = self.add_state(self.len[last as usize] + 1, NONE, pos, NONE, pos);
         let mut p = last;
         // Walk up the suffix path adding `token -> cur` until a state already has a `token` edge.
         let mut found = None;
@@ -262,6 +270,7 @@ impl SuffixAutomaton {
             self.link[qi],
             self.end[qi],
             self.prev_end[qi],
+            self.first[qi],
         );
         self.trans.copy_edges(q, clone);
         if let Some(c) = &mut self.counts {
@@ -438,6 +447,7 @@ impl SuffixAutomaton {
         self.link.shrink_to_fit();
         self.end.shrink_to_fit();
         self.prev_end.shrink_to_fit();
+        self.first.shrink_to_fit();
         self.trans.shrink_to_fit();
         self.log.shrink_to_fit();
         if let Some(c) = &mut self.counts {
@@ -455,7 +465,8 @@ impl SuffixAutomaton {
         (self.len.capacity()
             + self.link.capacity()
             + self.end.capacity()
-            + self.prev_end.capacity())
+            + self.prev_end.capacity()
+            + self.first.capacity())
             * 4
             + self.trans.memory_bytes()
             + self.log.memory_bytes()

@@ -23,6 +23,10 @@ pub enum DraftPolicy {
     /// Walk the automaton, at each step taking the continuation seen most often after the current
     /// suffix. Needs an automaton built with occurrence counts (`with_counts`).
     MostFrequent,
+    /// Copy the tokens that followed the earliest stored occurrence of the matched suffix that has a
+    /// continuation (SAM-Decoding's reference copies from the first end position of the state).
+    /// Exact, and unchanged by removals and evictions (they rebuild the first positions).
+    Earliest,
 }
 
 /// A [`DraftPolicy`] with what it reads, once checked.
@@ -30,6 +34,7 @@ pub enum DraftPolicy {
 enum Chain<'a> {
     MostRecent,
     MostFrequent(&'a Counts),
+    Earliest,
 }
 
 /// Tokens of context a cursor keeps to resync after its automaton is rebuilt.
@@ -156,6 +161,7 @@ impl Cursor {
         check_draft_size("max_tokens", max_tokens)?;
         let how = match policy {
             DraftPolicy::MostRecent => Chain::MostRecent,
+            DraftPolicy::Earliest => Chain::Earliest,
             DraftPolicy::MostFrequent => {
                 Chain::MostFrequent(sam.counts.as_ref().ok_or_else(|| {
                     invalid(
@@ -186,6 +192,7 @@ impl Cursor {
         while s != ROOT && l >= min_match.max(1) {
             let draft = match how {
                 Chain::MostRecent => read_continuation(sam, s, max_tokens),
+                Chain::Earliest => read_earliest(sam, s, max_tokens),
                 Chain::MostFrequent(counts) => walk_most_frequent(sam, counts, s, max_tokens),
             };
             if let Some(mut d) = draft {
@@ -261,6 +268,29 @@ fn read_continuation(sam: &SuffixAutomaton, s: u32, max_tokens: usize) -> Option
     None
 }
 
+/// Tokens after the earliest occurrence of `s` that has a continuation, if one does. Its first
+/// occurrence, unless that one ends its sequence (or is the live sequence's last token): then the
+/// earliest occurrence followed by some token `t` is one before the first occurrence of `s t`, the
+/// state `s` reaches on `t`, minimized over its transitions. O(max_tokens), plus O(out-degree of `s`)
+/// in that rare case.
+fn read_earliest(sam: &SuffixAutomaton, s: u32, max_tokens: usize) -> Option<DraftTree> {
+    let has_next = |e: u32| sam.log.sequence_end(e) > e + 1;
+    let mut from = sam.first[s as usize];
+    if from == NONE || !has_next(from) {
+        from = NONE;
+        sam.trans.for_each(s, |_, target| {
+            from = from.min(sam.first[target as usize] - 1);
+        });
+        if from == NONE {
+            return None;
+        }
+    }
+    let stop = sam.log.sequence_end(from) as usize;
+    let start = from as usize + 1;
+    let to = stop.min(start.saturating_add(max_tokens));
+    Some(DraftTree::chain(sam.log.tokens()[start..to].to_vec()))
+}
+
 /// Occurrences of the string ending in `target` (at least 1, even between count refreshes).
 #[inline]
 fn occurrences(counts: &Counts, target: u32) -> u32 {
@@ -330,4 +360,119 @@ fn walk_most_frequent(
         DraftTree::new(out, (0..n as i32).map(|i| i - 1).collect(), Some(scores))
             .expect("a chain is a tree"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The stored sequences, read back from the automaton's log (what evictions left).
+    fn stored(sam: &SuffixAutomaton) -> Vec<Vec<u32>> {
+        let log = sam.log();
+        (0..log.sequences().len())
+            .map(|i| log.sequence_tokens(i).to_vec())
+            .collect()
+    }
+
+    /// Brute force for [`DraftPolicy::Earliest`]: the longest suffix of `ctx` (at least `min_match`)
+    /// that occurs with a token after it, and up to `k` tokens after its first such occurrence in
+    /// log order; `(draft, match_length)`.
+    fn earliest_oracle(
+        seqs: &[Vec<u32>],
+        ctx: &[u32],
+        k: usize,
+        min_match: usize,
+    ) -> (Vec<u32>, usize) {
+        for l in (min_match.max(1)..=ctx.len()).rev() {
+            let pat = &ctx[ctx.len() - l..];
+            for s in seqs {
+                if let Some(j) = (0..s.len().saturating_sub(l)).find(|&j| &s[j..j + l] == pat) {
+                    return (s[j + l..s.len().min(j + l + k)].to_vec(), l);
+                }
+            }
+        }
+        (Vec::new(), 0)
+    }
+
+    fn check_earliest(
+        sam: &SuffixAutomaton,
+        cur: &mut Cursor,
+        ctx: &[u32],
+        k: usize,
+        min_match: u32,
+    ) -> std::result::Result<(), TestCaseError> {
+        let d = cur
+            .draft_with(sam, k, min_match, DraftPolicy::Earliest)
+            .unwrap();
+        let (tokens, m) = earliest_oracle(&stored(sam), ctx, k, min_match as usize);
+        prop_assert_eq!(d.tokens(), &tokens[..], "context {:?}", ctx);
+        prop_assert_eq!(d.match_length as usize, m);
+        prop_assert!(d.is_chain());
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn earliest_copies_the_first_continued_occurrence(
+            seqs in prop::collection::vec(prop::collection::vec(0u32..4, 0..30), 1..5),
+            ctx in prop::collection::vec(0u32..4, 1..20),
+            live in prop::collection::vec(0u32..4, 0..25),
+            victim in 0usize..6,
+            capacity in prop::option::of(5usize..60),
+            k in 1usize..8,
+            min_match in 1u32..3,
+        ) {
+            let mut sam = SuffixAutomaton::new();
+            let mut ids = Vec::new();
+            for s in &seqs {
+                ids.push(sam.begin_sequence().unwrap());
+                sam.extend(s).unwrap();
+            }
+            let mut cur = sam.cursor();
+            for i in 0..ctx.len() {
+                cur.advance(&sam, ctx[i]);
+                check_earliest(&sam, &mut cur, &ctx[..=i], k, min_match)?;
+            }
+            // A removal and an eviction rebuild the automaton; the cursor resyncs.
+            if let Some(&id) = ids.get(victim) {
+                sam.remove_sequence(id).unwrap();
+            }
+            sam.set_capacity(capacity, None).unwrap();
+            check_earliest(&sam, &mut cur, &ctx, k, min_match)?;
+            // The live sequence is pushed into the automaton the cursor follows; with a capacity it
+            // evicts as it goes and, alone over the bound, keeps its most recent window.
+            sam.begin_sequence().unwrap();
+            let mut context = ctx.clone();
+            for &t in &live {
+                sam.push(t).unwrap();
+                cur.advance(&sam, t);
+                context.push(t);
+                let keep = context.len().min(DEFAULT_HISTORY);
+                check_earliest(&sam, &mut cur, &context[context.len() - keep..], k, min_match)?;
+                if let Some(c) = capacity {
+                    prop_assert!(sam.num_tokens() <= c);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn earliest_skips_a_first_occurrence_that_ends_its_sequence() {
+        let mut sam = SuffixAutomaton::new();
+        for s in [&[7, 1, 2][..], &[1, 2, 5, 6], &[1, 2, 9]] {
+            sam.begin_sequence().unwrap();
+            sam.extend(s).unwrap();
+        }
+        let mut cur = sam.cursor();
+        cur.extend(&sam, &[1, 2]);
+        let d = cur.draft_with(&sam, 4, 1, DraftPolicy::Earliest).unwrap();
+        assert_eq!((d.tokens(), d.match_length), (&[5, 6][..], 2));
+        assert_eq!(cur.draft(&sam, 4, 1).tokens(), &[9]);
+        // A zero-token draft reports the cursor's match.
+        assert_eq!(cur.draft(&sam, 0, 1).match_length, 2);
+        assert!(cur
+            .draft_with(&sam, MAX_DRAFT_NODES + 1, 1, DraftPolicy::Earliest)
+            .is_err());
+    }
 }

@@ -12,7 +12,7 @@ FORMAT_VERSION: int
 
 #: Token ids: a list/iterable of ints, a numpy integer array, or a torch tensor of integers.
 _Tokens = Iterable[int] | npt.NDArray[np.integer[Any]] | Any
-_Policy = Literal["recent", "most_recent", "frequent", "most_frequent"]
+_Policy = Literal["recent", "most_recent", "frequent", "most_frequent", "earliest"]
 _ScopeName = Literal["request", "family", "problem", "global"]
 
 @final

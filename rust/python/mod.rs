@@ -34,8 +34,9 @@ fn parse_policy(policy: &str) -> PyResult<DraftPolicy> {
     match policy {
         "recent" | "most_recent" => Ok(DraftPolicy::MostRecent),
         "frequent" | "most_frequent" => Ok(DraftPolicy::MostFrequent),
+        "earliest" => Ok(DraftPolicy::Earliest),
         other => Err(invalid_arg(format!(
-            "policy={other:?}; expected 'recent' or 'frequent'"
+            "policy={other:?}; expected 'recent', 'frequent' or 'earliest'"
         ))),
     }
 }
