@@ -206,7 +206,7 @@ fn real() -> Result<Workload, String> {
 fn build_sam(w: &Workload) -> SuffixAutomaton {
     let mut sam = SuffixAutomaton::new();
     for s in &w.stored {
-        sam.begin_sequence();
+        sam.begin_sequence().expect("ids left");
         sam.extend(s).expect("stream fits");
     }
     sam
@@ -215,7 +215,7 @@ fn build_sam(w: &Workload) -> SuffixAutomaton {
 fn build_trie(w: &Workload) -> NgramTrie {
     let mut trie = NgramTrie::new(TRIE_ORDER).expect("valid order");
     for s in &w.stored {
-        trie.begin_sequence();
+        trie.begin_sequence().expect("ids left");
         trie.extend(s).expect("stream fits");
     }
     trie

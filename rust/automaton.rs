@@ -889,4 +889,47 @@ mod tests {
             sam.memory_bytes()
         );
     }
+
+    #[test]
+    fn an_open_sequence_over_capacity_keeps_its_most_recent_window() {
+        // It used to stay whole: memory grew without bound and every push rescanned the maps.
+        let mut sam = SuffixAutomaton::with_options(true);
+        sam.set_capacity(Some(1000), None).unwrap();
+        let id = sam.begin_sequence().unwrap();
+        let seq: Vec<u32> = (0..20_000u32).map(|i| i % 1500).collect();
+        sam.extend(&seq).unwrap();
+        assert!(sam.num_tokens() <= 1000);
+        assert_eq!(sam.log().sequences()[0].id, id);
+        let kept = sam.log().sequence_tokens(0).to_vec();
+        assert_eq!(kept, seq[seq.len() - kept.len()..]);
+        assert!(sam.contains(&seq[seq.len() - 700..]));
+        assert!(!sam.contains(&[0, 1, 2, 3]) || kept.windows(4).any(|w| w == [0, 1, 2, 3]));
+        // The cursor drafts the window's continuation.
+        let mut cur = sam.cursor();
+        cur.extend(&sam, &seq[seq.len() - 700..seq.len() - 5]);
+        assert_eq!(cur.draft(&sam, 5, 1).tokens(), &seq[seq.len() - 5..]);
+        assert!(sam.memory_bytes() < 200 * 1000);
+        // A byte bound cuts the window too.
+        let mut sam = SuffixAutomaton::new();
+        sam.set_capacity(None, Some(50_000)).unwrap();
+        sam.extend(&seq).unwrap();
+        assert!(sam.memory_bytes() <= 2 * 50_000, "{}", sam.memory_bytes());
+    }
+
+    #[test]
+    fn a_zero_token_draft_reports_the_cursor_match() {
+        let sam = build(&[vec![1, 2, 3]], true);
+        let mut cur = sam.cursor();
+        cur.extend(&sam, &[1, 2]);
+        for policy in [
+            DraftPolicy::MostRecent,
+            DraftPolicy::MostFrequent,
+            DraftPolicy::Earliest,
+        ] {
+            let d = cur.draft_with(&sam, 0, 1, policy).unwrap();
+            assert!(d.is_empty());
+            assert_eq!(d.match_length, cur.match_length());
+        }
+        assert_eq!(cur.draft_tree(&sam, 2, 3, 0, 1).unwrap().match_length, 2);
+    }
 }

@@ -18,6 +18,8 @@ pub mod codec;
 pub mod cursor;
 pub mod draft;
 pub mod error;
+#[cfg(test)]
+mod fuzz;
 pub mod log;
 pub mod ngram;
 pub mod store;

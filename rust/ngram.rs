@@ -555,6 +555,7 @@ fn continuations_of(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::draft::MAX_DRAFT_NODES;
     use proptest::prelude::*;
 
     fn brute_count(seqs: &[Vec<u32>], ctx: &[u32], t: u32) -> u64 {
@@ -657,5 +658,66 @@ mod tests {
         assert_eq!(trie.count(&[29, 30], 31).unwrap(), 3);
         assert_eq!(trie.count(&[31, 32], 33).unwrap(), 1);
         assert!(trie.num_nodes() < 4 * 2 * 55 + 1);
+    }
+
+    #[test]
+    fn tree_sizes_are_bounded_on_cyclic_text() {
+        // Every context continues: a best-first tree would grow until memory ran out.
+        let trie = build(&[[1, 2, 3].repeat(5)], 2);
+        let huge = 1_000_000_000_000usize;
+        for (depth, budget) in [(huge, huge), (4, huge), (huge, 16)] {
+            match trie.top_continuations(&[1], 3, depth, budget) {
+                Err(Error::InvalidArgument { reason, .. }) => {
+                    assert!(reason.contains("between 0 and 65536"), "{reason}")
+                }
+                other => panic!("expected InvalidArgument, got {other:?}"),
+            }
+        }
+        let tree = trie
+            .top_continuations(&[1], 3, MAX_DRAFT_NODES, MAX_DRAFT_NODES)
+            .unwrap();
+        assert_eq!(tree.len(), MAX_DRAFT_NODES);
+        assert_eq!(tree.depths().iter().max(), Some(&(MAX_DRAFT_NODES as u32)));
+        // An empty tree still reports the matched length.
+        assert_eq!(
+            trie.top_continuations(&[1, 2], 3, 0, 8)
+                .unwrap()
+                .match_length,
+            2
+        );
+    }
+
+    #[test]
+    fn messages_name_the_argument_and_the_range() {
+        let e = NgramTrie::new(40).unwrap_err().to_string();
+        assert_eq!(e, "invalid max_order: must be between 1 and 32, got 40");
+        let e = build(&[vec![1]], 2)
+            .top_continuations(&[1], 0, 2, 2)
+            .unwrap_err();
+        assert_eq!(e.to_string(), "invalid k: must be at least 1, got 0");
+    }
+
+    #[test]
+    fn an_open_sequence_over_capacity_keeps_its_most_recent_window() {
+        let mut trie = NgramTrie::new(3).unwrap();
+        trie.set_capacity(Some(100)).unwrap();
+        trie.begin_sequence().unwrap();
+        let seq: Vec<u32> = (0..1000).collect();
+        trie.extend(&seq).unwrap();
+        assert!(trie.num_tokens() <= 100);
+        let kept = trie.log().sequence_tokens(0).to_vec();
+        assert_eq!(kept, seq[seq.len() - kept.len()..]);
+        // Counts are exactly those of the window, n-grams across the cut included.
+        let fresh = build(std::slice::from_ref(&kept), 3);
+        for w in seq.windows(3) {
+            assert_eq!(
+                trie.count(&w[..2], w[2]).unwrap(),
+                fresh.count(&w[..2], w[2]).unwrap()
+            );
+        }
+        assert_eq!(trie.count(&[], kept[0]).unwrap(), 1);
+        // And pushes continue the window: the n-gram across the last push is counted.
+        trie.push(5000).unwrap();
+        assert_eq!(trie.count(&[998, 999], 5000).unwrap(), 1);
     }
 }

@@ -656,4 +656,59 @@ mod tests {
         assert_eq!(a.log().sequences(), t.log().sequences());
         assert_eq!(t.count(&[0], 0).unwrap(), 0);
     }
+
+    #[test]
+    fn store_trees_are_bounded_and_eviction_is_one_step_for_both_structures() {
+        let mut store = Store::new(2, true).unwrap();
+        store.extend(Scope::Request, &[1, 2, 3].repeat(5)).unwrap();
+        let mut cur = store.cursor();
+        cur.extend(&store, &[1, 2]);
+        let huge = 1usize << 40;
+        assert!(cur.draft_tree(&store, 3, huge, huge).is_err());
+        assert!(cur.frequency_tree(&store, 3, huge, huge, 1).is_err());
+        assert!(store.top_continuations(&[1], 3, 4, huge).is_err());
+        assert!(cur.draft(&store, huge, 1, DraftPolicy::MostRecent).is_err());
+        // Many small sequences evicted by one push: both structures drop the same ones.
+        store
+            .set_capacity(Scope::Global, Some(10_000), None)
+            .unwrap();
+        for i in 0..400u32 {
+            store.begin_sequence(Scope::Global).unwrap();
+            store
+                .extend(Scope::Global, &[i, i + 1, i + 2, 7, 8, 9, i])
+                .unwrap();
+        }
+        store.set_capacity(Scope::Global, Some(100), None).unwrap();
+        assert!(store.num_tokens(Scope::Global) <= 75);
+        let (a, t) = (store.automaton(Scope::Global), store.trie(Scope::Global));
+        assert_eq!(a.log(), t.log());
+        assert_eq!(t.count(&[7, 8], 9).unwrap(), 10);
+        // One open sequence over the capacity keeps its most recent window in both.
+        store.begin_sequence(Scope::Global).unwrap();
+        store
+            .extend(Scope::Global, &(0..1000).collect::<Vec<u32>>())
+            .unwrap();
+        let (a, t) = (store.automaton(Scope::Global), store.trie(Scope::Global));
+        assert_eq!(a.log(), t.log());
+        assert!(a.num_tokens() <= 100 && a.contains(&[997, 998, 999]));
+        assert!(!a.contains(&[0, 1]));
+        let back = Store::from_bytes(&store.to_bytes()).unwrap();
+        assert_eq!(back.to_bytes(), store.to_bytes());
+    }
+
+    #[test]
+    fn ids_carry_their_scope_and_a_failed_promote_changes_nothing() {
+        let mut store = Store::new(2, false).unwrap();
+        let r = store.begin_sequence(Scope::Request).unwrap();
+        let f = store.begin_sequence(Scope::Family).unwrap();
+        assert_eq!((r >> SCOPE_SHIFT, f >> SCOPE_SHIFT), (0, 1));
+        assert_eq!(r & (MAX_SEQUENCE_IDS - 1), f & (MAX_SEQUENCE_IDS - 1));
+        store.extend(Scope::Family, &[4, 5]).unwrap();
+        store.remove_sequence(r).unwrap();
+        assert_eq!(store.sequence(f).unwrap(), &[4, 5]);
+        assert!(matches!(
+            store.remove_sequence(r),
+            Err(Error::UnknownSequence { .. })
+        ));
+    }
 }

@@ -555,8 +555,11 @@ impl PyNgramTrie {
     #[new]
     #[pyo3(signature = (max_order=4, *, capacity_tokens=None))]
     fn new(max_order: i64, capacity_tokens: Option<i64>) -> PyResult<Self> {
-        let order = u32::try_from(max_order)
-            .map_err(|_| invalid_arg(format!("max_order={max_order} is outside 1..=32")))?;
+        let order = u32::try_from(max_order).map_err(|_| {
+            invalid_arg(format!(
+                "invalid max_order: must be between 1 and 32, got {max_order}"
+            ))
+        })?;
         let mut inner = NgramTrie::new(order).map_err(map_err)?;
         inner
             .set_capacity(positive("capacity_tokens", capacity_tokens)?)
@@ -751,8 +754,11 @@ impl PyStore {
     #[new]
     #[pyo3(signature = (max_order=4, *, counts=false))]
     fn new(max_order: i64, counts: bool) -> PyResult<Self> {
-        let order = u32::try_from(max_order)
-            .map_err(|_| invalid_arg(format!("max_order={max_order} is outside 1..=32")))?;
+        let order = u32::try_from(max_order).map_err(|_| {
+            invalid_arg(format!(
+                "invalid max_order: must be between 1 and 32, got {max_order}"
+            ))
+        })?;
         Ok(PyStore {
             inner: Store::new(order, counts).map_err(map_err)?,
         })
