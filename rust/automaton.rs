@@ -402,9 +402,9 @@ impl SuffixAutomaton {
     }
 
     /// Bounds the automaton to `tokens` tokens and/or `bytes` heap bytes (`None` lifts a bound) by
-    /// the rule of [`crate::capacity`]: past a bound the oldest sequences are evicted down to 3/4 of
+    /// the rule of [`crate::capacity`]: past a bound the oldest sequences are evicted down to half of
     /// it, and an open sequence that alone exceeds it keeps its most recent tokens. Each eviction
-    /// rebuilds what stays: O(capacity), at most about 4 replayed tokens per pushed token amortized.
+    /// rebuilds what stays: O(capacity), one replayed token per pushed token amortized.
     /// Fails, changing nothing, if a bound is 0.
     pub fn set_capacity(&mut self, tokens: Option<usize>, bytes: Option<usize>) -> Result<()> {
         self.capacity = Capacity::new(tokens, bytes)?;

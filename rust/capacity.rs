@@ -3,16 +3,20 @@
 //! together).
 //!
 //! The rule: once a structure holds more than its bound, the oldest sequences go first, down to
-//! [`EVICT_TO`] of the bound so that the rebuild an eviction costs amortizes over the pushes that
-//! filled the gap (an automaton rebuilds what it keeps: about `1 / (1 - EVICT_TO) = 4` replayed
-//! tokens per pushed token at most). If the open sequence alone is still over, its oldest tokens go
+//! [`EVICT_TO`] (half) of the bound. If the open sequence alone is still over, its oldest tokens go
 //! too: it keeps its most recent window, so memory stays bounded under a single endless sequence.
+//!
+//! Why half: an automaton cannot forget a sequence, it rebuilds from what stays (the trie subtracts
+//! exactly what goes). Evicting down to a fraction `f` of the bound replays `f / (1 - f)` tokens per
+//! pushed token: 1 at a half, 3 at three quarters (the rule before, which made a capped push cost
+//! about 4 plain pushes; now about 2), so a structure holds between half and all of its bound.
 
 use crate::error::{invalid, Result};
 use crate::log::SequenceLog;
 
-/// After an eviction a structure holds at most this share of its capacity, so that rebuilds amortize.
-pub const EVICT_TO: f64 = 0.75;
+/// After an eviction a structure holds at most this share of its capacity, so that rebuilds amortize
+/// to one replayed token per pushed token.
+pub const EVICT_TO: f64 = 0.5;
 
 /// What one eviction removes: the oldest `sequences` sequences, then the first `open_head` tokens of
 /// the open sequence (only when nothing older is left).
@@ -125,7 +129,7 @@ mod tests {
     fn evicts_oldest_first_then_the_open_head() {
         let cap = Capacity::new(Some(100), None).unwrap();
         assert_eq!(cap.plan(&log_of(&[50, 50], true), || 0), None);
-        // Down to 75 tokens: 120 -> 80 -> 40.
+        // Down to 50 tokens: 120 -> 80 -> 40.
         assert_eq!(
             cap.plan(&log_of(&[40, 40, 40], true), || 0),
             Some(Eviction {
@@ -141,21 +145,21 @@ mod tests {
                 open_head: 0
             })
         );
-        // The open sequence alone over the bound keeps its last 75 tokens.
+        // The open sequence alone over the bound keeps its last 50 tokens.
         assert_eq!(
             cap.plan(&log_of(&[10, 200], true), || 0),
             Some(Eviction {
                 sequences: 1,
-                open_head: 125
+                open_head: 150
             })
         );
         let bytes = Capacity::new(None, Some(1000)).unwrap();
-        // 2000 bytes for 100 tokens: 20 bytes a token, keep 750 / 20 = 37 tokens.
+        // 2000 bytes for 100 tokens: 20 bytes a token, keep 500 / 20 = 25 tokens.
         assert_eq!(
             bytes.plan(&log_of(&[100], true), || 2000),
             Some(Eviction {
                 sequences: 0,
-                open_head: 63
+                open_head: 75
             })
         );
         assert!(Capacity::new(Some(0), None).is_err());

@@ -293,7 +293,7 @@ impl NgramTrie {
     }
 
     /// Bounds the trie to `tokens` tokens (`None`: unbounded) by the rule of [`crate::capacity`]:
-    /// past the bound the oldest sequences are evicted down to 3/4 of it, and an open sequence that
+    /// past the bound the oldest sequences are evicted down to half of it, and an open sequence that
     /// alone exceeds it keeps its most recent tokens. An eviction subtracts exactly what it drops:
     /// O(evicted tokens * max_order), plus a rebuild amortized over them. Fails, changing nothing,
     /// if the bound is 0.
@@ -316,9 +316,20 @@ impl NgramTrie {
     }
 
     /// Applies an eviction (planned by this trie's capacity or its store scope's): subtracts the
-    /// n-grams that start in what is dropped. O(evicted tokens * max_order) plus moving the kept
-    /// tokens down.
+    /// n-grams that start in what is dropped, or, when it drops at least as many tokens as it keeps
+    /// (a capacity's steady state), rebuilds from what it keeps, which costs no more and leaves no
+    /// zero-count nodes. O(evicted tokens * max_order) either way, plus moving the kept tokens down.
     pub(crate) fn evict(&mut self, e: &Eviction) {
+        let log = &self.log;
+        let kept_from = log
+            .sequences()
+            .get(e.sequences)
+            .map_or(log.tokens().len(), |s| s.start as usize + e.open_head);
+        if kept_from >= log.tokens().len() - kept_from {
+            self.log.evict(e);
+            self.rebuild();
+            return;
+        }
         for i in 0..e.sequences {
             self.subtract(i, self.log.sequence_tokens(i).len());
         }
@@ -719,5 +730,32 @@ mod tests {
         // And pushes continue the window: the n-gram across the last push is counted.
         trie.push(5000).unwrap();
         assert_eq!(trie.count(&[998, 999], 5000).unwrap(), 1);
+    }
+
+    #[test]
+    fn small_evictions_subtract_exactly_what_they_drop() {
+        // Keeps more than it drops: subtracted, not rebuilt; equal to a fresh build of what stays.
+        let mut trie = build(
+            &[vec![1, 2, 3], vec![4, 1, 2, 3, 5, 1, 2, 3, 4, 4, 1, 2]],
+            3,
+        );
+        trie.evict(&Eviction {
+            sequences: 1,
+            open_head: 2,
+        });
+        assert!(trie.dead_tokens > 0, "took the subtract path");
+        let kept = vec![2, 3, 5, 1, 2, 3, 4, 4, 1, 2];
+        assert_eq!(trie.log().tokens(), &kept[..]);
+        let fresh = build(std::slice::from_ref(&kept), 3);
+        for ctx in [&[][..], &[2], &[1, 2], &[3, 4, 4], &[4, 1], &[2, 3]] {
+            assert_eq!(
+                trie.continuations(ctx).unwrap(),
+                fresh.continuations(ctx).unwrap()
+            );
+        }
+        // The open window continues: the n-gram across the next push counts.
+        trie.push(3).unwrap();
+        assert_eq!(trie.count(&[4, 1, 2], 3).unwrap(), 1);
+        assert_eq!(trie.count(&[1, 2], 3).unwrap(), 2);
     }
 }

@@ -234,7 +234,7 @@ impl Store {
 
     /// Bounds `scope` to `tokens` tokens and/or `bytes` bytes (automaton + trie), by the rule of
     /// [`crate::capacity`] applied to both structures at once: the oldest sequences are evicted
-    /// down to 3/4 of the bound, and an open sequence that alone exceeds it keeps its most recent
+    /// down to half the bound, and an open sequence that alone exceeds it keeps its most recent
     /// tokens. Fails, changing nothing, if a bound is 0.
     pub fn set_capacity(
         &mut self,
@@ -679,10 +679,10 @@ mod tests {
                 .unwrap();
         }
         store.set_capacity(Scope::Global, Some(100), None).unwrap();
-        assert!(store.num_tokens(Scope::Global) <= 75);
+        assert!(store.num_tokens(Scope::Global) <= 50);
         let (a, t) = (store.automaton(Scope::Global), store.trie(Scope::Global));
         assert_eq!(a.log(), t.log());
-        assert_eq!(t.count(&[7, 8], 9).unwrap(), 10);
+        assert_eq!(t.count(&[7, 8], 9).unwrap(), 7);
         // One open sequence over the capacity keeps its most recent window in both.
         store.begin_sequence(Scope::Global).unwrap();
         store
