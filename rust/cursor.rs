@@ -8,9 +8,7 @@
 use std::collections::VecDeque;
 
 use crate::automaton::{Counts, SuffixAutomaton, ROOT};
-use crate::draft::{
-    best_first, check_draft_size, check_tree_args, Child, DraftTree, MAX_DRAFT_NODES,
-};
+use crate::draft::{best_first, check_tree_args, Child, DraftTree};
 use crate::error::{invalid, Result};
 use crate::transitions::NONE;
 
@@ -131,16 +129,9 @@ impl Cursor {
     }
 
     /// Drafts up to `max_tokens` tokens with [`DraftPolicy::MostRecent`]; see [`Self::draft_with`].
-    /// A `max_tokens` above [`crate::draft::MAX_DRAFT_NODES`] is read as that limit (a chain never
-    /// holds more than its stored continuation anyway).
     pub fn draft(&mut self, sam: &SuffixAutomaton, max_tokens: usize, min_match: u32) -> DraftTree {
         self.sync(sam);
-        self.chain(
-            sam,
-            max_tokens.min(MAX_DRAFT_NODES),
-            min_match,
-            Chain::MostRecent,
-        )
+        self.chain(sam, max_tokens, min_match, Chain::MostRecent)
     }
 
     /// Drafts a chain of up to `max_tokens` tokens that continue the longest suffix of the context
@@ -149,8 +140,10 @@ impl Cursor {
     /// cursor's [`Self::match_length`] (nothing was looked up). O(max_tokens) plus, rarely, a walk up
     /// suffix links past occurrences that end their sequence.
     ///
-    /// Fails, whatever the context, if `max_tokens` exceeds [`crate::draft::MAX_DRAFT_NODES`] or the
-    /// policy needs occurrence counts the automaton does not keep.
+    /// Any `max_tokens` is safe: a chain is read out of one stored sequence (or walks the acyclic
+    /// automaton, which ends within the longest one), so it never holds more than what is stored.
+    /// Fails, whatever the context, if the policy needs occurrence counts the automaton does not
+    /// keep.
     pub fn draft_with(
         &mut self,
         sam: &SuffixAutomaton,
@@ -158,7 +151,6 @@ impl Cursor {
         min_match: u32,
         policy: DraftPolicy,
     ) -> Result<DraftTree> {
-        check_draft_size("max_tokens", max_tokens)?;
         let how = match policy {
             DraftPolicy::MostRecent => Chain::MostRecent,
             DraftPolicy::Earliest => Chain::Earliest,
@@ -471,8 +463,10 @@ mod tests {
         assert_eq!(cur.draft(&sam, 4, 1).tokens(), &[9]);
         // A zero-token draft reports the cursor's match.
         assert_eq!(cur.draft(&sam, 0, 1).match_length, 2);
-        assert!(cur
-            .draft_with(&sam, MAX_DRAFT_NODES + 1, 1, DraftPolicy::Earliest)
-            .is_err());
+        // Chains are bounded by what is stored, whatever is asked.
+        let d = cur
+            .draft_with(&sam, usize::MAX, 1, DraftPolicy::Earliest)
+            .unwrap();
+        assert_eq!(d.tokens(), &[5, 6]);
     }
 }

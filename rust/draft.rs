@@ -7,11 +7,12 @@ use std::collections::BinaryHeap;
 
 use crate::error::{invalid, Result};
 
-/// Largest draft any query builds: nodes of a tree (`budget`), its levels (`depth`) and tokens of a
-/// chain (`max_tokens`). A verifier checks a draft in one forward pass, so drafts of more than a few
-/// hundred nodes buy nothing; the limit exists so that a size argument can never make a query
-/// allocate without bound (a trie over cyclic text continues forever). Larger values are refused with
-/// [`crate::Error::InvalidArgument`] before anything is allocated.
+/// Largest draft tree any query builds: its nodes (`budget`) and its levels (`depth`). A verifier
+/// checks a draft in one forward pass, so trees of more than a few hundred nodes buy nothing; the
+/// limit exists so that a size argument can never make a query allocate without bound (the trie's
+/// continuations of cyclic text go on forever, an automaton's branches multiply). Larger values are
+/// refused with [`crate::Error::InvalidArgument`] before anything is allocated. Chains need no such
+/// limit: they are read out of stored sequences and never hold more than those.
 pub const MAX_DRAFT_NODES: usize = 1 << 16;
 
 /// Refuses a draft size argument above [`MAX_DRAFT_NODES`].

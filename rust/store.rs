@@ -667,7 +667,12 @@ mod tests {
         assert!(cur.draft_tree(&store, 3, huge, huge).is_err());
         assert!(cur.frequency_tree(&store, 3, huge, huge, 1).is_err());
         assert!(store.top_continuations(&[1], 3, 4, huge).is_err());
-        assert!(cur.draft(&store, huge, 1, DraftPolicy::MostRecent).is_err());
+        let chain = cur.draft(&store, huge, 1, DraftPolicy::Earliest).unwrap();
+        assert_eq!(
+            chain.len(),
+            13,
+            "a chain holds what is stored, whatever is asked"
+        );
         // Many small sequences evicted by one push: both structures drop the same ones.
         store
             .set_capacity(Scope::Global, Some(10_000), None)

@@ -129,10 +129,15 @@ def test_budget_above_the_limit_names_the_argument() -> None:
     trie.extend([1, 2, 3] * 5)
     with pytest.raises(InvalidArgumentError, match="invalid budget: must be between 0 and 65536, got 65537"):
         trie.top_continuations([1], budget=65537)
+    with pytest.raises(InvalidArgumentError, match="invalid depth: must be between 0 and 65536, got 65537"):
+        trie.top_continuations([1], depth=65537)
+    # A chain holds at most what is stored, so its length needs no limit.
     sam = SuffixAutomaton()
-    sam.extend([1, 2, 3])
-    with pytest.raises(InvalidArgumentError, match="max_tokens: must be between 0 and 65536"):
-        sam.cursor().draft(10**6, policy="earliest")
+    sam.extend([1, 2, 3, 1, 2, 3])
+    cur = sam.cursor()
+    cur.extend([1])
+    assert cur.draft(10**12, policy="earliest").tokens == [2, 3, 1, 2, 3]
+    assert sam.draft([1], max_tokens=10**12).tokens == [2, 3]
 
 
 # ---------------------------------------------------------------------------------------------
