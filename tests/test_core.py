@@ -267,11 +267,11 @@ def test_bad_arguments_raise_value_errors() -> None:
         c = sam.cursor()
         c.extend([1, 2])
         c.draft(4, policy="frequent")
-    with pytest.raises(InvalidArgumentError, match=r"max_tokens must be between 0 and 2\*\*31 - 1, got -1"):
+    with pytest.raises(InvalidArgumentError, match=r"max_tokens must be between 0 and 2\*\*63 - 1, got -1"):
         sam.draft([1], max_tokens=-1)
     with pytest.raises(InvalidArgumentError, match="max_order must be between 1 and 32, got 0"):
         NgramTrie(max_order=0)
-    with pytest.raises(InvalidArgumentError, match=r"k must be between 1 and 2\*\*31 - 1, got 0"):
+    with pytest.raises(InvalidArgumentError, match=r"k must be between 1 and 65536, got 0"):
         NgramTrie().top_continuations([1], k=0)
     with pytest.raises(InvalidArgumentError, match="scope must be 'request', .*, got 'planet'"):
         Store().begin_sequence("planet")

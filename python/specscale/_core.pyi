@@ -16,7 +16,7 @@ MAX_TOKENS_PER_CALL: int
 #: or strides), or a 1-D integer torch CPU tensor. Strings, bytes-likes, sets, mappings, 0-d arrays,
 #: masked arrays and bool or float arrays raise ``TypeError``.
 _Tokens = Iterable[int] | npt.NDArray[np.integer[Any]] | Any
-_Policy = Literal["recent", "most_recent", "frequent", "most_frequent"]
+_Policy = Literal["recent", "most_recent", "frequent", "most_frequent", "earliest"]
 _ScopeName = Literal["request", "family", "problem", "global"]
 
 @final

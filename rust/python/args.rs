@@ -122,14 +122,14 @@ macro_rules! int_args {
 }
 
 int_args! {
-    /// Tokens in a chain draft.
-    max_tokens: usize = 0, MAX_DRAFT_NODES;
-    /// Children per node of a tree draft.
-    k: usize = 1, MAX_DRAFT_NODES;
+    /// Tokens in a chain draft (a chain never holds more than what is stored, so no tree limit).
+    max_tokens: usize = 0, i64::MAX;
+    /// Children per node of a tree draft (the core's tree limit).
+    k: usize = 1, crate::draft::MAX_DRAFT_NODES;
     /// Levels of a tree draft.
-    depth: usize = 0, MAX_DRAFT_NODES;
+    depth: usize = 0, crate::draft::MAX_DRAFT_NODES;
     /// Nodes of a tree draft.
-    budget: usize = 0, MAX_DRAFT_NODES;
+    budget: usize = 0, crate::draft::MAX_DRAFT_NODES;
     /// Shortest matched suffix a draft may continue.
     min_match: u32 = 0, u32::MAX;
     /// How many tokens a global-scope draft's match must beat the others' by.
@@ -161,8 +161,9 @@ pub fn policy(policy: &str) -> PyResult<DraftPolicy> {
     match policy {
         "recent" | "most_recent" => Ok(DraftPolicy::MostRecent),
         "frequent" | "most_frequent" => Ok(DraftPolicy::MostFrequent),
+        "earliest" => Ok(DraftPolicy::Earliest),
         other => Err(invalid_arg(format!(
-            "policy must be 'recent' or 'frequent', got {}",
+            "policy must be 'recent', 'frequent' or 'earliest', got {}",
             quoted(other)
         ))),
     }

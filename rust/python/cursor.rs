@@ -72,7 +72,8 @@ impl PyCursor {
     }
 
     /// A chain of up to `max_tokens` tokens continuing the longest matched suffix that has a
-    /// continuation (at least `min_match` long), by `policy` 'recent' or 'frequent'.
+    /// continuation (at least `min_match` long), by `policy`: 'recent' (the most recent occurrence),
+    /// 'frequent' (the most frequent continuation, needs counts) or 'earliest' (the first occurrence).
     #[pyo3(signature = (max_tokens=8, min_match=1, policy="recent"))]
     fn draft(
         &self,

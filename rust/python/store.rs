@@ -51,7 +51,8 @@ impl PyStore {
     fn begin_sequence(&self, py: Python<'_>, scope: &str) -> PyResult<u64> {
         let scope = args::scope(scope)?;
         self.inner
-            .write(py, Work::Small, |store| store.begin_sequence(scope))
+            .write(py, Work::Small, |store| store.begin_sequence(scope))?
+            .map_err(map_err)
     }
 
     /// Appends one token to the open sequence of `scope`.

@@ -57,7 +57,8 @@ impl PyNgramTrie {
     /// Starts a new sequence and returns its id.
     fn begin_sequence(&self, py: Python<'_>) -> PyResult<u64> {
         self.inner
-            .write(py, Work::Small, |trie| trie.begin_sequence())
+            .write(py, Work::Small, |trie| trie.begin_sequence())?
+            .map_err(map_err)
     }
 
     /// Appends one token to the open sequence.
