@@ -16,6 +16,7 @@ pub mod automaton;
 pub mod codec;
 pub mod draft;
 pub mod error;
+pub mod family;
 pub mod log;
 pub mod ngram;
 pub mod store;
