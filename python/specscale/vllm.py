@@ -130,7 +130,7 @@ class ProposerSettings:
         if not raw:
             return base
         where = f"${CONFIG_ENV}"
-        if not raw.startswith("{"):
+        if raw[0] not in "{[":
             path = Path(raw).expanduser()
             if not path.is_file():
                 raise InvalidArgumentError(
