@@ -11,12 +11,12 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from types import SimpleNamespace
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from specscale import AdaptiveLength, BatchDrafter
 from specscale.errors import InvalidArgumentError, InvalidTokenError, SpecscaleError
 from specscale.vllm import (
@@ -53,7 +53,9 @@ class Request:
 class FakeEngine:
     """vLLM's batch layout around a proposer; each step runs every live request once."""
 
-    def __init__(self, proposer: SpecscaleProposer, max_num_seqs: int = 16, max_model_len: int = 512, seed: int = 0):
+    def __init__(
+        self, proposer: SpecscaleProposer, max_num_seqs: int = 16, max_model_len: int = 512, seed: int = 0
+    ):
         self.proposer = proposer
         self.rng = np.random.default_rng(seed)
         # Stale rows hold old junk, as vLLM's persistent batch does.
@@ -187,7 +189,8 @@ def test_prompts_sharing_a_system_prefix_stay_separate_families():
 
 def test_finished_requests_free_their_scope_and_nothing_grows_without_bound(monkeypatch):
     monkeypatch.setenv(
-        CONFIG_ENV, json.dumps({"family_capacity_tokens": 20_000, "global_capacity_tokens": 10_000, "grace_steps": 2})
+        CONFIG_ENV,
+        json.dumps({"family_capacity_tokens": 20_000, "global_capacity_tokens": 10_000, "grace_steps": 2}),
     )
     p = HybridProposer(vllm_config())
     eng = FakeEngine(p, max_num_seqs=8)
@@ -264,7 +267,7 @@ def test_draft_length_follows_the_adaptive_length_rule():
 
 def test_settings_come_from_the_environment_and_subclasses(monkeypatch, tmp_path):
     class Mine(SuffixAutomatonProposer):
-        settings = {"max_order": 3, "max_tokens": 5}
+        settings: ClassVar[dict[str, Any]] = {"max_order": 3, "max_tokens": 5}
 
     p = Mine(vllm_config(8))
     assert p.config.max_order == 3 and p.max_tokens == 5

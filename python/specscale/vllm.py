@@ -47,6 +47,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 import weakref
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
@@ -178,6 +179,9 @@ class SpecscaleProposer:
         self.drafter = BatchDrafter(method=self.method, **options)  # type: ignore[arg-type]
         #: Steps whose drafting failed (vLLM then verifies no draft for that step).
         self.errors = 0
+        #: Calls of :meth:`propose` and the wall-clock seconds spent in them.
+        self.calls = 0
+        self.seconds = 0.0
         _LIVE.add(self)
 
     def propose(
@@ -199,6 +203,7 @@ class SpecscaleProposer:
         Returns:
             One draft (a list of token ids, possibly empty) per row of ``sampled_token_ids``.
         """
+        t0 = time.perf_counter()
         try:
             return self.drafter.step(sampled_token_ids, num_tokens_no_spec, token_ids_cpu)
         except (ValueError, TypeError) as e:
@@ -207,18 +212,23 @@ class SpecscaleProposer:
             if self.errors == 1 or self.errors % 1000 == 0:
                 logger.warning("specscale proposer: no drafts this step (%d so far): %s", self.errors, e)
             return [[] for _ in sampled_token_ids]
+        finally:
+            self.calls += 1
+            self.seconds += time.perf_counter() - t0
 
     def load_model(self, *args: Any, **kwargs: Any) -> None:
         """Nothing to load (vLLM's model runners call this on every drafter)."""
 
     def stats(self) -> dict[str, Any]:
         """The drafter's counters (see :meth:`specscale.BatchDrafter.stats`) plus the method, the
-        draft length, failed steps and the stores' sizes."""
+        draft length, failed steps, the calls of :meth:`propose` and their seconds, and the stores' sizes."""
         d = self.drafter.stats()
         d.update(
             method=self.method,
             max_tokens=self.max_tokens,
             errors=self.errors,
+            propose_calls=self.calls,
+            propose_seconds=self.seconds,
             requests=self.drafter.num_requests,
             families=self.drafter.num_families,
             family_tokens=self.drafter.family_tokens,

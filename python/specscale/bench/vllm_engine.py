@@ -26,6 +26,7 @@ in-process settings of :func:`cpu_settings` and, for temperature > 0 with specul
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -42,6 +43,8 @@ __all__ = [
     "cpu_settings",
     "fix_cpu_expand",
     "make_llm",
+    "random_model_dir",
+    "resolve_model",
     "run_vllm",
     "spec_counters",
     "speculative_config",
@@ -66,21 +69,37 @@ def suffix_available() -> bool:
 
 
 def speculative_config(method: str, num_speculative_tokens: int = 8) -> dict[str, Any] | None:
-    """vLLM's ``speculative_config`` for ``method`` (see :data:`METHODS`); ``None`` for ``"ar"``.
+    """vLLM's ``speculative_config`` for ``method`` (a :data:`METHODS` name, or the dotted path of a
+    proposer class such as a subclass of :class:`specscale.vllm.SpecscaleProposer`); ``None`` for
+    ``"ar"``.
 
     vLLM's n-gram lookup gets specscale's prompt-lookup settings (n-grams of 1 to 3 tokens); its
     suffix decoding keeps vLLM's defaults.
     """
+    if (
+        isinstance(num_speculative_tokens, bool)
+        or not isinstance(num_speculative_tokens, int)
+        or num_speculative_tokens < 1
+    ):
+        raise InvalidArgumentError(
+            f"num_speculative_tokens must be an int >= 1, got {num_speculative_tokens!r}"
+        )
     if method not in METHODS:
-        raise InvalidArgumentError(f"unknown vLLM method {method!r}; expected one of {', '.join(METHODS)}")
-    if isinstance(num_speculative_tokens, bool) or not isinstance(num_speculative_tokens, int) or num_speculative_tokens < 1:
-        raise InvalidArgumentError(f"num_speculative_tokens must be an int >= 1, got {num_speculative_tokens!r}")
+        if "." in method:  # a proposer class path
+            return {"model": method, "num_speculative_tokens": num_speculative_tokens}
+        raise InvalidArgumentError(
+            f"unknown vLLM method {method!r}; expected one of {', '.join(METHODS)} or a class path"
+        )
     target = METHODS[method]
     if target is None:
         return None
     if target == "ngram":
-        return {"method": "ngram", "num_speculative_tokens": num_speculative_tokens,
-                "prompt_lookup_min": 1, "prompt_lookup_max": 3}
+        return {
+            "method": "ngram",
+            "num_speculative_tokens": num_speculative_tokens,
+            "prompt_lookup_min": 1,
+            "prompt_lookup_max": 3,
+        }
     if target == "suffix":
         if not suffix_available():
             raise InvalidArgumentError("vllm-suffix needs the arctic-inference package (see the README)")
@@ -115,7 +134,12 @@ _STOCK_EXPAND: Callable[..., Any] | None = None
 
 
 def _expand_tokens(
-    output: Any, input_val: Any, cu_num_tokens: Any, replace_from: Any, replace_to: Any, MAX_NUM_TOKENS: Any = None
+    output: Any,
+    input_val: Any,
+    cu_num_tokens: Any,
+    replace_from: Any,
+    replace_to: Any,
+    MAX_NUM_TOKENS: Any = None,
 ) -> None:
     """vLLM's ``expand_kernel`` on a CPU: ``output[j] = input[i]`` for the tokens ``j`` of request ``i``
     (``replace_from`` mapped to ``replace_to``), written into ``output`` whatever its dtype."""
@@ -182,6 +206,9 @@ def fix_cpu_expand() -> bool:
 # ---------------------------------------------------------------------------------------------------
 
 
+_ENGINE_IDS = itertools.count()
+
+
 def make_llm(
     model_dir: str,
     method: str = "ar",
@@ -197,29 +224,79 @@ def make_llm(
     from vllm import LLM
     from vllm.platforms import current_platform
 
-    options: dict[str, Any] = dict(
-        model=str(model_dir),
-        seed=seed,
-        max_model_len=max_model_len,
-        max_num_seqs=max_num_seqs,
-        disable_log_stats=False,
-        speculative_config=speculative_config(method, num_speculative_tokens),
-    )
+    options: dict[str, Any] = {
+        "model": str(model_dir),
+        "seed": seed,
+        "max_model_len": max_model_len,
+        "max_num_seqs": max_num_seqs,
+        "disable_log_stats": False,
+        "speculative_config": speculative_config(method, num_speculative_tokens),
+    }
     if options["speculative_config"] is not None:
         options["per_request_spec_decode_metrics"] = "summary"
+    # Engines of one process share Prometheus' registry: a name of its own keeps each engine's
+    # counters apart (see spec_counters).
+    options["served_model_name"] = (
+        f"{os.path.basename(str(model_dir).rstrip('/'))}:{method}:{next(_ENGINE_IDS)}"
+    )
     if current_platform.is_cpu():
         options.update(dtype="float32", enforce_eager=True, distributed_executor_backend="uni")
     options.update(kwargs)
     return LLM(**options)
 
 
+def random_model_dir(
+    preset: str, out_dir: str | os.PathLike[str], tokenizer_dir: str | os.PathLike[str]
+) -> str:
+    """A model directory vLLM loads with ``load_format="dummy"`` (random weights, nothing downloaded):
+    ``config.json`` of a :data:`specscale.bench.costmodel.PRESETS` architecture (``qwen3-8b``, ...) and
+    the tokenizer files of ``tokenizer_dir`` (for Qwen3: the Qwen2 tokenizer of ``../shared``)."""
+    import shutil
+
+    from transformers import AutoConfig
+
+    from specscale.bench.costmodel import PRESETS
+
+    if preset not in PRESETS:
+        raise InvalidArgumentError(f"unknown preset {preset!r}; expected one of {', '.join(PRESETS)}")
+    kwargs = dict(PRESETS[preset])
+    path = os.path.join(os.fspath(out_dir), f"random-{preset}")
+    os.makedirs(path, exist_ok=True)
+    AutoConfig.for_model(kwargs.pop("model_type"), **kwargs).save_pretrained(path)
+    for name in os.listdir(tokenizer_dir):
+        if name.endswith((".json", ".txt", ".model", ".jinja")) and name != "config.json":
+            shutil.copy(os.path.join(tokenizer_dir, name), path)
+    return path
+
+
+def resolve_model(
+    model: str | None,
+    random_preset: str | None,
+    tokenizer_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+) -> tuple[str, dict[str, Any]]:
+    """``(model directory, extra engine options)``: ``model``, or random weights of ``random_preset``
+    (:func:`random_model_dir`, ``load_format="dummy"``), or the default SmolLM2-135M-Instruct."""
+    if random_preset:
+        return random_model_dir(random_preset, out_dir, tokenizer_dir), {"load_format": "dummy"}
+    if model:
+        return str(model), {}
+    from specscale.bench.models import default_model_dir
+
+    return str(default_model_dir()), {}
+
+
 def spec_counters(llm: Any) -> dict[str, int]:
-    """vLLM's ``vllm:spec_decode_*`` counters of ``llm`` (drafts, draft tokens, accepted tokens)."""
+    """vLLM's ``vllm:spec_decode_*`` counters of ``llm`` (drafts, draft tokens, accepted tokens).
+
+    Prometheus' registry is per process: the counters are those labelled with this engine's served
+    model name (unique for engines built by :func:`make_llm`)."""
+    name = llm.model_config.served_model_name
     out = {"num_drafts": 0, "num_draft_tokens": 0, "num_accepted_tokens": 0}
     for m in llm.get_metrics():
-        name = m.name.removeprefix("vllm:spec_decode_")
-        if name in out and hasattr(m, "value"):
-            out[name] += int(m.value)
+        key = m.name.removeprefix("vllm:spec_decode_")
+        if key in out and hasattr(m, "value") and m.labels.get("model_name") == name:
+            out[key] += int(m.value)
     return out
 
 
@@ -263,12 +340,18 @@ def _sampling(regime: VllmRegime, n: int, max_new_tokens: int, seed: int, top_p:
     if regime.temperature <= 0:
         return SamplingParams(n=1, temperature=0.0, max_tokens=max_new_tokens)
     return SamplingParams(
-        n=n, temperature=regime.temperature, top_p=top_p, top_k=top_k if top_k > 0 else 0,
-        max_tokens=max_new_tokens, seed=seed,
+        n=n,
+        temperature=regime.temperature,
+        top_p=top_p,
+        top_k=max(0, top_k),
+        max_tokens=max_new_tokens,
+        seed=seed,
     )
 
 
-def _sample_record(index: int, prompt_len: int, out: Any, wall: float, tokenizer: Any, reference: str) -> dict[str, Any]:
+def _sample_record(
+    index: int, prompt_len: int, out: Any, wall: float, tokenizer: Any, reference: str
+) -> dict[str, Any]:
     from specscale.bench.tts import final_answer_text
 
     tokens = list(out.token_ids)
@@ -364,7 +447,9 @@ def run_unit(
             res, wall = _generate(llm, prompt, params)
             outputs = list(res.outputs)
         share = wall / len(outputs)
-        samples = [_sample_record(k, len(prompt), o, share, tokenizer, problem.answer) for k, o in enumerate(outputs)]
+        samples = [
+            _sample_record(k, len(prompt), o, share, tokenizer, problem.answer) for k, o in enumerate(outputs)
+        ]
         unit.update(
             answer=majority_vote([s["answer"] for s in samples]),
             prefix_tokens=0,
@@ -395,8 +480,12 @@ def run_unit(
             samples.append(sample)
             previous = sample["text"]
             last_prompt = prompt + sample["tokens"]
-        unit.update(answer=samples[-1]["answer"], correct=samples[-1]["correct"],
-                    extends_previous=extends, prefill_saved_seconds=0.0)
+        unit.update(
+            answer=samples[-1]["answer"],
+            correct=samples[-1]["correct"],
+            extends_previous=extends,
+            prefill_saved_seconds=0.0,
+        )
     unit["samples"] = samples
     after = spec_counters(llm)
     unit["spec_decode"] = {k: after[k] - before[k] for k in after}
@@ -454,8 +543,17 @@ def run_vllm(
         for regime in regimes:
             for m in order:
                 unit = run_unit(
-                    engines[m], tokenizer, m, problem, regime, dataset=dataset, max_new_tokens=max_new_tokens,
-                    seed=seed, top_p=top_p, top_k=top_k, feedback=feedback,
+                    engines[m],
+                    tokenizer,
+                    m,
+                    problem,
+                    regime,
+                    dataset=dataset,
+                    max_new_tokens=max_new_tokens,
+                    seed=seed,
+                    top_p=top_p,
+                    top_k=top_k,
+                    feedback=feedback,
                 )
                 units.append(unit)
                 if on_unit is not None:
