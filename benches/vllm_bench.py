@@ -51,6 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--resamples", type=int, default=1000)
     ap.add_argument("--out", default="specscale-bench-vllm")
+    ap.add_argument(
+        "--one-engine-at-a-time",
+        action="store_true",
+        help="build, run and free one method's engine at a time (less memory; methods then run at "
+        "different times instead of back to back per problem)",
+    )
     args = ap.parse_args(argv)
 
     from specscale.bench import vllm_engine as ve
@@ -110,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         max_new_tokens=args.max_new_tokens,
         seed=args.seed,
         llm_options=llm_options,
+        interleave=not args.one_engine_at_a_time,
         on_unit=lambda u: print(
             f"  {u['method']:>11} {u['regime']:>7} {u['problem_id']}: "
             f"{sum(s['new_tokens'] for s in u['samples'])} tokens",

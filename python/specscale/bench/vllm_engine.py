@@ -517,14 +517,19 @@ def run_vllm(
     feedback: Literal["answer", "conversation"] = "answer",
     llm_options: dict[str, Any] | None = None,
     on_unit: Callable[[dict[str, Any]], None] | None = None,
+    interleave: bool = True,
 ) -> list[dict[str, Any]]:
     """Every method on every problem in every regime, through vLLM; returns the unit records.
 
-    All engines are built first (one per method, AR always included and first) and warmed up; then,
-    problem by problem and regime by regime, every method runs its unit back to back, so that the
-    methods of one problem see the same machine load. ``problems`` are
+    With ``interleave`` (default) all engines are built first (one per method, AR always included and
+    first) and warmed up; then, problem by problem and regime by regime, every method runs its unit
+    back to back, so that the methods of one problem see the same machine load. Without it each
+    engine is built, runs all its units and is freed before the next (one engine's memory at a time;
+    the methods then see the machine at different times). ``problems`` are
     :class:`~specscale.bench.datasets.Problem`-like (``.prompt``, ``.answer``, ``.id``).
     """
+    import gc
+
     from transformers import AutoTokenizer
 
     unknown = [m for m in methods if m not in METHODS]
@@ -534,28 +539,32 @@ def run_vllm(
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     max_count = max((r.count for r in regimes), default=1)
     options = {"max_num_seqs": max(4, max_count)} | dict(llm_options or {})
-    engines = {}
-    for m in order:
-        engines[m] = make_llm(str(model_dir), m, num_speculative_tokens, seed=seed, **options)
-        _warm_up(engines[m])
+
+    def engine(m: str) -> Any:
+        llm = make_llm(str(model_dir), m, num_speculative_tokens, seed=seed, **options)
+        _warm_up(llm)
+        return llm
+
+    def unit(llm: Any, m: str, problem: Any, regime: VllmRegime) -> dict[str, Any]:
+        u = run_unit(
+            llm, tokenizer, m, problem, regime, dataset=dataset, max_new_tokens=max_new_tokens,
+            seed=seed, top_p=top_p, top_k=top_k, feedback=feedback,
+        )  # fmt: skip
+        if on_unit is not None:
+            on_unit(u)
+        return u
+
     units: list[dict[str, Any]] = []
-    for problem in problems:
-        for regime in regimes:
-            for m in order:
-                unit = run_unit(
-                    engines[m],
-                    tokenizer,
-                    m,
-                    problem,
-                    regime,
-                    dataset=dataset,
-                    max_new_tokens=max_new_tokens,
-                    seed=seed,
-                    top_p=top_p,
-                    top_k=top_k,
-                    feedback=feedback,
-                )
-                units.append(unit)
-                if on_unit is not None:
-                    on_unit(unit)
+    if interleave:
+        engines = {m: engine(m) for m in order}
+        for problem in problems:
+            for regime in regimes:
+                units += [unit(engines[m], m, problem, regime) for m in order]
+    else:
+        for m in order:
+            llm = engine(m)
+            units += [unit(llm, m, p, r) for p in problems for r in regimes]
+            del llm
+            gc.collect()
+        units.sort(key=lambda u: (u["problem_id"], u["regime"], order.index(u["method"])))
     return units
