@@ -13,8 +13,9 @@ them unchanged. What differs from the Hugging Face engine:
 - ``steps`` of a sample is the number of forward passes that produced its tokens (its new tokens
   minus its accepted draft tokens: every pass yields one token of the target's own), and
   ``accepted_tokens`` / ``draft_tokens`` come from vLLM's per-request speculative-decoding metrics,
-  the per-request counterpart of its ``vllm:spec_decode_*`` counters (whose change over the unit is
-  kept in ``spec_decode``, and equals the sum over its samples).
+  the per-request counterpart of its ``vllm:spec_decode_*`` counters (summed over the unit in
+  ``spec_decode``; the Prometheus counters themselves cannot be told apart when several engines share
+  a process).
 - Round ``k >= 2`` of multi-round thinking is sent after round ``k - 1`` finished; with
   ``feedback="conversation"`` its prompt extends round ``k - 1``'s, so it joins that family store.
 
@@ -26,7 +27,6 @@ in-process settings of :func:`cpu_settings` and, for temperature > 0 with specul
 from __future__ import annotations
 
 import importlib.util
-import itertools
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -46,7 +46,7 @@ __all__ = [
     "random_model_dir",
     "resolve_model",
     "run_vllm",
-    "spec_counters",
+    "spec_decode_totals",
     "speculative_config",
     "suffix_available",
     "vllm_regimes",
@@ -206,9 +206,6 @@ def fix_cpu_expand() -> bool:
 # ---------------------------------------------------------------------------------------------------
 
 
-_ENGINE_IDS = itertools.count()
-
-
 def make_llm(
     model_dir: str,
     method: str = "ar",
@@ -234,11 +231,6 @@ def make_llm(
     }
     if options["speculative_config"] is not None:
         options["per_request_spec_decode_metrics"] = "summary"
-    # Engines of one process share Prometheus' registry: a name of its own keeps each engine's
-    # counters apart (see spec_counters).
-    options["served_model_name"] = (
-        f"{os.path.basename(str(model_dir).rstrip('/'))}:{method}:{next(_ENGINE_IDS)}"
-    )
     if current_platform.is_cpu():
         options.update(dtype="float32", enforce_eager=True, distributed_executor_backend="uni")
     options.update(kwargs)
@@ -286,17 +278,21 @@ def resolve_model(
     return str(default_model_dir()), {}
 
 
-def spec_counters(llm: Any) -> dict[str, int]:
-    """vLLM's ``vllm:spec_decode_*`` counters of ``llm`` (drafts, draft tokens, accepted tokens).
-
-    Prometheus' registry is per process: the counters are those labelled with this engine's served
-    model name (unique for engines built by :func:`make_llm`)."""
-    name = llm.model_config.served_model_name
+def spec_decode_totals(outputs: Iterable[Any]) -> dict[str, int]:
+    """vLLM's speculative-decoding counters summed over completions (``CompletionOutput`` objects of an
+    engine built with ``per_request_spec_decode_metrics``): verification steps with a draft, draft
+    tokens, accepted tokens. These are the per-request counterparts of the engine's
+    ``vllm:spec_decode_*`` Prometheus counters, which cannot be told apart when several engines share a
+    process (a new engine re-registers the metrics)."""
     out = {"num_drafts": 0, "num_draft_tokens": 0, "num_accepted_tokens": 0}
-    for m in llm.get_metrics():
-        key = m.name.removeprefix("vllm:spec_decode_")
-        if key in out and hasattr(m, "value") and m.labels.get("model_name") == name:
-            out[key] += int(m.value)
+    for o in outputs:
+        m = getattr(o, "spec_decode_metrics", None)
+        if m is None:
+            continue
+        d = m.to_dict()
+        out["num_drafts"] += int(d["num_spec_steps"])
+        out["num_draft_tokens"] += int(d["num_draft_tokens"])
+        out["num_accepted_tokens"] += int(d["num_accepted_draft_tokens"])
     return out
 
 
@@ -419,7 +415,7 @@ def run_unit(
         round_prompt,
     )
 
-    before = spec_counters(llm)
+    completions: list[Any] = []
     unit: dict[str, Any] = {
         "method": method,
         "dataset": dataset,
@@ -446,6 +442,7 @@ def run_unit(
             params = _sampling(regime, regime.count, max_new_tokens, seed, top_p, top_k)
             res, wall = _generate(llm, prompt, params)
             outputs = list(res.outputs)
+        completions += outputs
         share = wall / len(outputs)
         samples = [
             _sample_record(k, len(prompt), o, share, tokenizer, problem.answer) for k, o in enumerate(outputs)
@@ -476,6 +473,7 @@ def run_unit(
                 extends.append(prompt[: len(last_prompt)] == last_prompt)
             params = _sampling(regime, 1, max_new_tokens, seed + r, top_p, top_k)
             res, wall = _generate(llm, prompt, params)
+            completions.append(res.outputs[0])
             sample = _sample_record(r, len(prompt), res.outputs[0], wall, tokenizer, problem.answer)
             samples.append(sample)
             previous = sample["text"]
@@ -487,8 +485,7 @@ def run_unit(
             prefill_saved_seconds=0.0,
         )
     unit["samples"] = samples
-    after = spec_counters(llm)
-    unit["spec_decode"] = {k: after[k] - before[k] for k in after}
+    unit["spec_decode"] = spec_decode_totals(completions)
     return unit
 
 
