@@ -22,6 +22,18 @@ import time
 from pathlib import Path
 
 
+def record(out: Path, unit: dict) -> None:
+    """Appends a finished unit to ``units.jsonl`` (so an interrupted run keeps it) and says so."""
+    with (out / "units.jsonl").open("a") as f:
+        f.write(json.dumps(unit) + "\n")
+    tokens = sum(s["new_tokens"] for s in unit["samples"])
+    print(
+        f"  {unit['method']:>11} {unit['regime']:>7} {unit['problem_id']}: {tokens} tokens",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=None, help="local model directory (default: SmolLM2-135M-Instruct)")
@@ -59,6 +71,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = ap.parse_args(argv)
 
+    from specscale.bench.reports import aggregate, format_markdown
+
+    out = Path(args.out)
+    if args.report_only:
+        units = [json.loads(line) for line in (out / "units.jsonl").read_text().splitlines() if line.strip()]
+        print(
+            format_markdown(
+                aggregate(units, resamples=args.resamples, seed=args.seed),
+                title="specscale bench --engine vllm",
+            )
+        )
+        return 0
     from specscale.bench import vllm_engine as ve
 
     ve.cpu_settings()  # only takes effect on a CPU; harmless elsewhere
@@ -77,10 +101,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from specscale.bench.datasets import load_dataset
     from specscale.bench.models import default_model_dir
-    from specscale.bench.reports import aggregate, format_markdown
 
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    (out / "units.jsonl").write_text("")
 
     llm_options: dict[str, object] = {"max_model_len": args.max_model_len}
     if args.dtype:
@@ -117,17 +140,9 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         llm_options=llm_options,
         interleave=not args.one_engine_at_a_time,
-        on_unit=lambda u: print(
-            f"  {u['method']:>11} {u['regime']:>7} {u['problem_id']}: "
-            f"{sum(s['new_tokens'] for s in u['samples'])} tokens",
-            file=sys.stderr,
-            flush=True,
-        ),
+        on_unit=lambda u: record(out, u),
     )
     elapsed = time.perf_counter() - t0
-    with (out / "units.jsonl").open("w") as f:
-        for u in units:
-            f.write(json.dumps(u) + "\n")
     groups = aggregate(units, resamples=args.resamples, seed=args.seed)
     device = (
         current_platform.get_device_name()
