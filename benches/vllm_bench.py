@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--resamples", type=int, default=1000)
     ap.add_argument("--out", default="specscale-bench-vllm")
+    ap.add_argument("--report-only", action="store_true", help="only print the table of the units in --out")
     ap.add_argument(
         "--one-engine-at-a-time",
         action="store_true",
