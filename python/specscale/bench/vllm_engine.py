@@ -533,6 +533,10 @@ def run_vllm(
     if unknown:
         raise InvalidArgumentError(f"unknown vLLM method(s) {unknown}; expected some of {', '.join(METHODS)}")
     order = ["ar"] + [m for m in dict.fromkeys(methods) if m != "ar"]
+    # vLLM 0.32 (CPU build): once its n-gram proposer has JIT-compiled with numba, a later engine's
+    # start-up fails while rebinding kernels in every loaded module ('_lib_fn_wrapper' object has no
+    # attribute 'get'); building that engine last avoids it.
+    order.sort(key=lambda m: m == "vllm-ngram")
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     max_count = max((r.count for r in regimes), default=1)
     options = {"max_num_seqs": max(4, max_count)} | dict(llm_options or {})
