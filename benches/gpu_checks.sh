@@ -38,3 +38,18 @@ if [[ -f ../shared/data/traces/bon8_math_qwen25math.jsonl ]]; then
 fi
 python benches/eagle3_bench.py --device "$DEVICE" "${EAGLE[@]}" | tee "$OUT/eagle3.txt"
 python benches/engine_bench.py --device "$DEVICE" --eagle3 random --no-hf-baselines "${ENGINE[@]}" | tee "$OUT/engine.txt"
+# specscale's vLLM proposers on CUDA: AR (vLLM without speculation), vLLM's ngram and suffix (where
+# arctic-inference is installed) and specscale's sam/trie/hybrid, single and Best-of-4 as one n=4 batch, on
+# a random-weight Qwen3-8B-shaped target (load_format=dummy: nothing downloaded; the Qwen2 tokenizer of
+# ../shared); then the proposer's time per engine step at batch 64 (8 prompts x n=8) against the step.
+# Random weights give real step times and real proposer costs, not a real model's acceptance.
+if python -c "import vllm, torch; assert torch.cuda.is_available()" 2>/dev/null; then
+    python benches/vllm_bench.py --random-model qwen3-8b --dtype bfloat16 --limit 5 --max-new-tokens 512 \
+        --max-model-len 4096 --out "$OUT/vllm" | tee "$OUT/vllm.md"
+    python benches/vllm_overhead.py --engine --random-model qwen3-8b --dtype bfloat16 --max-new-tokens 512 \
+        --out "$OUT/vllm-overhead" | tee "$OUT/vllm-overhead.txt"
+elif [[ -n "${SMALL:-}" ]] && python -c "import vllm" 2>/dev/null; then
+    python benches/vllm_bench.py --limit 1 --max-new-tokens 32 --methods ar,sam --out "$OUT/vllm" | tee "$OUT/vllm.md"
+else
+    echo "vLLM checks skipped: vllm is not importable or CUDA is not available" | tee "$OUT/vllm.md"
+fi

@@ -18,6 +18,7 @@ pub mod codec;
 pub mod cursor;
 pub mod draft;
 pub mod error;
+pub mod family;
 #[cfg(test)]
 mod fuzz;
 pub mod log;

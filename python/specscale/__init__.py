@@ -7,6 +7,7 @@ exactly what plain decoding would produce.
 """
 
 from specscale._core import (
+    BatchDrafter,
     Cursor,
     DraftTree,
     NgramTrie,
@@ -27,6 +28,7 @@ from specscale.errors import (
 )
 
 __all__ = [
+    "BatchDrafter",
     "Cursor",
     "DraftTree",
     "NgramTrie",

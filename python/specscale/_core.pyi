@@ -222,3 +222,54 @@ class StoreCursor:
 def _panic_for_tests(message: str, automaton: SuffixAutomaton | None = None) -> None:
     """Panics inside the native core (in a write to ``automaton`` if given), for the tests: it must
     surface as ``InternalError``, and the automaton must refuse later calls."""
+
+_Method = Literal["sam", "automaton", "trie", "hybrid"]
+
+@final
+class BatchDrafter:
+    """Drafts for every row of an inference engine's batch (vLLM's proposer interface).
+
+    Requests are tracked from the rows' content and lengths (rows may be reordered between steps);
+    requests whose prompt starts with a family's prompt share that family's store, each sample reading
+    its live siblings while they are written; a global scope with a capacity spans families.
+    """
+
+    def __new__(
+        cls,
+        *,
+        method: _Method = "sam",
+        max_tokens: int = 8,
+        min_match: int = 1,
+        max_order: int = 4,
+        hybrid_threshold: int = 5,
+        adaptive: bool = True,
+        min_tokens: int = 1,
+        grow: int = 8,
+        shrink_to_accepted: int = 4,
+        match_factor: int = 4,
+        share_family: bool = True,
+        family_capacity_tokens: int = 4194304,
+        global_capacity_tokens: int = 1048576,
+        grace_steps: int = 8,
+    ) -> Self: ...
+    def step(
+        self,
+        sampled: Iterable[Iterable[int] | int],
+        num_tokens: Iterable[int] | npt.NDArray[np.integer[Any]],
+        token_ids: npt.NDArray[np.integer[Any]] | Any,
+        max_tokens: int | None = None,
+    ) -> list[list[int]]: ...
+    def finish_all(self) -> None: ...
+    @property
+    def num_requests(self) -> int: ...
+    @property
+    def num_families(self) -> int: ...
+    @property
+    def family_tokens(self) -> int: ...
+    @property
+    def request_tokens(self) -> int: ...
+    @property
+    def global_tokens(self) -> int: ...
+    def memory_bytes(self) -> int: ...
+    def requests(self) -> list[tuple[int, int, int]]: ...
+    def stats(self) -> dict[str, Any]: ...

@@ -30,6 +30,19 @@ pub fn describe_bound(v: i128) -> String {
     }
 }
 
+/// An already-extracted integer in `[lo, hi]`, with the same message as [`int_in`].
+pub fn in_range(name: &str, value: i64, lo: i128, hi: i128) -> PyResult<i64> {
+    let v = i128::from(value);
+    if v < lo || v > hi {
+        return Err(invalid_arg(format!(
+            "{name} must be between {} and {}, got {value}",
+            describe_bound(lo),
+            describe_bound(hi)
+        )));
+    }
+    Ok(value)
+}
+
 /// Name and value of an object for a message: `bool True`, `float 2.5`, `str 'abc'`.
 pub fn describe(obj: &Bound<'_, PyAny>) -> String {
     let type_name = obj

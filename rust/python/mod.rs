@@ -12,6 +12,7 @@ mod convert;
 mod cursor;
 mod draft_tree;
 mod errors;
+mod family;
 mod shared;
 mod store;
 mod trie;
@@ -73,5 +74,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<store::PyStore>()?;
     m.add_class::<cursor::PyStoreCursor>()?;
     m.add_function(wrap_pyfunction!(_panic_for_tests, m)?)?;
+    family::register(m)?;
     Ok(())
 }
