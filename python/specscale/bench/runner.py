@@ -561,6 +561,14 @@ _METHOD_OPTIONS = {
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.engine == "vllm":
+        from specscale.bench.vllm_engine import run_bench_cli
+
+        config = config_from_args(args)
+        return run_bench_cli(
+            config, args.out, methods_given=args.methods is not None, overwrite=args.overwrite,
+            resume=args.resume, plots=not args.no_plots, num_speculative_tokens=args.num_speculative_tokens,
+        )  # fmt: skip
     try:
         config = config_from_args(args)
         config.validate()
@@ -680,4 +688,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--overwrite", action="store_true", help="discard the finished units in --out")
     p.add_argument("--no-plots", action="store_true")
     p.add_argument("--dry-run", action="store_true", help="print every setting and exit")
+    p.add_argument(
+        "--engine",
+        choices=("hf", "vllm"),
+        default="hf",
+        help="hf: specscale's own loop on a transformers model (default); vllm: the same datasets and "
+        "regimes through vLLM (AR, vllm-ngram, vllm-suffix and specscale's proposers sam, trie, hybrid; "
+        "Best-of-N as one n=N batch; needs vLLM, see the README)",
+    )
+    p.add_argument(
+        "--num-speculative-tokens", type=int, default=8, help="with --engine vllm: vLLM's draft length cap (8)"
+    )
     p.set_defaults(run=_run)

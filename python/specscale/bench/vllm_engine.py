@@ -569,3 +569,102 @@ def run_vllm(
             gc.collect()
         units.sort(key=lambda u: (u["problem_id"], u["regime"], order.index(u["method"])))
     return units
+
+
+# ---------------------------------------------------------------------------------------------------
+# specscale bench --engine vllm
+# ---------------------------------------------------------------------------------------------------
+
+#: What ``specscale bench --engine vllm`` runs when ``--methods`` is not given.
+DEFAULT_BENCH_METHODS = ("ar", "vllm-ngram", "vllm-suffix", "sam", "trie", "hybrid")
+
+
+def run_bench_cli(config: Any, out: str | os.PathLike[str], *, methods_given: bool, overwrite: bool,
+                  resume: bool, plots: bool, num_speculative_tokens: int) -> int:  # fmt: skip
+    """``specscale bench --engine vllm``: the bench's datasets and regimes through vLLM, written as
+    ``units.jsonl``, ``results.json``, ``results.md`` and plots like the Hugging Face engine's run.
+    Returns the exit code; every refusal is one line on stderr before any work."""
+    import json
+    import sys
+    from pathlib import Path
+
+    def refuse(message: str) -> int:
+        print(f"specscale bench --engine vllm: {message}", file=sys.stderr)
+        return 2
+
+    if importlib.util.find_spec("vllm") is None:
+        return refuse(
+            "vLLM is not installed here; on a CPU build its environment with `bash scripts/vllm_cpu_env.sh "
+            ".venv-vllm` and run `.venv-vllm/bin/specscale bench --engine vllm` (on a GPU: pip install 'specscale[vllm]')"
+        )
+    if resume:
+        return refuse("--resume is not supported with --engine vllm (each run builds its engines afresh); use another --out")
+    if methods_given:
+        methods = list(config.methods)
+    else:
+        methods = [m for m in DEFAULT_BENCH_METHODS if m != "vllm-suffix" or suffix_available()]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        return refuse(f"--methods: {', '.join(unknown)} cannot run on vLLM; choose from {', '.join(METHODS)}")
+    if "vllm-suffix" in methods and not suffix_available():
+        return refuse("--methods: 'vllm-suffix' needs arctic-inference (scripts/vllm_cpu_env.sh --with-suffix)")
+    out_dir = Path(out)
+    units_path = out_dir / "units.jsonl"
+    if units_path.exists() and not overwrite:
+        return refuse(f"{units_path} exists: pass --overwrite to start again, or another --out")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    units_path.unlink(missing_ok=True)
+
+    from specscale.bench.datasets import load_dataset
+    from specscale.bench.reports import write_reports
+
+    cpu_settings()
+    from vllm.platforms import current_platform
+
+    if current_platform.is_cpu() and fix_cpu_expand():
+        print("specscale bench: CPU build, vLLM issue #55005 worked around (fix_cpu_expand)", file=sys.stderr)
+    model_dir, options = resolve_model(config.model, None, "", out_dir)
+    regimes = vllm_regimes(
+        config.regimes,
+        n=config.n,
+        rounds=config.rounds,
+        single_temperature=config.single_temperature,
+        bon_temperature=config.bon_temperature,
+        rounds_temperatures=config.rounds_temperatures,
+    )
+    units: list[dict[str, Any]] = []
+    with units_path.open("a", encoding="utf-8") as sink:
+
+        def keep(unit: dict[str, Any]) -> None:
+            sink.write(json.dumps(unit) + "\n")
+            sink.flush()
+            print(f"specscale bench: {unit['dataset']}/{unit['regime']}/{unit['method']}/{unit['problem_id']} done", file=sys.stderr)
+
+        for name in config.datasets:
+            units += run_vllm(
+                model_dir,
+                load_dataset(name, limit=config.limit),
+                methods,
+                regimes,
+                dataset=name,
+                num_speculative_tokens=num_speculative_tokens,
+                max_new_tokens=config.max_new_tokens,
+                seed=config.seed,
+                top_p=config.top_p,
+                top_k=config.top_k,
+                feedback=config.feedback,
+                llm_options=options,
+                on_unit=keep,
+            )
+    import vllm
+
+    meta = {
+        "engine": f"vllm {vllm.__version__}",
+        "model": model_dir,
+        "num_speculative_tokens": num_speculative_tokens,
+        "units": len(units),
+    }
+    result = write_reports(units, out_dir, meta, resamples=config.resamples, seed=config.seed, plots=plots)
+    print((out_dir / "results.md").read_text(encoding="utf-8"))
+    print(f"specscale bench: wrote {out_dir}/results.json, results.md and {len(result['plots'])} plots")
+    return 0
