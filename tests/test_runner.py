@@ -282,3 +282,14 @@ def test_every_method_drafts_through_the_cli_under_a_forced_thinking_budget(mode
         assert (entry["draft_tokens"] > 0) == (name != "ar"), (name, entry["draft_tokens"])
     units = read_units(tmp_path / "out" / "units.jsonl")
     assert all(s["forced_think_end"] for u in units for s in u["samples"])
+
+
+def test_engine_vllm_without_vllm_is_refused_in_one_line(tmp_path, capsys):
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is not None:
+        pytest.skip("vLLM is installed here: the refusal path does not apply")
+    assert main(["bench", "--engine", "vllm", "--out", str(tmp_path / "v")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "scripts/vllm_cpu_env.sh" in err[0]
+    assert not (tmp_path / "v").exists()  # refused before any work
