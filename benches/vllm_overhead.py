@@ -134,7 +134,7 @@ def engine_overhead(
     ve.cpu_settings()  # in-process engine (also on a GPU), so the proposer lives in this process
     ve.fix_cpu_expand()
     import specscale.vllm as sv
-    from specscale.bench.tts import build_prompt_ids
+    from specscale.bench.prompts import build_prompt_ids
     from vllm import SamplingParams
 
     path, options = ve.resolve_model(model, random_model, tokenizer, out_dir)

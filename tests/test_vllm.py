@@ -52,7 +52,7 @@ def engines(model_dir):
 
 
 def chat_ids(llm, text: str) -> list[int]:
-    from specscale.bench.tts import build_prompt_ids
+    from specscale.bench.prompts import build_prompt_ids
 
     return build_prompt_ids(llm.get_tokenizer(), text)
 

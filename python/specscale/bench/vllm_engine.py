@@ -348,7 +348,7 @@ def _sampling(regime: VllmRegime, n: int, max_new_tokens: int, seed: int, top_p:
 def _sample_record(
     index: int, prompt_len: int, out: Any, wall: float, tokenizer: Any, reference: str
 ) -> dict[str, Any]:
-    from specscale.bench.tts import final_answer_text
+    from specscale.bench.prompts import final_answer_text
 
     tokens = list(out.token_ids)
     metrics = out.spec_decode_metrics.to_dict() if getattr(out, "spec_decode_metrics", None) else {}
@@ -408,7 +408,7 @@ def run_unit(
     round_template: str | None = None,
 ) -> dict[str, Any]:
     """One method on one problem in one regime, as a unit record of :mod:`specscale.bench.runner`."""
-    from specscale.bench.tts import (
+    from specscale.bench.prompts import (
         DEFAULT_ROUND_TEMPLATE,
         DEFAULT_VERIFY_INSTRUCTION,
         build_prompt_ids,
