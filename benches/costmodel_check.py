@@ -7,6 +7,9 @@
    run (``specscale.bench.costmodel.measure_cost_model``).
 3. Prediction: ``predict_speedup`` over the live runs' own per-step records (context length, draft nodes,
    committed tokens) plus their measured drafting time per step.
+4. The roofline: fitted to that measured table (``specscale.bench.costmodel.calibrate``), its error
+   against the table, and the speedups it predicts from the same records (a check of the analytic model
+   where a measurement exists).
 
     python benches/costmodel_check.py                    # random-weight Llama, CPU (about 2-4 minutes)
     python benches/costmodel_check.py --model DIR        # any local from_pretrained directory
@@ -29,7 +32,7 @@ from pathlib import Path
 import torch
 
 import specscale
-from specscale.bench.costmodel import measure_cost_model, predict_speedup
+from specscale.bench.costmodel import calibrate, measure_cost_model, predict_speedup
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
 
@@ -119,19 +122,37 @@ def check_bench_dir(args: argparse.Namespace) -> None:
     draft_axis = sorted({k for k in (1, 2, 4, 8, 16, 32, 64) if k <= max(2, max_nodes)} | {max_nodes})
     cost = measure_cost_model(
         model, device="cpu", dtype="fp32", context_lengths=(shortest, (shortest + longest) // 2, longest),
-        draft_tokens=draft_axis, repeats=5, progress=False,
+        draft_tokens=draft_axis, repeats=5, progress=False, clock=args.clock,
     )
-    print(f"\n{name}, cost model: {cost.describe()}\n")
-    print("| regime | method | MAT | measured speedup (no prefill) | predicted | error |")
-    print("|---|---|---:|---:|---:|---:|")
+    roofline = report_cost_models(f"{name}, ", cost)
+    print("| regime | method | MAT | measured speedup (no prefill) | predicted | error | roofline (fitted) | error |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
     for (regime, method), row in sorted(pooled.items()):
         ar = pooled.get((regime, "ar"))
         if ar is None or not row["records"]:
             continue
         measured = (ar["seconds_without_prefill"] / ar["tokens"]) / (row["seconds_without_prefill"] / row["tokens"])
         predicted = predict_speedup(row["records"], cost, row["draft_seconds_per_step"])
+        modelled = predict_speedup(row["records"], roofline, row["draft_seconds_per_step"])
         mat = row["tokens"] / len(row["records"])
-        print(f"| {regime} | {method} | {mat:.2f} | {measured:.2f}x | {predicted:.2f}x | {predicted / measured - 1:+.1%} |")
+        print(
+            f"| {regime} | {method} | {mat:.2f} | {measured:.2f}x | {predicted:.2f}x | {predicted / measured - 1:+.1%} "
+            f"| {modelled:.2f}x | {modelled / measured - 1:+.1%} |"
+        )
+
+
+def report_cost_models(prefix: str, cost):
+    """Print the measured table's warnings and the roofline fitted to it; return that roofline."""
+    print(f"\n{prefix}cost model: {cost.describe()}")
+    for line in cost.warnings:
+        print(f"warning: {line}")
+    roofline = calibrate(cost)
+    cal = roofline.calibration
+    print(
+        f"roofline fitted to it: {roofline.hardware.label()}; error against the table: median "
+        f"{cal['median_relative_error']:.1%}, max {cal['max_relative_error']:.1%}\n"
+    )
+    return roofline
 
 
 def main() -> None:
@@ -144,6 +165,10 @@ def main() -> None:
     parser.add_argument("--prompt-length", type=int, default=200)
     parser.add_argument("--max-new-tokens", type=int, default=96)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--clock", choices=("wall", "thread"), default="wall",
+        help="clock of the cost-model measurement (thread: CPU time, needs --threads 1; see specscale costmodel)",
+    )
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--bench-dir", type=Path, default=None, help="check a finished `specscale bench` run")
     args = parser.parse_args()
@@ -177,23 +202,33 @@ def main() -> None:
         draft_tokens=draft_axis,
         repeats=5,
         progress=False,
+        clock=args.clock,
     )
+    roofline = report_cost_models("", cost)
     ar = live["ar"]
     rows = []
     for name, r in live.items():
         measured = (ar["seconds_without_prefill"] / ar["tokens"]) / (r["seconds_without_prefill"] / r["tokens"])
         with_prefill = (ar["seconds"] / ar["tokens"]) / (r["seconds"] / r["tokens"])
         predicted = predict_speedup(r["records"], cost, r["draft_seconds_per_step"])
+        modelled = predict_speedup(r["records"], roofline, r["draft_seconds_per_step"])
         # AR's own prediction is ~1 by construction; the baseline's loop overhead is not in the model.
-        rows.append((name, r["tokens"] / max(1, len(r["records"]) + args.prompts), measured, with_prefill, predicted))
-    print(f"\ncost model: {cost.describe()}\n")
-    print("| method | MAT | measured speedup (no prefill) | measured (with prefill) | predicted | error |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for name, mat, measured, with_prefill, predicted in rows:
-        error = predicted / measured - 1
-        print(f"| {name} | {mat:.2f} | {measured:.2f}x | {with_prefill:.2f}x | {predicted:.2f}x | {error:+.1%} |")
+        mat = r["tokens"] / max(1, len(r["records"]) + args.prompts)
+        rows.append((name, mat, measured, with_prefill, predicted, modelled))
+    print(
+        "| method | MAT | measured speedup (no prefill) | measured (with prefill) | predicted | error "
+        "| roofline (fitted) | error |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name, mat, measured, with_prefill, predicted, modelled in rows:
+        print(
+            f"| {name} | {mat:.2f} | {measured:.2f}x | {with_prefill:.2f}x | {predicted:.2f}x "
+            f"| {predicted / measured - 1:+.1%} | {modelled:.2f}x | {modelled / measured - 1:+.1%} |"
+        )
     if args.json:
-        args.json.write_text(json.dumps({"rows": rows, "cost_model": cost.to_dict()}, indent=2))
+        args.json.write_text(
+            json.dumps({"rows": rows, "cost_model": cost.to_dict(), "roofline": roofline.to_dict()}, indent=2)
+        )
 
 
 if __name__ == "__main__":

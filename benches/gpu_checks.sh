@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The checks that need a GPU, as one script for a session that is lent one. Everything is written under
-# $OUT (default ./gpu-checks): the Qwen3-8B bf16 cost model and the replay speedups it predicts, EAGLE-3's
+# $OUT (default ./gpu-checks): the Qwen3-8B bf16 cost model, the roofline fitted to it and the H200 preset's
+# error against it, the replay speedups it predicts, EAGLE-3's
 # drafting cost beside an 8B-shaped verification pass, and the engine's end-to-end comparison on CUDA.
 # Weights are random (timings do not depend on them); nothing is downloaded.
 #
@@ -24,6 +25,12 @@ python -c "import torch; print(torch.__version__, torch.cuda.is_available() and 
 # The package must be importable (a machine without network needs a carried, built environment).
 python -c "import specscale._core" 2>/dev/null || pip install -e . -q
 specscale costmodel --device "$DEVICE" "${COST[@]}" --out "$OUT/cost.json" --no-progress | tee "$OUT/costmodel.md"
+# The roofline against the measured table: fitted to it, and (on a GPU) the preset's published figures
+# checked against it. ROOFLINE names the preset of the GPU the script runs on.
+specscale costmodel --calibrate "$OUT/cost.json" --out "$OUT/roofline-fitted.json" | tee "$OUT/roofline.md"
+if [[ -z "${SMALL:-}" ]]; then
+    specscale costmodel --calibrate "$OUT/cost.json" --roofline "${ROOFLINE:-h200}" | tee -a "$OUT/roofline.md"
+fi
 if [[ -f ../shared/data/traces/bon8_math_qwen25math.jsonl ]]; then
     specscale replay ../shared/data/traces/bon8_math_qwen25math.jsonl --tokenizer ../shared/tokenizers/qwen2 \
         --methods ar,pld,sam,trie,hybrid,sam-freq,sam-freq-path --cost-model "$OUT/cost.json" \

@@ -1,11 +1,15 @@
-"""Cost model: measurement on a tiny random Llama, JSON round trip, interpolation, speedup prediction, CLI."""
+"""Measured cost model: measurement on a tiny random Llama (robust to noise, warnings on implausible
+grids, with an injected clock), JSON round trip, interpolation, speedup prediction, CLI."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 import torch
+from specscale.bench import costmodel as costmodel_pkg
 from specscale.bench.costmodel import (
     FORMAT,
     PRESETS,
@@ -13,6 +17,7 @@ from specscale.bench.costmodel import (
     StepRecord,
     format_table,
     measure_cost_model,
+    plausibility_warnings,
     predict_speedup,
 )
 from specscale.cli import main
@@ -238,3 +243,230 @@ def test_cli_unknown_preset_lists_presets(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "gpt-9" in err and "qwen3-8b" in err and "tiny-llama" in err
     assert not (tmp_path / "x.json").exists()
+
+
+# -- robust measurement: warm-up, repeats, medians, spread, warnings ----------------------------------
+
+
+class ScriptedClock:
+    """A clock under which pass number ``n`` of :func:`measure_cost_model` takes ``durations[n]`` seconds.
+
+    The measurement calls the clock just before and just after each pass, in its documented order:
+    ``warmup + repeats`` rounds, each over every L and within it every k. ``duration(L, k, round)``
+    scripts a pass."""
+
+    def __init__(self, lengths, ks, rounds, duration):
+        self.durations = [duration(length, k, r) for r in range(rounds) for length in lengths for k in ks]
+        self.calls = 0
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        if self.calls % 2:  # the end of a pass
+            self.now += self.durations[self.calls // 2]
+        self.calls += 1
+        return self.now
+
+
+LENGTHS, KS, WARMUP, REPEATS = (8, 32), (1, 4, 8), 2, 3
+
+
+def measure_with(duration) -> tuple[CostModel, ScriptedClock]:
+    clock = ScriptedClock(LENGTHS, KS, WARMUP + REPEATS, duration)
+    cm = measure_cost_model(
+        "tiny-llama",
+        context_lengths=LENGTHS,
+        draft_tokens=KS,
+        repeats=REPEATS,
+        warmup=WARMUP,
+        progress=False,
+        clock=clock,
+    )
+    assert clock.calls == 2 * len(clock.durations)  # every pass timed, nothing else
+    return cm, clock
+
+
+def clean(length, k, r):
+    """1 ms plus 0.1 ms per token, +10% per 100 tokens of cache; warm-up rounds 50x slower."""
+    return (1e-3 + 1e-4 * k) * (1 + length / 1000) * (50 if r < WARMUP else 1)
+
+
+def test_clean_timer_is_recorded_exactly_without_warnings():
+    cm, _ = measure_with(clean)
+    for i, length in enumerate(LENGTHS):
+        for j, k in enumerate(KS):
+            assert cm.seconds[i][j] == pytest.approx(clean(length, k, WARMUP), rel=1e-9)
+    # Zero spread proves the 50x slower warm-up rounds were left out.
+    assert cm.spread == [[0.0] * len(KS) for _ in LENGTHS]
+    assert cm.warnings == []
+    assert cm.repeats == REPEATS and cm.warmup == WARMUP and cm.clock == "custom"
+
+
+@pytest.mark.parametrize("offset", [0, 2, 5, 9, 12])
+def test_a_burst_of_load_as_long_as_a_round_moves_no_median(offset):
+    # Every round passes over every cell once, so a burst lasting one round's worth of consecutive
+    # passes (at any offset) slows each cell at most once: 1 of 3 repeats, and the median holds.
+    # Timing cell by cell (all repeats of one cell in a row) would hand the burst to 2 cells whole.
+    per_round = len(LENGTHS) * len(KS)
+    first = WARMUP * per_round + offset
+
+    def bursty(length, k, r):
+        index = r * per_round + LENGTHS.index(length) * len(KS) + KS.index(k)  # the pass's place in time
+        return clean(length, k, WARMUP) * (10 if first <= index < first + per_round else 1)
+
+    cm, _ = measure_with(bursty)
+    for i, length in enumerate(LENGTHS):
+        for j, k in enumerate(KS):
+            assert cm.seconds[i][j] == pytest.approx(clean(length, k, WARMUP), rel=1e-9)
+    assert not any("costs" in line for line in cm.warnings)
+
+
+def test_noisy_timer_warns_about_the_spread_of_every_cell():
+    def noisy(length, k, r):  # alternate repeats take 1x and 2x
+        return clean(length, k, WARMUP) * (1 + (r % 2))
+
+    cm, _ = measure_with(noisy)
+    assert all(value > 0.25 for row in cm.spread for value in row)
+    spread_lines = [line for line in cm.warnings if "spread" in line]
+    assert len(spread_lines) == len(LENGTHS) * len(KS)
+    assert spread_lines[0].startswith("L=8 k=1: timed repeats spread")
+    # Medians of a 1x, 2x, 1x pattern: the clean figures.
+    assert cm.seconds[0][0] == pytest.approx(clean(8, 1, WARMUP), rel=1e-9)
+
+
+def test_non_monotone_timer_warns_about_each_implausible_figure():
+    def bumpy(length, k, r):
+        base = clean(length, k, WARMUP)
+        if (length, k) == (8, 4):
+            return clean(8, 1, WARMUP) * 0.06  # k=4 at 0.06x of k=1 (the issue's symptom)
+        if (length, k) == (32, 1):
+            return clean(8, 1, WARMUP) * 0.5  # a longer cache cheaper than a shorter one
+        if (length, k) == (32, 8):
+            return clean(32, 1, WARMUP) * 20  # one pass over 8 tokens dearer than 8 passes over one
+        return base
+
+    cm, _ = measure_with(bumpy)
+    text = "\n".join(cm.warnings)
+    assert "L=8: k=4 costs 0.06x of k=1" in text
+    assert "k=1: L=32 costs" in text and "of L=8" in text
+    assert "L=32: k=8 costs" in text and "more than 8 passes" in text
+    assert len(cm.warnings) == 3
+    assert not any("spread" in line for line in cm.warnings)
+
+
+def test_plausibility_rules_one_by_one():
+    lengths, ks = [100, 200], [1, 4, 16]
+    hardware_like = [[1.0, 1.2, 2.0], [1.1, 1.3, 2.2]]
+    assert plausibility_warnings(lengths, ks, hardware_like, [[0.05] * 3] * 2) == []
+    # Within tolerance: a 5% dip on a flat curve is noise a GPU shows, a 16% one a CPU kernel's quirk.
+    assert plausibility_warnings(lengths, ks, [[1.0, 0.95, 1.0], [1.0, 1.0, 1.0]]) == []
+    assert plausibility_warnings(lengths, ks, [[1.0, 1.2, 2.0], [1.1, 0.92 * 1.1, 2.2]]) == []
+    (line,) = plausibility_warnings(lengths, ks, [[1.0, 0.7, 2.0], [1.1, 1.3, 2.2]])
+    assert line.startswith("L=100: k=4 costs 0.70x of k=1")
+    (line,) = plausibility_warnings(lengths, ks, [[1.0, 1.2, 2.0], [1.1, 1.3, 1.5]])
+    assert line.startswith("k=16: L=200 costs 0.75x of L=100")
+    (line,) = plausibility_warnings(lengths, ks, [[1.0, 1.2, 25.0], [26.0, 27.0, 28.0]])
+    assert "L=100: k=16 costs 25.0x of k=1" in line
+    # Up to 1.5x the per-token cost of k=1 passes: CPU kernels can really do that at small k.
+    assert plausibility_warnings(lengths, ks, [[1.0, 1.2, 23.0], [26.0, 27.0, 28.0]]) == []
+    (line,) = plausibility_warnings(lengths, ks, hardware_like, [[0.05, 0.3, 0.05], [0.05] * 3])
+    assert line.startswith("L=100 k=4: timed repeats spread 30%")
+
+
+def test_cli_prints_each_warning_on_one_stderr_line_and_keeps_them_in_the_json(tmp_path, capsys, monkeypatch):
+    from specscale.bench.costmodel import measure
+
+    def noisy(length, k, r):
+        return clean(length, k, WARMUP) * (1 + (r % 2))
+
+    clock = ScriptedClock(LENGTHS, KS, WARMUP + REPEATS, noisy)
+    original = measure.measure_cost_model  # the CLI passes clock="wall": this one wins
+    monkeypatch.setattr(
+        measure, "measure_cost_model", lambda *a, **kw: original(*a, **{**kw, "clock": clock})
+    )
+    out = tmp_path / "cost.json"
+    argv = ["costmodel", "--model", "tiny-llama", "--context-lengths", "8,32", "--draft-tokens", "1,4,8"]
+    assert (
+        main([*argv, "--repeats", str(REPEATS), "--warmup", str(WARMUP), "--out", str(out), "--no-progress"])
+        == 0
+    )
+    captured = capsys.readouterr()
+    err_lines = captured.err.splitlines()
+    assert len(err_lines) == len(LENGTHS) * len(KS)
+    assert all(line.startswith("specscale costmodel: warning: L=") for line in err_lines)
+    saved = json.loads(out.read_text())
+    assert saved["kind"] == "measured"
+    assert [f"specscale costmodel: warning: {w}" for w in saved["warnings"]] == err_lines
+    assert saved["spread"][0][0] > 0.25
+    assert "6 warning(s): printed on stderr" in captured.out
+    assert "largest spread" in captured.out
+
+
+def test_measurement_arguments_are_checked(tmp_path):
+    with pytest.raises(InvalidArgumentError, match="warmup"):
+        measure_cost_model("tiny-llama", warmup=-1, progress=False)
+    with pytest.raises(InvalidArgumentError, match="repeats"):
+        measure_cost_model("tiny-llama", repeats=0, progress=False)
+    with pytest.raises(InvalidArgumentError, match="threads"):
+        measure_cost_model("tiny-llama", threads=0, progress=False)
+    with pytest.raises(InvalidArgumentError, match="threads=1"):
+        measure_cost_model("tiny-llama", threads=2, clock="thread", progress=False)
+    with pytest.raises(InvalidArgumentError, match="sundial"):
+        measure_cost_model("tiny-llama", clock="sundial", progress=False)
+
+
+def test_the_thread_clock_times_cpu_work_of_one_thread():
+    cm = measure_cost_model(
+        "tiny-llama",
+        context_lengths=(4,),
+        draft_tokens=(1, 8),
+        repeats=2,
+        warmup=1,
+        threads=1,
+        clock="thread",
+        progress=False,
+    )
+    assert cm.clock == "thread" and cm.threads == 1
+    assert all(0 < s < 1 for row in cm.seconds for s in row)
+
+
+def test_threads_are_set_for_the_measurement_and_restored():
+    before = torch.get_num_threads()
+    cm = measure_cost_model(
+        "tiny-llama", context_lengths=(4,), draft_tokens=(1,), repeats=1, warmup=0, threads=1, progress=False
+    )
+    assert cm.threads == 1
+    assert torch.get_num_threads() == before
+
+
+def test_old_files_without_the_new_fields_still_load(measured, tmp_path):
+    data = measured.to_dict()
+    for key in ("kind", "spread", "warnings", "warmup"):
+        data.pop(key)
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(data))
+    loaded = CostModel.load(path)
+    assert loaded.spread is None and loaded.warnings == []
+    assert costmodel_pkg.load_cost_model(path).to_dict()["kind"] == "measured"
+
+
+def test_pricing_and_the_roofline_cli_never_import_torch(measured, tmp_path):
+    path = tmp_path / "cost.json"
+    measured.save(path)
+    script = f"""
+import argparse, sys
+import specscale.bench.costmodel as cm
+cm.predict_speedup([(8, 3, 2)], cm.load_cost_model({str(path)!r}))
+parser = argparse.ArgumentParser()
+cm.register(parser.add_subparsers())
+args = parser.parse_args(["costmodel", "--roofline", "h200", "--model", "qwen3-8b"])
+assert args.run(args) == 0
+args = parser.parse_args(["costmodel", "--calibrate", {str(path)!r}])
+assert args.run(args) == 0
+heavy = sorted(m for m in ("torch", "transformers") if m in sys.modules)
+assert not heavy, heavy
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], check=False, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "roofline model, not a measurement" in done.stdout

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from transformers.generation.candidate_generator import CandidateGenerator
 
+from specscale.drafters.base import Drafter
 from specscale.errors import InvalidArgumentError
 from specscale.verify import tree_to_chain
 
@@ -34,14 +35,14 @@ class SpecscaleCandidateGenerator(CandidateGenerator):
 
     def __init__(
         self,
-        drafter: Any,
+        drafter: Drafter,
         num_output_tokens: int = 10,
         max_length: int | None = None,
         eos_token_id: Any = None,
     ) -> None:
-        if not callable(getattr(drafter, "propose", None)):
+        if not isinstance(drafter, Drafter):
             raise InvalidArgumentError(
-                f"drafter must implement propose(context, max_tokens), got {drafter!r}"
+                f"drafter must be a specscale.Drafter (subclass it and implement propose), got {type(drafter).__name__}"
             )
         if (
             isinstance(num_output_tokens, bool)
@@ -49,7 +50,7 @@ class SpecscaleCandidateGenerator(CandidateGenerator):
             or num_output_tokens < 1
         ):
             raise InvalidArgumentError(f"num_output_tokens must be an int >= 1, got {num_output_tokens!r}")
-        if getattr(drafter, "wants_hidden_states", False):
+        if drafter.wants_hidden_states:
             raise InvalidArgumentError(
                 f"{type(drafter).__name__} drafts from the target's hidden states, which transformers' "
                 f"assisted generation does not hand to candidate generators; use specscale.generate"

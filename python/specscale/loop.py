@@ -29,6 +29,7 @@ __all__ = [
     "generate_from_trace",
     "model_vocab_size",
     "run_loop",
+    "text_config",
 ]
 
 
@@ -470,16 +471,19 @@ def _committed(
 # --- arguments shared by the entry points -------------------------------------------------------------
 
 
-def model_vocab_size(model: Any) -> int | None:
-    """The vocabulary size of a ``transformers`` model's (text) config; None where it names none."""
+def text_config(model: Any) -> Any:
+    """The text part of a ``transformers`` model's config (the config itself for text-only models)."""
     config = getattr(model, "config", None)
     if config is None:
         raise InvalidArgumentError(
             f"model must be a transformers causal LM with a .config, got {type(model).__name__}"
         )
-    if hasattr(config, "get_text_config"):
-        config = config.get_text_config()
-    v = getattr(config, "vocab_size", None)
+    return config.get_text_config() if hasattr(config, "get_text_config") else config
+
+
+def model_vocab_size(model: Any) -> int | None:
+    """The vocabulary size of a ``transformers`` model's (text) config; None where it names none."""
+    v = getattr(text_config(model), "vocab_size", None)
     return int(v) if v is not None else None
 
 

@@ -27,6 +27,7 @@ from typing import Any
 import torch
 
 from specscale.errors import InvalidArgumentError, SpecscaleError
+from specscale.loop import model_vocab_size
 from specscale.trees import common_prefix_length, is_chain, node_depths, tree_to_chain, validate_tree
 
 __all__ = [
@@ -254,7 +255,7 @@ class ModelVerifier:
                 cache.activate_past_recording()
         self.cache = cache
         self.cached = int(cached)
-        self.vocab_size = _vocab_size(model)
+        self.vocab_size = model_vocab_size(model)
         attn = getattr(model.config, "_attn_implementation", None)
         full_layers = bool(self.cache.layers) and all(
             type(layer) is DynamicLayer for layer in self.cache.layers
@@ -367,11 +368,3 @@ class ModelVerifier:
             # Cannot move entries: forget the whole draft; the accepted tokens are re-fed next step.
             self.cache.crop(-n)
             self.cached = context_len
-
-
-def _vocab_size(model: Any) -> int | None:
-    config = model.config
-    if hasattr(config, "get_text_config"):
-        config = config.get_text_config()
-    size = getattr(config, "vocab_size", None)
-    return int(size) if size is not None else None

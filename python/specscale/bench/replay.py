@@ -216,9 +216,14 @@ def run_replay(args: argparse.Namespace) -> int:
     tokenizer = AutoTokenizer.from_pretrained(str(args.tokenizer))
     cost_model = None
     if args.cost_model is not None:
-        from specscale.bench.costmodel import CostModel
+        from specscale.bench.costmodel import load_cost_model
+        from specscale.errors import CorruptDataError
 
-        cost_model = CostModel.load(args.cost_model)
+        try:
+            cost_model = load_cost_model(args.cost_model)  # a measured table or a roofline
+        except (CorruptDataError, OSError) as error:
+            print(f"specscale replay: --cost-model {args.cost_model}: {error}", file=sys.stderr)
+            return 2
     from specscale.bench.datasets import DatasetError
 
     try:
@@ -278,6 +283,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument(
         "--max-draft", type=int, default=None, help="cap on draft nodes per step (default: each method's own budget)"
     )
-    p.add_argument("--cost-model", type=Path, default=None, help="a `specscale costmodel` JSON: adds predicted speedup")
+    p.add_argument("--cost-model", type=Path, default=None, help="a `specscale costmodel` JSON (measured, or --roofline): adds predicted speedup")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run_replay)

@@ -99,17 +99,18 @@ class Eagle3Drafter(Drafter):
 
     def hidden_state_layers(self, model: Any) -> tuple[int, ...]:
         """The target layers whose inputs this head fuses; checks the head fits ``model``."""
+        from specscale.loop import model_vocab_size, text_config
         from specscale.verify import decoder_layers
 
         num_layers = len(decoder_layers(model))
-        config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+        config = text_config(model)
         width = 3 * int(config.hidden_size)
         if width != self.head.feature_width:
             raise InvalidArgumentError(
                 f"the EAGLE-3 head fuses features of width {self.head.feature_width} (3 x its target's hidden "
                 f"size) but this target's hidden size is {config.hidden_size}: the head was trained for another model"
             )
-        vocab = getattr(config, "vocab_size", None)
+        vocab = model_vocab_size(model)
         if vocab is not None and self.head.config.vocab_size > vocab:
             raise InvalidArgumentError(
                 f"the EAGLE-3 head's vocabulary ({self.head.config.vocab_size}) is larger than the target's ({vocab})"
