@@ -568,6 +568,21 @@ class Method:
         """Whether trace replay can run the method (it needs no model)."""
         return not self.requirements(settings or {}).model
 
+    def missing(self, settings: SettingsMap) -> str | None:
+        """What the method lacks to run under ``settings`` (``"needs --draft-model"``, ``"needs the optional
+        package ..."``), or None when nothing is missing."""
+        mine = _settings_of(settings, self.name)
+        needs = self.requirements(settings)
+        for setting_field, option in needs.files:
+            owner = self.name
+            if not hasattr(mine, setting_field) and isinstance(mine, HybridSettings):  # a hybrid's fallback's file
+                owner = mine.fallback
+            if not get(owner).file_setting(settings, setting_field):
+                return f"needs {option}"
+        if needs.package and importlib.util.find_spec(needs.package) is None:
+            return f"needs the optional package {needs.package!r}: {needs.install}"
+        return None
+
     def check(self, settings: SettingsMap, who: str = "--methods") -> None:
         """Raises :class:`InvalidArgumentError` in one line, before any work, when a file setting is
         missing or the optional package is not installed; also checks the settings' values."""
@@ -575,15 +590,10 @@ class Method:
         if isinstance(mine, HybridSettings):
             allowed = [m for m in METHODS if m not in _NOT_FALLBACKS]
             check_choice(f"{who}: hybrid.fallback", mine.fallback, allowed)
-        needs = self.requirements(settings)
-        for setting_field, option in needs.files:
-            owner = self.name
-            if not hasattr(mine, setting_field) and isinstance(mine, HybridSettings):  # a hybrid's fallback's file
-                owner = _settings_of(settings, "hybrid").fallback
-            if not get(owner).file_setting(settings, setting_field):
-                raise InvalidArgumentError(f"{who}: {self.name!r} needs {option} (see specscale bench --help)")
-        if needs.package and importlib.util.find_spec(needs.package) is None:
-            raise InvalidArgumentError(f"{who}: {self.name!r} needs the optional package {needs.package!r}: {needs.install}")
+        lack = self.missing(settings)
+        if lack is not None:
+            hint = " (see specscale bench --help)" if lack.startswith("needs --") else ""
+            raise InvalidArgumentError(f"{who}: {self.name!r} {lack}{hint}")
 
     def file_setting(self, settings: SettingsMap, name: str) -> Any:
         """The file setting ``name`` of this method under ``settings``: its own value, else (unset or
