@@ -469,7 +469,7 @@ class _HybridRun(MethodRun):
     """A hybrid over its parts' runs (sharing one store where both parts read a store)."""
 
     def __init__(
-        self, name: str, settings: HybridSettings, budget: int, parts: list[MethodRun], make_policy: Callable[[], Any]
+        self, name: str, settings: Any, budget: int, parts: list[MethodRun], make_policy: Callable[[], Any]
     ) -> None:
         super().__init__(name, settings, budget)
         self.parts = parts

@@ -16,7 +16,9 @@ dataset        fields read (first present wins)                            refer
                optional ``year`` (filters when ``year=`` is given)
 ``gpqa``       ``Question``, ``Correct Answer``, ``Incorrect Answer 1``,   the letter (``"A"``..``"D"``) of
                ``Incorrect Answer 2``, ``Incorrect Answer 3``, optional     the correct option after a
-               ``Record ID``, ``Subdomain``, ``High-level domain``          seeded per-record shuffle
+               ``Record ID``, ``Subdomain``, ``High-level domain``          seeded per-record shuffle; free-
+                                                                           form (``gpqa="free"``): the
+                                                                           correct option's text
 ``champ``      the ``champ-dataset`` package (no file): problem text and   ``Problem.answer`` of CHAMP
                answer of its 270 problems
 =============  ==========================================================  ===============================
