@@ -44,8 +44,9 @@ __all__ = ["PRESETS", "BenchConfig", "quick_config", "register", "run_bench", "s
 
 REGIMES = ("single", "bon", "rounds")
 
-#: What ``specscale bench`` runs when ``--methods`` is not given: the methods that need no extra files.
-DEFAULT_METHODS = ("ar", "pld", "sam", "trie")
+#: What ``specscale bench`` runs when ``--methods`` is not given: methods that need no extra files, the
+#: reference PLD and SAM-Decoding beside this project's automaton (``sam+``) and trie.
+DEFAULT_METHODS = ("ar", "pld", "sam", "sam+", "trie")
 
 
 @dataclass
