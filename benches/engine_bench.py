@@ -49,9 +49,8 @@ SHARED = ROOT.parent / "shared"
 
 
 def load_model(args):
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, LlamaConfig
-
     from specscale.bench.costmodel.presets import PRESETS
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, LlamaConfig
 
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[args.dtype]
     if args.model in PRESETS:

@@ -233,7 +233,10 @@ def test_sam_eagle3_is_the_lazy_switch_over_the_reference_sam_and_eagle3(tmp_pat
     assert isinstance(drafter, HybridDrafter) and drafter.wants_hidden_states
     sam, eagle = drafter.parts
     assert isinstance(sam, SamDecodingDrafter) and sam.mode == "full"
-    assert isinstance(drafter.policy, MatchThreshold) and drafter.policy.lazy and drafter.policy.threshold == 5
+    assert type(eagle).__name__ == "Eagle3Drafter" and eagle.total_tokens == 60
+    assert (
+        isinstance(drafter.policy, MatchThreshold) and drafter.policy.lazy and drafter.policy.threshold == 5
+    )
 
 
 # --- Token Recycling and SpS ---------------------------------------------------------------------------

@@ -36,8 +36,26 @@ def test_round_two_is_the_question_and_the_text_after_the_last_think_close():
 def _gpqa_file(path):
     with path.open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["Record ID", "Question", "Correct Answer", "Incorrect Answer 1", "Incorrect Answer 2", "Incorrect Answer 3"])
-        w.writerow(["rec1", "Which energy difference resolves the two levels?", "10^-4 eV", "10^-8 eV", "10^-9 eV", "10^-11 eV"])
+        w.writerow(
+            [
+                "Record ID",
+                "Question",
+                "Correct Answer",
+                "Incorrect Answer 1",
+                "Incorrect Answer 2",
+                "Incorrect Answer 3",
+            ]
+        )
+        w.writerow(
+            [
+                "rec1",
+                "Which energy difference resolves the two levels?",
+                "10^-4 eV",
+                "10^-8 eV",
+                "10^-9 eV",
+                "10^-11 eV",
+            ]
+        )
         w.writerow(["rec2", "Name the product.", "3-ethylpent-2-ene", "hexane", "pentene", "octane"])
     return path
 
@@ -45,8 +63,13 @@ def _gpqa_file(path):
 def test_gpqa_free_form_drops_the_options_and_grades_the_answer_text(tmp_path):
     path = _gpqa_file(tmp_path / "gpqa_diamond.csv")
     free = load_dataset(path, gpqa="free")
-    assert [p.question for p in free] == ["Which energy difference resolves the two levels?", "Name the product."]
-    assert [p.answer for p in free] == ["10^-4 eV", "3-ethylpent-2-ene"] and all(p.choices is None for p in free)
+    assert [p.question for p in free] == [
+        "Which energy difference resolves the two levels?",
+        "Name the product.",
+    ]
+    assert [p.answer for p in free] == ["10^-4 eV", "3-ethylpent-2-ene"] and all(
+        p.choices is None for p in free
+    )
     assert all(p.answer_kind == "text" for p in free)
     assert grade("10^{-4} \\text{ eV}", "10^-4 eV", "text") and not grade("10^{-8} eV", "10^-4 eV", "text")
     assert grade("\\text{3-Ethylpent-2-ene}", "3-ethylpent-2-ene", "text")
@@ -61,7 +84,10 @@ def model():
 
 def _toy(tmp_path, name, start):
     path = tmp_path / f"{name}_math.jsonl"
-    rows = [{"problem": f"Compute {i}+{i}. Then {i}+{i} again.", "answer": str(2 * i), "unique_id": f"{name}/{i}"} for i in range(start, start + 2)]
+    rows = [
+        {"problem": f"Compute {i}+{i}. Then {i}+{i} again.", "answer": str(2 * i), "unique_id": f"{name}/{i}"}
+        for i in range(start, start + 2)
+    ]
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     return str(path)
 
@@ -72,12 +98,17 @@ def test_warm_ups_run_uncounted_and_reports_carry_provenance_and_overall(model, 
         datasets=datasets, methods=["ar", "sam"], regimes=["bon"], limit=1, n=2, max_new_tokens=16,
         resamples=50, chat_template="off", warmup=2, prompt_style="raw",
     )  # fmt: skip
-    result = run_bench(config, tmp_path / "out", model=model, tokenizer=CharTokenizer(), progress=False, plots=False)
+    result = run_bench(
+        config, tmp_path / "out", model=model, tokenizer=CharTokenizer(), progress=False, plots=False
+    )
     err = capsys.readouterr().err
     assert "warmed up ar (2 generations" in err and "warmed up sam (2 generations" in err
     units = read_units(tmp_path / "out" / "units.jsonl")
     assert len(units) == 4 and all(len(u["samples"]) == 2 for u in units)  # warm-ups recorded nowhere
-    assert all(u["samples"][0]["prompt_ids"] == CharTokenizer().encode(f"Compute {k}+{k}. Then {k}+{k} again.") for u, k in zip(units, (1, 1, 5, 5)))
+    assert all(
+        u["samples"][0]["prompt_ids"] == CharTokenizer().encode(f"Compute {k}+{k}. Then {k}+{k} again.")
+        for u, k in zip(units, (1, 1, 5, 5))
+    )
     meta = json.loads((tmp_path / "out" / "results.json").read_text())["meta"]
     for key in ("device", "device_name", "dtype", "versions", "threads", "timestamp", "model", "git"):
         assert key in meta, key
@@ -86,15 +117,17 @@ def test_warm_ups_run_uncounted_and_reports_carry_provenance_and_overall(model, 
     (overall,) = result["overall"]
     assert overall["dataset"] == "overall" and overall["methods"]["sam"]["problems"] == 2
     md = (tmp_path / "out" / "results.md").read_text()
-    assert "| regime | method | a_math.jsonl | b_math.jsonl | Overall |" in md.replace(str(tmp_path) + "/", "")
+    assert "| regime | method | a_math.jsonl | b_math.jsonl | Overall |" in md.replace(
+        str(tmp_path) + "/", ""
+    )
 
 
 def test_the_spectts_preset_runs_on_a_tiny_model_with_every_reference_row_drafting(model, tmp_path):
     """`specscale bench --protocol spectts --limit 1 --model DIR` (with the files the reference rows need)
     completes on the CPU: every reference row proposes draft nodes, results.json records it, and the
     report has its Overall column. Fewer samples and tokens than the protocol's, to keep it short."""
-    from eagle_training import random_head
     from char_tokenizer import save_char_tokenizer
+    from eagle_training import random_head
     from specscale import SuffixAutomaton
     from specscale.bench.runner import SPECTTS_REFERENCE_METHODS
     from specscale.drafters.retrieval import save_store
@@ -119,7 +152,10 @@ def test_the_spectts_preset_runs_on_a_tiny_model_with_every_reference_row_drafti
     assert main(argv) == 0
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     assert {g["dataset"] for g in results["groups"]} == {str(gpqa), _toy(tmp_path, "math", 1)}
-    assert results["meta"]["config"]["prompt_style"] == "raw" and results["meta"]["config"]["feedback"] == "after-think"
+    assert (
+        results["meta"]["config"]["prompt_style"] == "raw"
+        and results["meta"]["config"]["feedback"] == "after-think"
+    )
     for group in results["overall"]:
         for name in SPECTTS_REFERENCE_METHODS:
             assert group["methods"][name]["draft_tokens"] > 0, (group["regime"], name)

@@ -64,7 +64,11 @@ def resolve_device(spec: Any = "auto") -> Any:
         if index and not index.isdigit():
             raise InvalidArgumentError(f"device must be auto, cpu, cuda or cuda:N, got {spec!r}")
         if not torch.cuda.is_available():
-            built = "built without CUDA" if torch.version.cuda is None else f"CUDA {torch.version.cuda}, no GPU visible"
+            built = (
+                "built without CUDA"
+                if torch.version.cuda is None
+                else f"CUDA {torch.version.cuda}, no GPU visible"
+            )
             raise DeviceUnavailableError(
                 f"--device {text}: torch sees no CUDA device here (torch {torch.__version__}, {built}); "
                 "use --device cpu or --device auto"
@@ -117,7 +121,9 @@ def check_attention(spec: str, device: Any = None) -> str | None:
                 "use --attn sdpa"
             )
         if device is not None and resolve_device(device).type != "cuda":
-            raise DeviceUnavailableError("--attn flash_attention_2 runs on CUDA only; use --attn sdpa on the CPU")
+            raise DeviceUnavailableError(
+                "--attn flash_attention_2 runs on CUDA only; use --attn sdpa on the CPU"
+            )
     return spec
 
 

@@ -101,7 +101,6 @@ def load_model(
     :mod:`specscale.device` names them (default: the GPU in bfloat16 where there is one, else the CPU in
     float32; transformers' attention). The model's ``config._name_or_path`` is the directory it came from.
     """
-    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from specscale.device import check_attention, resolve_device, resolve_dtype

@@ -13,7 +13,6 @@ import datetime
 import os
 import platform
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,11 @@ def git_commit(path: str | Path | None = None) -> dict[str, Any] | None:
     where = Path(path) if path is not None else Path(__file__).resolve().parent
     try:
         sha = subprocess.run(
-            ["git", "-C", str(where), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True
+            ["git", "-C", str(where), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
         ).stdout.strip()
         status = subprocess.run(
             ["git", "-C", str(where), "status", "--porcelain", "--untracked-files=no"],

@@ -419,6 +419,7 @@ def run_bench(
     runs: dict[tuple[str, str, str], Any] = {}
     backlog: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     warmed: set[str] = set()
+    ran = 0  # units measured in this session
     try:
         with units_path.open("a", encoding="utf-8") as sink:
             for dname, problem, regime, method in plan:
@@ -452,6 +453,7 @@ def run_bench(
                 sink.flush()
                 os.fsync(sink.fileno())
                 done.add(ukey)
+                ran += 1
                 if on_unit is not None:
                     on_unit(unit)
     finally:
@@ -463,15 +465,32 @@ def run_bench(
         for u in read_units(units_path)
         if _unit_key(u["method"], u["dataset"], u["regime"], u["problem_id"]) in wanted
     ]
-    from specscale.bench.provenance import provenance
-
     meta = {
-        **provenance(model, model_name),
+        **_session_provenance(out, model, model_name, fresh=ran > 0),
         "model": model_name,
         "config": asdict(config),
         "units": len(units),
     }
     return write_reports(units, out, meta, resamples=config.resamples, seed=config.seed, plots=plots)
+
+
+def _session_provenance(out: Path, model: Any, name: str, fresh: bool) -> dict[str, Any]:
+    """The provenance of the last session that measured units in ``out``: gathered now when this one did
+    (and kept in ``provenance.json``), else read back, so a resume with nothing left to run rewrites the
+    reports unchanged."""
+    from specscale.bench.provenance import provenance
+
+    path = out / "provenance.json"
+    if not fresh and path.is_file():
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(saved, dict):
+                return saved
+        except json.JSONDecodeError:
+            pass
+    facts = provenance(model, name)
+    path.write_text(json.dumps(facts, indent=1), encoding="utf-8")
+    return facts
 
 
 def _problems(name: str, config: BenchConfig) -> list[Any]:

@@ -22,7 +22,6 @@ confidence=0.4`` here.
 from __future__ import annotations
 
 from collections.abc import Sequence
-
 from typing import Any
 
 import torch

@@ -181,7 +181,9 @@ class PiaTrie:
             tokens.append(token)
             parents.append(parent)
             if node.children:
-                self._ravel(node.children, len(tokens) - 1, levels - 1, size, min_output, min_mix, tokens, parents)
+                self._ravel(
+                    node.children, len(tokens) - 1, levels - 1, size, min_output, min_mix, tokens, parents
+                )
 
 
 class PiaDrafter(Drafter):

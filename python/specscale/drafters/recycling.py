@@ -17,9 +17,8 @@ nodes at depths 1 to 6, as SpecTTS-Bench runs Token Recycling) and this project'
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import heapq
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np

@@ -144,7 +144,11 @@ class SamDecodingDrafter(Drafter):
     """
 
     def __init__(
-        self, stream: EarliestSuffixStream | None = None, n_predicts: int = 40, alpha: float = 4.0, mode: str = "match"
+        self,
+        stream: EarliestSuffixStream | None = None,
+        n_predicts: int = 40,
+        alpha: float = 4.0,
+        mode: str = "match",
     ) -> None:
         if stream is not None and not isinstance(stream, EarliestSuffixStream):
             raise TypeError(f"stream must be an EarliestSuffixStream or None, got {type(stream).__name__}")
