@@ -168,3 +168,21 @@ def test_the_spectts_preset_runs_on_a_tiny_model_with_every_reference_row_drafti
     # The raw question, no options and no instruction, is what the model read.
     prompt = CharTokenizer().decode(gpqa_units[0]["samples"][0]["prompt_ids"])
     assert prompt == "Which energy difference resolves the two levels?"
+
+
+def test_the_draft_model_and_the_eagle3_head_follow_the_targets_dtype(tmp_path):
+    import torch
+    from eagle_training import random_head
+    from specscale import methods
+
+    target = tiny_model("llama", 97, scale=4.0).to(torch.bfloat16)
+    tiny_model("llama", 97, seed=3).save_pretrained(tmp_path / "draft")  # saved in float32
+    random_head(tiny_model("llama", 97, scale=4.0), seed=1).save_pretrained(tmp_path / "head")
+    settings = methods.settings_map(
+        {"sps": {"draft_model": str(tmp_path / "draft")}, "eagle3": {"head": str(tmp_path / "head")}}
+    )
+    for name in ("sps", "sps+"):
+        drafter = methods.get(name).open(settings, target=target).drafter()
+        assert next(drafter.model.parameters()).dtype == torch.bfloat16, name
+    head = methods.get("eagle3").open(settings, target=target).drafter().head
+    assert head.fc.weight.dtype == torch.bfloat16
