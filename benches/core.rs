@@ -30,6 +30,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use specscale::{Cursor, NgramTrie, SuffixAutomaton};
 
+mod common;
+use common::{sample_cdf, zipf_cdf};
+
 const SEED: u64 = 0x5eed_5ca1e;
 const STREAM_TOKENS: usize = 1_000_000;
 const VOCAB: u32 = 32_000;
@@ -61,23 +64,6 @@ impl Workload {
     fn live_tokens(&self) -> usize {
         self.live.iter().map(Vec::len).sum()
     }
-}
-
-/// Samples `0..cdf.len()` with probabilities proportional to the weights `cdf` accumulates.
-fn sample_cdf(rng: &mut StdRng, cdf: &[f64]) -> usize {
-    let x = rng.random::<f64>() * cdf[cdf.len() - 1];
-    cdf.partition_point(|&c| c <= x).min(cdf.len() - 1)
-}
-
-/// Cumulative Zipf weights `1 / (rank + 1)^s` for `n` ranks.
-fn zipf_cdf(n: usize, s: f64) -> Vec<f64> {
-    let mut acc = 0.0;
-    (0..n)
-        .map(|r| {
-            acc += 1.0 / ((r + 1) as f64).powf(s);
-            acc
-        })
-        .collect()
 }
 
 /// The seeded synthetic workload: `total` stored tokens (exactly) and `LIVE_SEQUENCES` live contexts.
@@ -206,7 +192,7 @@ fn real() -> Result<Workload, String> {
 fn build_sam(w: &Workload) -> SuffixAutomaton {
     let mut sam = SuffixAutomaton::new();
     for s in &w.stored {
-        sam.begin_sequence();
+        sam.begin_sequence().expect("ids left");
         sam.extend(s).expect("stream fits");
     }
     sam
@@ -215,7 +201,7 @@ fn build_sam(w: &Workload) -> SuffixAutomaton {
 fn build_trie(w: &Workload) -> NgramTrie {
     let mut trie = NgramTrie::new(TRIE_ORDER).expect("valid order");
     for s in &w.stored {
-        trie.begin_sequence();
+        trie.begin_sequence().expect("ids left");
         trie.extend(s).expect("stream fits");
     }
     trie

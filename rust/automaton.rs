@@ -1,35 +1,29 @@
-//! [`SuffixAutomaton`]: a generalized suffix automaton over many token sequences, built online, and
-//! the [`Cursor`] that follows a live context through it.
+//! [`SuffixAutomaton`]: a generalized suffix automaton over many token sequences, built online. The
+//! [`Cursor`] that follows a live context through it and drafts lives in [`crate::cursor`].
 //!
 //! The automaton recognizes exactly the substrings of its sequences; a substring never spans two
 //! sequences because every sequence restarts from the root (the online generalized construction).
-//! `push` is amortized O(1). Each state remembers where its most recent occurrence ends (`end`) and
-//! where a different, earlier one ends (`prev_end`), so a draft is a slice of the stored tokens, read
-//! without walking the automaton, and the occurrence the live sequence is writing right now (which has
-//! no continuation yet) never hides an earlier one that does.
+//! `push` is amortized O(1). Each state remembers where its most recent occurrence ends (`end`),
+//! where a different, earlier one ends (`prev_end`) and where its first occurrence ends (`first`), so
+//! a draft is a slice of the stored tokens, read without walking the automaton, and the occurrence the
+//! live sequence is writing right now (which has no continuation yet) never hides an earlier one that
+//! does.
 //!
-//! Memory: four `u32` fields and a 4-byte transition head per state (at most `2n` states for `n`
-//! tokens, about `n` on repetitive text), 12 bytes per transition (at most `3n`), and the 4-byte token
-//! log: 36-60 bytes per stored token in practice. [`SuffixAutomaton::memory_bytes`] reports it exactly.
+//! Memory: five `u32` fields and a 4-byte transition head per state (at most `2n` states for `n`
+//! tokens, about `1.3n` on text), 12 bytes per transition (at most `3n`), and the 4-byte token log:
+//! 40-65 bytes per stored token in practice. [`SuffixAutomaton::memory_bytes`] reports it exactly.
 
+use crate::capacity::{Capacity, Eviction};
 use crate::codec::{Kind, Reader, Writer};
 use crate::draft::DraftTree;
 use crate::error::{invalid, Error, Result};
-use crate::log::{eviction_budget, SequenceLog, BYTE_CHECK_INTERVAL};
+use crate::log::{default_load_limit, rebuild_from, replay, Replay, SequenceLog};
 use crate::transitions::{Transitions, NONE};
 
-const ROOT: u32 = 0;
+pub use crate::cursor::{Cursor, DraftPolicy, DEFAULT_HISTORY};
 
-/// Which stored occurrence a draft continues.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum DraftPolicy {
-    /// Copy the tokens that followed the most recent occurrence of the matched suffix.
-    #[default]
-    MostRecent,
-    /// Walk the automaton, at each step taking the continuation seen most often after the current
-    /// suffix. Needs an automaton built with occurrence counts (`with_counts`).
-    MostFrequent,
-}
+/// The state of the empty string.
+pub(crate) const ROOT: u32 = 0;
 
 /// Occurrence counts per state, kept when the automaton is built `with_counts`.
 ///
@@ -39,9 +33,9 @@ pub enum DraftPolicy {
 /// so their cost amortizes to O(1) per token; between refreshes, states created since have
 /// approximate totals.
 #[derive(Clone, Debug, Default)]
-struct Counts {
-    own: Vec<u32>,
-    total: Vec<u32>,
+pub(crate) struct Counts {
+    pub(crate) own: Vec<u32>,
+    pub(crate) total: Vec<u32>,
     refreshed_at: usize,
 }
 
@@ -50,7 +44,7 @@ struct Counts {
 /// ```
 /// use specscale::SuffixAutomaton;
 /// let mut sam = SuffixAutomaton::new();
-/// sam.begin_sequence();
+/// sam.begin_sequence().unwrap();
 /// sam.extend(&[5, 6, 7, 5, 6, 8]).unwrap();
 /// assert!(sam.contains(&[6, 7, 5]));
 /// let mut cur = sam.cursor();
@@ -61,20 +55,23 @@ struct Counts {
 /// ```
 #[derive(Clone, Debug)]
 pub struct SuffixAutomaton {
-    len: Vec<u32>,
-    link: Vec<u32>,
-    end: Vec<u32>,
-    prev_end: Vec<u32>,
-    trans: Transitions,
-    log: SequenceLog,
+    // The cursor (crate::cursor) reads states, links, occurrences and edges directly.
+    pub(crate) len: Vec<u32>,
+    pub(crate) link: Vec<u32>,
+    pub(crate) end: Vec<u32>,
+    pub(crate) prev_end: Vec<u32>,
+    /// End of the state's first occurrence (its smallest end position), for
+    /// [`DraftPolicy::Earliest`]: exact, since a new state first occurs where it is created and a
+    /// clone where the state it was split from first did.
+    pub(crate) first: Vec<u32>,
+    pub(crate) trans: Transitions,
+    pub(crate) log: SequenceLog,
     /// State of the whole open sequence so far (ROOT right after `begin_sequence`).
     last: u32,
     /// Bumped whenever states are renumbered (rebuild after removal or eviction); cursors resync.
     generation: u64,
-    counts: Option<Counts>,
-    capacity_tokens: Option<usize>,
-    capacity_bytes: Option<usize>,
-    pushes_since_byte_check: u32,
+    pub(crate) counts: Option<Counts>,
+    capacity: Capacity,
 }
 
 impl Default for SuffixAutomaton {
@@ -97,24 +94,24 @@ impl SuffixAutomaton {
             link: Vec::new(),
             end: Vec::new(),
             prev_end: Vec::new(),
+            first: Vec::new(),
             trans: Transitions::default(),
             log: SequenceLog::default(),
             last: ROOT,
             generation: 0,
             counts: counts.then(Counts::default),
-            capacity_tokens: None,
-            capacity_bytes: None,
-            pushes_since_byte_check: 0,
+            capacity: Capacity::default(),
         };
-        sam.add_state(0, NONE, NONE, NONE);
+        sam.add_state(0, NONE, NONE, NONE, NONE);
         sam
     }
 
-    fn add_state(&mut self, len: u32, link: u32, end: u32, prev_end: u32) -> u32 {
+    fn add_state(&mut self, len: u32, link: u32, end: u32, prev_end: u32, first: u32) -> u32 {
         self.len.push(len);
         self.link.push(link);
         self.end.push(end);
         self.prev_end.push(prev_end);
+        self.first.push(first);
         if let Some(c) = &mut self.counts {
             c.own.push(0);
             c.total.push(0);
@@ -139,12 +136,13 @@ impl SuffixAutomaton {
     }
 
     /// Starts a new sequence (a sample, a round, a prompt) and returns its id. Matches never run
-    /// across the boundary: the previous sequence is closed for good.
-    pub fn begin_sequence(&mut self) -> u64 {
+    /// across the boundary: the previous sequence is closed for good. Ids increase and are never
+    /// reused; fails, changing nothing, once all [`crate::log::MAX_SEQUENCE_IDS`] have been issued.
+    pub fn begin_sequence(&mut self) -> Result<u64> {
+        let id = self.log.begin()?;
         self.last = ROOT;
-        let id = self.log.begin();
-        self.enforce_capacity(true);
-        id
+        self.enforce_capacity();
+        Ok(id)
     }
 
     /// Closes the open sequence, if any: the next push starts a new one.
@@ -152,13 +150,45 @@ impl SuffixAutomaton {
         self.log.close();
     }
 
-    /// Appends `token` to the open sequence (opening one if there is none). Amortized O(1).
+    /// Appends `token` to the open sequence (opening one if there is none). Amortized O(1), plus an
+    /// eviction when a capacity is exceeded (see [`Self::set_capacity`]). Fails, changing nothing,
+    /// past [`crate::log::MAX_TOKENS`] tokens.
     pub fn push(&mut self, token: u32) -> Result<()> {
+        self.extend(std::slice::from_ref(&token))
+    }
+
+    /// Appends `tokens` to the open sequence (opening one if there is none). Fails, storing none of
+    /// them, if they would take the automaton past [`crate::log::MAX_TOKENS`] tokens.
+    pub fn extend(&mut self, tokens: &[u32]) -> Result<()> {
+        self.check_extend(tokens.len())?;
         if !self.log.is_open() {
-            self.begin_sequence();
+            self.begin_sequence()?;
         }
+        self.reserve_tokens(tokens.len());
+        for &t in tokens {
+            self.append(t);
+        }
+        Ok(())
+    }
+
+    /// Fails unless `n` more tokens fit (see [`Self::extend`]).
+    pub(crate) fn check_extend(&self, n: usize) -> Result<()> {
+        self.log.check_room(n)
+    }
+
+    /// Makes room ahead of a bulk extend of `n` tokens (about 1.3 states and 1.6 edges per token on
+    /// text), no more than a token capacity lets stay.
+    pub(crate) fn reserve_tokens(&mut self, n: usize) {
+        let kept = self.capacity.tokens().map_or(n, |c| c.min(n));
+        self.reserve(kept.max(2) + kept / 3);
+    }
+
+    /// Appends one token to the open sequence (room checked, a sequence open) and applies the
+    /// capacity. Amortized O(1).
+    #[inline]
+    pub(crate) fn append(&mut self, token: u32) {
         self.reserve(2);
-        let pos = self.log.push(token)?;
+        let pos = self.log.push(token);
         self.extend_state(token, pos);
         if let Some(c) = &mut self.counts {
             c.own[self.last as usize] += 1;
@@ -166,18 +196,7 @@ impl SuffixAutomaton {
                 self.refresh_counts();
             }
         }
-        self.enforce_capacity(false);
-        Ok(())
-    }
-
-    /// Appends `tokens` to the open sequence.
-    pub fn extend(&mut self, tokens: &[u32]) -> Result<()> {
-        // About 1.3 states and 1.6 edges per token on text.
-        self.reserve(tokens.len() + tokens.len() / 3);
-        for &t in tokens {
-            self.push(t)?;
-        }
-        Ok(())
+        self.enforce_capacity();
     }
 
     /// Makes room for `states` more states, growing by half (not doubling, as `Vec::push` would) so
@@ -193,6 +212,7 @@ impl SuffixAutomaton {
             &mut self.link,
             &mut self.end,
             &mut self.prev_end,
+            &mut self.first,
         ] {
             v.reserve_exact(grow);
         }
@@ -215,7 +235,7 @@ impl SuffixAutomaton {
             }
             return;
         }
-        let cur = self.add_state(self.len[last as usize] + 1, NONE, pos, NONE);
+        let cur = self.add_state(self.len[last as usize] + 1, NONE, pos, NONE, pos);
         let mut p = last;
         // Walk up the suffix path adding `token -> cur` until a state already has a `token` edge.
         let mut found = None;
@@ -250,6 +270,7 @@ impl SuffixAutomaton {
             self.link[qi],
             self.end[qi],
             self.prev_end[qi],
+            self.first[qi],
         );
         self.trans.copy_edges(q, clone);
         if let Some(c) = &mut self.counts {
@@ -364,100 +385,60 @@ impl SuffixAutomaton {
             .collect::<Result<Vec<_>>>()?;
         indices.sort_unstable();
         indices.dedup();
-        self.log.remove_indices(&indices);
-        self.rebuild();
+        self.remove_indices(&indices);
         Ok(())
+    }
+
+    /// Removes the sequences at `indices` of the log (sorted, unique) with one rebuild.
+    pub(crate) fn remove_indices(&mut self, indices: &[usize]) {
+        self.log.remove_indices(indices);
+        self.rebuild();
     }
 
     /// Removes every sequence (ids keep counting up).
     pub fn clear(&mut self) {
         let all: Vec<usize> = (0..self.log.sequences().len()).collect();
-        self.log.remove_indices(&all);
-        self.rebuild();
+        self.remove_indices(&all);
     }
 
-    /// Evicts the oldest sequences whenever the store holds more than `tokens` tokens or more than
-    /// `bytes` bytes (`None` lifts a bound), down to 3/4 of the bound so rebuilds amortize. The open
-    /// sequence is never evicted: a single sequence larger than the bound stays.
+    /// Bounds the automaton to `tokens` tokens and/or `bytes` heap bytes (`None` lifts a bound) by
+    /// the rule of [`crate::capacity`]: past a bound the oldest sequences are evicted down to half of
+    /// it, and an open sequence that alone exceeds it keeps its most recent tokens. Each eviction
+    /// rebuilds what stays: O(capacity), one replayed token per pushed token amortized.
+    /// Fails, changing nothing, if a bound is 0.
     pub fn set_capacity(&mut self, tokens: Option<usize>, bytes: Option<usize>) -> Result<()> {
-        if tokens == Some(0) || bytes == Some(0) {
-            return Err(invalid(
-                "capacity",
-                "must be positive (or None for no bound)",
-            ));
-        }
-        self.capacity_tokens = tokens;
-        self.capacity_bytes = bytes;
-        self.enforce_capacity(true);
+        self.capacity = Capacity::new(tokens, bytes)?;
+        self.enforce_capacity();
         Ok(())
     }
 
     /// The bounds set by [`Self::set_capacity`].
     pub fn capacity(&self) -> (Option<usize>, Option<usize>) {
-        (self.capacity_tokens, self.capacity_bytes)
+        (self.capacity.tokens(), self.capacity.bytes())
     }
 
-    fn enforce_capacity(&mut self, check_bytes_now: bool) {
-        let over_tokens = self.capacity_tokens.is_some_and(|c| self.num_tokens() > c);
-        let mut over_bytes = false;
-        if let Some(cap) = self.capacity_bytes {
-            self.pushes_since_byte_check += 1;
-            if check_bytes_now || self.pushes_since_byte_check >= BYTE_CHECK_INTERVAL {
-                self.pushes_since_byte_check = 0;
-                over_bytes = self.memory_bytes() > cap;
-            }
-        }
-        if !(over_tokens || over_bytes) {
-            return;
-        }
-        let budget = eviction_budget(
-            self.capacity_tokens,
-            self.capacity_bytes,
-            self.memory_bytes(),
-            self.num_tokens(),
-        );
-        let evict = self.log.oldest_over_budget(budget);
-        if !evict.is_empty() {
-            self.log.remove_indices(&evict);
-            self.rebuild();
+    #[inline]
+    fn enforce_capacity(&mut self) {
+        if let Some(e) = self.capacity.plan(&self.log, || self.memory_bytes()) {
+            self.evict(&e);
         }
     }
 
-    /// Rebuilds all states from the log, keeping sequence ids and the open sequence.
+    /// Applies an eviction (planned by this automaton's capacity or its store scope's) with one
+    /// rebuild of what stays. O(tokens kept).
+    pub(crate) fn evict(&mut self, e: &Eviction) {
+        self.log.evict(e);
+        self.rebuild();
+    }
+
+    /// Rebuilds all states from the log, keeping sequence ids and the open sequence; cursors resync.
     fn rebuild(&mut self) {
         let log = std::mem::take(&mut self.log);
         let mut fresh = SuffixAutomaton::with_options(self.counts.is_some());
-        fresh.capacity_tokens = self.capacity_tokens;
-        fresh.capacity_bytes = self.capacity_bytes;
         fresh.generation = self.generation + 1;
-        fresh.replay(&log);
+        rebuild_from(&mut fresh, &log);
+        fresh.capacity = self.capacity;
         *self = fresh;
-    }
-
-    /// Appends every sequence of `log` (with its id), leaving the last one open if it was.
-    fn replay(&mut self, log: &SequenceLog) {
-        let (cap_t, cap_b) = (self.capacity_tokens.take(), self.capacity_bytes.take());
-        for (i, info) in log.sequences().iter().enumerate() {
-            self.last = ROOT;
-            self.log.begin_with_id(info.id);
-            for &t in log.sequence_tokens(i) {
-                let pos = self.log.push(t).expect("replayed log fits");
-                self.extend_state(t, pos);
-                if let Some(c) = &mut self.counts {
-                    c.own[self.last as usize] += 1;
-                }
-            }
-        }
-        // Ids are never reused, even those of sequences removed at the end.
-        self.log.set_next_id(log.next_id());
-        if !log.is_open() {
-            self.log.close();
-            self.last = ROOT;
-        }
-        self.refresh_counts();
-        self.shrink_to_fit();
-        self.capacity_tokens = cap_t;
-        self.capacity_bytes = cap_b;
     }
 
     /// Releases spare capacity of every array.
@@ -466,6 +447,7 @@ impl SuffixAutomaton {
         self.link.shrink_to_fit();
         self.end.shrink_to_fit();
         self.prev_end.shrink_to_fit();
+        self.first.shrink_to_fit();
         self.trans.shrink_to_fit();
         self.log.shrink_to_fit();
         if let Some(c) = &mut self.counts {
@@ -483,7 +465,8 @@ impl SuffixAutomaton {
         (self.len.capacity()
             + self.link.capacity()
             + self.end.capacity()
-            + self.prev_end.capacity())
+            + self.prev_end.capacity()
+            + self.first.capacity())
             * 4
             + self.trans.memory_bytes()
             + self.log.memory_bytes()
@@ -520,20 +503,36 @@ impl SuffixAutomaton {
 
     pub(crate) fn write(&self, w: &mut Writer) {
         w.u8(self.counts.is_some() as u8);
-        w.u64(self.capacity_tokens.map_or(0, |c| c as u64));
-        w.u64(self.capacity_bytes.map_or(0, |c| c as u64));
+        write_capacity(w, &self.capacity, true);
         self.log.write(w);
     }
 
-    /// Restores an automaton written by [`Self::to_bytes`]. Fails on truncated or altered bytes.
+    /// Restores an automaton written by [`Self::to_bytes`]. Fails with [`Error::Corrupt`] (or
+    /// `Truncated`, `Version`) on bytes that are not such an automaton, and with
+    /// [`Error::InvalidArgument`] if it would take more than [`crate::log::default_load_limit`] bytes.
+    /// O(tokens).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        Self::from_bytes_with_limit(bytes, default_load_limit(bytes.len()))
+    }
+
+    /// [`Self::from_bytes`] with an explicit bound on the memory the loaded automaton may take.
+    pub fn from_bytes_with_limit(bytes: &[u8], max_bytes: usize) -> Result<Self> {
         let mut r = Reader::open(bytes, Kind::Automaton)?;
-        let sam = Self::read(&mut r)?;
+        let sam = Self::read(&mut r, max_bytes)?;
         r.finish()?;
         Ok(sam)
     }
 
-    pub(crate) fn read(r: &mut Reader) -> Result<Self> {
+    /// Reads what [`Self::write`] wrote, checking the counts flag, the capacities (the stored tokens
+    /// fit the token bound) and the log before building anything.
+    pub(crate) fn read(r: &mut Reader, max_bytes: usize) -> Result<Self> {
+        let (counts, capacity, log) = Self::read_parts(r)?;
+        check_within_capacity(&capacity, &log)?;
+        Self::from_parts(counts, capacity, &log, max_bytes)
+    }
+
+    /// The counts flag, capacity and log [`Self::write`] wrote, each checked on its own.
+    pub(crate) fn read_parts(r: &mut Reader) -> Result<(bool, Capacity, SequenceLog)> {
         let counts = match r.u8()? {
             0 => false,
             1 => true,
@@ -543,346 +542,89 @@ impl SuffixAutomaton {
                 })
             }
         };
-        let cap = |v: u64| (v != 0).then_some(v as usize);
-        let capacity_tokens = cap(r.u64()?);
-        let capacity_bytes = cap(r.u64()?);
+        let capacity = read_capacity(r, true)?;
         let log = SequenceLog::read(r)?;
+        Ok((counts, capacity, log))
+    }
+
+    /// Builds the automaton of a checked log, failing once it takes more than `max_bytes`.
+    pub(crate) fn from_parts(
+        counts: bool,
+        capacity: Capacity,
+        log: &SequenceLog,
+        max_bytes: usize,
+    ) -> Result<Self> {
         let mut sam = SuffixAutomaton::with_options(counts);
-        sam.replay(&log);
-        sam.capacity_tokens = capacity_tokens;
-        sam.capacity_bytes = capacity_bytes;
+        replay(&mut sam, log, max_bytes)?;
+        sam.capacity = capacity;
         Ok(sam)
     }
 }
 
-/// Follows a live context through a [`SuffixAutomaton`], one token at a time, always knowing the
-/// longest suffix of the context that occurs in the automaton (`match_length`) and its state.
-///
-/// Advancing is amortized O(1) per token. A cursor holds no reference to its automaton: pass the same
-/// automaton to every call. If the automaton grows between calls the cursor stays valid; if it is
-/// rebuilt (removal, eviction) the cursor re-reads the last `history_limit` tokens of its context.
-#[derive(Clone, Debug)]
-pub struct Cursor {
-    state: u32,
-    length: u32,
-    generation: u64,
-    history: std::collections::VecDeque<u32>,
-    history_limit: usize,
-}
+impl Replay for SuffixAutomaton {
+    fn replay_begin(&mut self, id: u64) {
+        self.last = ROOT;
+        self.log.begin_with_id(id);
+    }
 
-/// Tokens of context a cursor keeps to resync after its automaton is rebuilt.
-pub const DEFAULT_HISTORY: usize = 1 << 14;
-
-impl Cursor {
-    /// A cursor at the empty context of `sam`.
-    pub fn new(sam: &SuffixAutomaton) -> Self {
-        Cursor {
-            state: ROOT,
-            length: 0,
-            generation: sam.generation,
-            history: Default::default(),
-            history_limit: DEFAULT_HISTORY,
+    fn replay_push(&mut self, token: u32) {
+        let pos = self.log.push(token);
+        self.extend_state(token, pos);
+        if let Some(c) = &mut self.counts {
+            c.own[self.last as usize] += 1;
         }
     }
 
-    /// Length of the longest suffix of the context that occurs in the automaton.
-    pub fn match_length(&self) -> u32 {
-        self.length
+    fn replay_end(&mut self, next_id: u64, open: bool) {
+        // Ids are never reused, even those of sequences removed at the end.
+        self.log.set_next_id(next_id);
+        if !open {
+            self.log.close();
+            self.last = ROOT;
+        }
+        self.refresh_counts();
+        self.shrink_to_fit();
     }
 
-    /// Forgets the context.
-    pub fn reset(&mut self, sam: &SuffixAutomaton) {
-        *self = Cursor {
-            history_limit: self.history_limit,
-            ..Cursor::new(sam)
-        };
-    }
-
-    /// Brings the cursor's state up to date with changes of `sam` since the last call.
-    #[inline]
-    fn sync(&mut self, sam: &SuffixAutomaton) {
-        if self.generation != sam.generation {
-            let history: Vec<u32> = self.history.drain(..).collect();
-            self.reset(sam);
-            for t in history {
-                self.advance(sam, t);
-            }
-            return;
-        }
-        // A split may have moved the shorter strings of our state to a new clone: follow links while
-        // the match is no longer than the link's longest string.
-        while self.state != ROOT && sam.len[sam.link[self.state as usize] as usize] >= self.length {
-            self.state = sam.link[self.state as usize];
-        }
-    }
-
-    /// Appends `token` to the context. Amortized O(1).
-    pub fn advance(&mut self, sam: &SuffixAutomaton, token: u32) {
-        self.sync(sam);
-        if self.history.len() == self.history_limit {
-            self.history.pop_front();
-        }
-        self.history.push_back(token);
-        let (mut s, mut l) = (self.state, self.length);
-        loop {
-            if let Some(next) = sam.trans.get(s, token) {
-                s = next;
-                l += 1;
-                break;
-            }
-            if s == ROOT {
-                l = 0;
-                break;
-            }
-            s = sam.link[s as usize];
-            l = sam.len[s as usize];
-        }
-        self.state = s;
-        self.length = l;
-    }
-
-    /// Appends `tokens` to the context.
-    pub fn extend(&mut self, sam: &SuffixAutomaton, tokens: &[u32]) {
-        for &t in tokens {
-            self.advance(sam, t);
-        }
-    }
-
-    /// Drafts up to `max_tokens` tokens with [`DraftPolicy::MostRecent`]; see [`Self::draft_with`].
-    pub fn draft(&mut self, sam: &SuffixAutomaton, max_tokens: usize, min_match: u32) -> DraftTree {
-        self.draft_with(sam, max_tokens, min_match, DraftPolicy::MostRecent)
-            .expect("most-recent drafting cannot fail")
-    }
-
-    /// Drafts a chain of up to `max_tokens` tokens that continue the longest suffix of the context
-    /// that has a continuation in the automaton and is at least `min_match` long (empty draft
-    /// otherwise). The draft's `match_length` is that suffix's length. O(max_tokens) plus, rarely,
-    /// a walk up suffix links past occurrences that end their sequence.
-    pub fn draft_with(
-        &mut self,
-        sam: &SuffixAutomaton,
-        max_tokens: usize,
-        min_match: u32,
-        policy: DraftPolicy,
-    ) -> Result<DraftTree> {
-        self.sync(sam);
-        if max_tokens == 0 {
-            return Ok(DraftTree::empty());
-        }
-        let (mut s, mut l) = (self.state, self.length);
-        while s != ROOT && l >= min_match.max(1) {
-            let draft = match policy {
-                DraftPolicy::MostRecent => self.read_continuation(sam, s, max_tokens),
-                DraftPolicy::MostFrequent => {
-                    let counts = sam.counts.as_ref().ok_or_else(|| {
-                        invalid(
-                            "policy",
-                            "'frequent' drafting needs an automaton built with counts=True",
-                        )
-                    })?;
-                    walk_most_frequent(sam, counts, s, max_tokens)
-                }
-            };
-            if let Some(mut d) = draft {
-                d.match_length = l;
-                return Ok(d);
-            }
-            s = sam.link[s as usize];
-            l = sam.len[s as usize];
-        }
-        Ok(DraftTree::empty())
-    }
-
-    /// Tokens after the most recent recorded occurrence of `s` that has any, if one does.
-    fn read_continuation(
-        &self,
-        sam: &SuffixAutomaton,
-        s: u32,
-        max_tokens: usize,
-    ) -> Option<DraftTree> {
-        let tokens = sam.log.tokens();
-        for e in [sam.end[s as usize], sam.prev_end[s as usize]] {
-            if e == NONE {
-                continue;
-            }
-            let stop = sam.log.sequence_end(e) as usize;
-            let from = e as usize + 1;
-            if from < stop {
-                let to = stop.min(from + max_tokens);
-                return Some(DraftTree::chain(tokens[from..to].to_vec()));
-            }
-        }
-        None
+    fn memory_bytes(&self) -> usize {
+        SuffixAutomaton::memory_bytes(self)
     }
 }
 
-impl Cursor {
-    /// A draft tree of at most `budget` nodes, `depth` levels and `k` children per node, continuing
-    /// the longest suffix of the context (at least `min_match` long) that has a continuation: each
-    /// node's score is the product of the conditional frequencies of the transitions on its path, and
-    /// nodes are taken best first (REST-style retrieval drafting). Needs an automaton built with
-    /// counts; without them the tree is the most-recent chain. O(budget * (k + log budget)) plus the
-    /// out-degree of the visited states.
-    pub fn draft_tree(
-        &mut self,
-        sam: &SuffixAutomaton,
-        k: usize,
-        depth: usize,
-        budget: usize,
-        min_match: u32,
-    ) -> Result<DraftTree> {
-        if k == 0 {
-            return Err(invalid("k", "must be at least 1"));
-        }
-        let Some(counts) = sam.counts.as_ref() else {
-            return Ok(self.draft(sam, budget.min(depth), min_match));
-        };
-        self.sync(sam);
-        let (mut s, mut l) = (self.state, self.length);
-        while s != ROOT && l >= min_match.max(1) && sam.trans.is_leaf(s) {
-            s = sam.link[s as usize];
-            l = sam.len[s as usize];
-        }
-        let mut tree = DraftTree::empty();
-        if s == ROOT || l < min_match.max(1) || budget == 0 || depth == 0 {
-            return Ok(tree);
-        }
-        tree.match_length = l;
-        let mut heap = std::collections::BinaryHeap::new();
-        let mut seq = 0u32;
-        let mut node_depth: Vec<usize> = Vec::new();
-        push_branches(sam, counts, s, -1, 1.0, k, &mut seq, &mut heap);
-        while tree.len() < budget {
-            let Some(TreeCandidate {
-                score,
-                parent,
-                token,
-                state,
-                ..
-            }) = heap.pop()
-            else {
-                break;
-            };
-            let idx = tree.push(token, parent, score);
-            let d = if parent < 0 {
-                1
-            } else {
-                node_depth[parent as usize] + 1
-            };
-            node_depth.push(d);
-            if d < depth {
-                push_branches(
-                    sam, counts, state, idx as i32, score, k, &mut seq, &mut heap,
-                );
-            }
-        }
-        Ok(tree)
+/// Reads a token bound and, if `with_bytes`, a byte bound, as written by [`write_capacity`] (0 = none).
+pub(crate) fn read_capacity(r: &mut Reader, with_bytes: bool) -> Result<Capacity> {
+    let mut bound = |what: &str| -> Result<Option<usize>> {
+        let v = r.u64()?;
+        let v = usize::try_from(v).map_err(|_| Error::Corrupt {
+            reason: format!("{what} capacity {v} does not fit this machine's address space"),
+        })?;
+        Ok((v != 0).then_some(v))
+    };
+    let tokens = bound("token")?;
+    let bytes = if with_bytes { bound("byte")? } else { None };
+    Capacity::new(tokens, bytes)
+}
+
+/// Writes the bounds [`read_capacity`] reads.
+pub(crate) fn write_capacity(w: &mut Writer, capacity: &Capacity, with_bytes: bool) {
+    w.u64(capacity.tokens().map_or(0, |c| c as u64));
+    if with_bytes {
+        w.u64(capacity.bytes().map_or(0, |c| c as u64));
     }
 }
 
-/// A candidate node of an automaton draft tree.
-struct TreeCandidate {
-    score: f32,
-    seq: u32,
-    parent: i32,
-    token: u32,
-    state: u32,
-}
-
-impl PartialEq for TreeCandidate {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == std::cmp::Ordering::Equal
+/// A structure never holds more tokens than its token bound (evictions run on every push), so a
+/// saved one that does was altered.
+pub(crate) fn check_within_capacity(capacity: &Capacity, log: &SequenceLog) -> Result<()> {
+    match capacity.tokens() {
+        Some(c) if log.tokens().len() > c => Err(Error::Corrupt {
+            reason: format!(
+                "holds {} tokens, more than its token capacity {c}",
+                log.tokens().len()
+            ),
+        }),
+        _ => Ok(()),
     }
-}
-impl Eq for TreeCandidate {}
-impl PartialOrd for TreeCandidate {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for TreeCandidate {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        // Higher score first; equal scores in insertion order, so drafts are deterministic.
-        self.score
-            .total_cmp(&other.score)
-            .then(other.seq.cmp(&self.seq))
-    }
-}
-
-/// Pushes the `k` most frequent transitions of `state` as candidates under `parent`.
-#[allow(clippy::too_many_arguments)]
-fn push_branches(
-    sam: &SuffixAutomaton,
-    counts: &Counts,
-    state: u32,
-    parent: i32,
-    parent_score: f32,
-    k: usize,
-    seq: &mut u32,
-    heap: &mut std::collections::BinaryHeap<TreeCandidate>,
-) {
-    let mut branches: Vec<(u32, u32, u32)> = Vec::new(); // (count, token, target)
-    sam.trans.for_each(state, |token, target| {
-        let c = counts.total[target as usize]
-            .max(counts.own[target as usize])
-            .max(1);
-        branches.push((c, token, target));
-    });
-    let total: u64 = branches.iter().map(|&(c, _, _)| u64::from(c)).sum();
-    branches.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-    for &(c, token, target) in branches.iter().take(k) {
-        let score = parent_score * (c as f32 / total as f32);
-        heap.push(TreeCandidate {
-            score,
-            seq: *seq,
-            parent,
-            token,
-            state: target,
-        });
-        *seq += 1;
-    }
-}
-
-/// Greedy walk from `s` along the most frequent transition; `None` if `s` has no transition.
-fn walk_most_frequent(
-    sam: &SuffixAutomaton,
-    counts: &Counts,
-    mut s: u32,
-    max_tokens: usize,
-) -> Option<DraftTree> {
-    let mut out = Vec::new();
-    let mut scores = Vec::new();
-    while out.len() < max_tokens {
-        let mut best: Option<(u32, u32, u32)> = None; // (count, token, target)
-        let mut sum = 0u64;
-        sam.trans.for_each(s, |token, target| {
-            let c = counts.total[target as usize]
-                .max(counts.own[target as usize])
-                .max(1);
-            sum += u64::from(c);
-            let better = match best {
-                None => true,
-                Some((bc, bt, _)) => c > bc || (c == bc && token < bt),
-            };
-            if better {
-                best = Some((c, token, target));
-            }
-        });
-        let Some((c, token, target)) = best else {
-            break;
-        };
-        out.push(token);
-        scores.push(c as f32 / sum as f32);
-        s = target;
-    }
-    if out.is_empty() {
-        return None;
-    }
-    let n = out.len();
-    Some(
-        DraftTree::new(out, (0..n as i32).map(|i| i - 1).collect(), Some(scores))
-            .expect("a chain is a tree"),
-    )
 }
 
 #[cfg(test)]
@@ -898,7 +640,7 @@ mod tests {
     fn build(seqs: &[Vec<u32>], counts: bool) -> SuffixAutomaton {
         let mut sam = SuffixAutomaton::with_options(counts);
         for s in seqs {
-            sam.begin_sequence();
+            sam.begin_sequence().unwrap();
             sam.extend(s).unwrap();
         }
         sam
@@ -996,9 +738,9 @@ mod tests {
             // The generated text is pushed into the automaton the cursor follows: the draft must still
             // continue an earlier occurrence, never the context's own end.
             let mut sam = SuffixAutomaton::new();
-            sam.begin_sequence();
+            sam.begin_sequence().unwrap();
             sam.extend(&prefix).unwrap();
-            sam.begin_sequence();
+            sam.begin_sequence().unwrap();
             let mut cur = sam.cursor();
             let mut written = Vec::new();
             for &t in &live {
@@ -1083,12 +825,12 @@ mod tests {
     #[test]
     fn most_recent_occurrence_wins() {
         let mut sam = SuffixAutomaton::new();
-        sam.begin_sequence();
+        sam.begin_sequence().unwrap();
         sam.extend(&[1, 2, 3, 9, 1, 2, 4]).unwrap();
         let mut cur = sam.cursor();
         cur.extend(&sam, &[1, 2]);
         assert_eq!(cur.draft(&sam, 3, 1).tokens(), &[4]);
-        sam.begin_sequence();
+        sam.begin_sequence().unwrap();
         sam.extend(&[7, 1, 2, 5, 5]).unwrap();
         assert_eq!(cur.draft(&sam, 3, 1).tokens(), &[5, 5]);
     }
@@ -1097,7 +839,7 @@ mod tests {
     fn most_frequent_continuation_wins() {
         let mut sam = SuffixAutomaton::with_options(true);
         for tail in [[3, 3], [3, 3], [4, 4]] {
-            sam.begin_sequence();
+            sam.begin_sequence().unwrap();
             sam.extend(&[1, 2]).unwrap();
             sam.extend(&tail).unwrap();
         }
@@ -1115,10 +857,12 @@ mod tests {
         assert_eq!(tree.tokens(), &[3, 3, 4, 4]);
         assert_eq!(tree.parents(), &[-1, 0, -1, 2]);
         assert!(tree.scores()[0] > tree.scores()[2]);
+        // The policy is checked whatever the context: an automaton without counts refuses it even
+        // where nothing matches (it used to answer an empty draft there and fail elsewhere).
         assert!(SuffixAutomaton::new()
             .cursor()
             .draft_with(&SuffixAutomaton::new(), 1, 1, DraftPolicy::MostFrequent)
-            .is_ok());
+            .is_err());
     }
 
     #[test]
@@ -1127,7 +871,7 @@ mod tests {
         sam.set_capacity(Some(100), None).unwrap();
         let mut ids = Vec::new();
         for i in 0..20u32 {
-            ids.push(sam.begin_sequence());
+            ids.push(sam.begin_sequence().unwrap());
             sam.extend(&[i; 10]).unwrap();
             assert!(sam.num_tokens() <= 100 + 10);
         }
@@ -1136,7 +880,7 @@ mod tests {
         assert!(sam.remove_sequence(ids[0]).is_err());
         sam.set_capacity(None, Some(4096)).unwrap();
         for _ in 0..50 {
-            sam.begin_sequence();
+            sam.begin_sequence().unwrap();
             sam.extend(&(0..100).collect::<Vec<u32>>()).unwrap();
         }
         assert!(
@@ -1144,5 +888,48 @@ mod tests {
             "{} bytes",
             sam.memory_bytes()
         );
+    }
+
+    #[test]
+    fn an_open_sequence_over_capacity_keeps_its_most_recent_window() {
+        // It used to stay whole: memory grew without bound and every push rescanned the maps.
+        let mut sam = SuffixAutomaton::with_options(true);
+        sam.set_capacity(Some(1000), None).unwrap();
+        let id = sam.begin_sequence().unwrap();
+        let seq: Vec<u32> = (0..20_000u32).map(|i| i % 1500).collect();
+        sam.extend(&seq).unwrap();
+        assert!(sam.num_tokens() <= 1000);
+        assert_eq!(sam.log().sequences()[0].id, id);
+        let kept = sam.log().sequence_tokens(0).to_vec();
+        assert_eq!(kept, seq[seq.len() - kept.len()..]);
+        assert!(sam.contains(&seq[seq.len() - 700..]));
+        assert!(!sam.contains(&[0, 1, 2, 3]) || kept.windows(4).any(|w| w == [0, 1, 2, 3]));
+        // The cursor drafts the window's continuation.
+        let mut cur = sam.cursor();
+        cur.extend(&sam, &seq[seq.len() - 700..seq.len() - 5]);
+        assert_eq!(cur.draft(&sam, 5, 1).tokens(), &seq[seq.len() - 5..]);
+        assert!(sam.memory_bytes() < 200 * 1000);
+        // A byte bound cuts the window too.
+        let mut sam = SuffixAutomaton::new();
+        sam.set_capacity(None, Some(50_000)).unwrap();
+        sam.extend(&seq).unwrap();
+        assert!(sam.memory_bytes() <= 2 * 50_000, "{}", sam.memory_bytes());
+    }
+
+    #[test]
+    fn a_zero_token_draft_reports_the_cursor_match() {
+        let sam = build(&[vec![1, 2, 3]], true);
+        let mut cur = sam.cursor();
+        cur.extend(&sam, &[1, 2]);
+        for policy in [
+            DraftPolicy::MostRecent,
+            DraftPolicy::MostFrequent,
+            DraftPolicy::Earliest,
+        ] {
+            let d = cur.draft_with(&sam, 0, 1, policy).unwrap();
+            assert!(d.is_empty());
+            assert_eq!(d.match_length, cur.match_length());
+        }
+        assert_eq!(cur.draft_tree(&sam, 2, 3, 0, 1).unwrap().match_length, 2);
     }
 }

@@ -117,6 +117,11 @@ impl<'a> Reader<'a> {
                 ),
             });
         }
+        if bytes[7] != 0 {
+            return Err(Error::Corrupt {
+                reason: format!("reserved header byte is {}, expected 0", bytes[7]),
+            });
+        }
         let (body, trailer) = bytes.split_at(bytes.len() - TRAILER_LEN);
         let stored = u32::from_le_bytes(trailer.try_into().expect("4-byte trailer"));
         if crc32fast::hash(body) != stored {
@@ -134,7 +139,7 @@ impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
         if self.buf.len() - self.pos < n {
             return Err(Error::Truncated {
-                needed: self.pos + n + TRAILER_LEN,
+                needed: n.saturating_add(self.pos + TRAILER_LEN),
                 got: self.total,
             });
         }
@@ -165,7 +170,10 @@ impl<'a> Reader<'a> {
         let room = (self.buf.len() - self.pos) / min_item_bytes.max(1);
         if n > room as u64 {
             return Err(Error::Truncated {
-                needed: self.pos + (n as usize).saturating_mul(min_item_bytes) + TRAILER_LEN,
+                needed: usize::try_from(n)
+                    .unwrap_or(usize::MAX)
+                    .saturating_mul(min_item_bytes)
+                    .saturating_add(self.pos + TRAILER_LEN),
                 got: self.total,
             });
         }

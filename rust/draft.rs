@@ -1,6 +1,40 @@
-//! [`DraftTree`]: the one draft type every drafter returns and the verifier consumes.
+//! [`DraftTree`]: the one draft type every drafter returns and the verifier consumes, the size limits
+//! every draft query checks, and the one best-first builder behind every scored draft tree (the
+//! automaton's frequency trees and the n-gram trie's top-k trees).
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
 
 use crate::error::{invalid, Result};
+
+/// Largest draft tree any query builds: its nodes (`budget`) and its levels (`depth`). A verifier
+/// checks a draft in one forward pass, so trees of more than a few hundred nodes buy nothing; the
+/// limit exists so that a size argument can never make a query allocate without bound (the trie's
+/// continuations of cyclic text go on forever, an automaton's branches multiply). Larger values are
+/// refused with [`crate::Error::InvalidArgument`] before anything is allocated. Chains need no such
+/// limit: they are read out of stored sequences and never hold more than those.
+pub const MAX_DRAFT_NODES: usize = 1 << 16;
+
+/// Refuses a draft size argument above [`MAX_DRAFT_NODES`].
+pub(crate) fn check_draft_size(name: &'static str, value: usize) -> Result<()> {
+    if value > MAX_DRAFT_NODES {
+        return Err(invalid(
+            name,
+            format!("must be between 0 and {MAX_DRAFT_NODES}, got {value}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the arguments of a best-first tree query: `k >= 1`, `depth` and `budget` within
+/// [`MAX_DRAFT_NODES`].
+pub(crate) fn check_tree_args(k: usize, depth: usize, budget: usize) -> Result<()> {
+    if k == 0 {
+        return Err(invalid("k", "must be at least 1, got 0"));
+    }
+    check_draft_size("depth", depth)?;
+    check_draft_size("budget", budget)
+}
 
 /// Draft tokens arranged as a tree hanging off the last token of the context.
 ///
@@ -160,6 +194,108 @@ impl DraftTree {
         self.parents.truncate(n);
         self.scores.truncate(n);
     }
+}
+
+/// A child offered by [`best_first`]'s `expand`: its token, its conditional score (the node's score
+/// is its parent's times this) and whatever the caller needs to expand it in turn.
+pub(crate) struct Child<S> {
+    pub token: u32,
+    pub score: f32,
+    pub state: S,
+}
+
+/// A candidate node: popped best score first; equal scores in the order they were offered, so drafts
+/// are deterministic.
+struct Candidate<S> {
+    score: f32,
+    seq: u64,
+    parent: i32,
+    depth: u32,
+    token: u32,
+    state: S,
+}
+
+impl<S> PartialEq for Candidate<S> {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl<S> Eq for Candidate<S> {}
+impl<S> PartialOrd for Candidate<S> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl<S> Ord for Candidate<S> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.score
+            .total_cmp(&other.score)
+            .then(other.seq.cmp(&self.seq))
+    }
+}
+
+/// Grows a draft tree best first: the root's children, then repeatedly the best candidate anywhere
+/// (score = product of the conditional scores on its path) joins the tree and, above `depth`, offers
+/// its own children. Stops at `budget` nodes or when no candidate is left.
+///
+/// `expand(tree, node, state, out)` appends the children of `node` (`None` = the context) best first,
+/// at most as many as the caller's branching factor; `tree` holds every node accepted so far, so a
+/// caller can read the path to `node` instead of storing it per candidate.
+///
+/// Cost: `budget` calls of `expand` plus O(log budget) per offered child. Memory: the tree plus at
+/// most `2 * budget` candidates: candidates ranked below the remaining budget can never be taken,
+/// so the heap is cut back to them whenever it doubles (the cut keeps exactly the ones a full heap
+/// would pop, ties included, so the tree is the same).
+pub(crate) fn best_first<S>(
+    depth: usize,
+    budget: usize,
+    root: S,
+    mut expand: impl FnMut(&DraftTree, Option<usize>, &S, &mut Vec<Child<S>>),
+) -> DraftTree {
+    let mut tree = DraftTree::empty();
+    if depth == 0 || budget == 0 {
+        return tree;
+    }
+    let mut heap: BinaryHeap<Candidate<S>> = BinaryHeap::new();
+    let mut children: Vec<Child<S>> = Vec::new();
+    let mut seq = 0u64;
+    let mut offer = |heap: &mut BinaryHeap<Candidate<S>>,
+                     children: &mut Vec<Child<S>>,
+                     parent: i32,
+                     parent_score: f32,
+                     depth: u32| {
+        for c in children.drain(..) {
+            heap.push(Candidate {
+                score: parent_score * c.score,
+                seq,
+                parent,
+                depth,
+                token: c.token,
+                state: c.state,
+            });
+            seq += 1;
+        }
+    };
+    expand(&tree, None, &root, &mut children);
+    offer(&mut heap, &mut children, -1, 1.0, 1);
+    while tree.len() < budget {
+        let Some(c) = heap.pop() else { break };
+        let idx = tree.push(c.token, c.parent, c.score);
+        if (c.depth as usize) < depth {
+            expand(&tree, Some(idx), &c.state, &mut children);
+            offer(&mut heap, &mut children, idx as i32, c.score, c.depth + 1);
+        }
+        let remaining = budget - tree.len();
+        if heap.len() > 2 * remaining + 64 {
+            let mut kept = std::mem::take(&mut heap).into_vec();
+            if remaining < kept.len() {
+                kept.select_nth_unstable_by(remaining, |a, b| b.cmp(a));
+                kept.truncate(remaining);
+            }
+            heap = BinaryHeap::from(kept);
+        }
+    }
+    tree
 }
 
 #[cfg(test)]

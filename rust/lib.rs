@@ -13,9 +13,13 @@
 #![deny(missing_docs)]
 
 pub mod automaton;
+pub mod capacity;
 pub mod codec;
+pub mod cursor;
 pub mod draft;
 pub mod error;
+#[cfg(test)]
+mod fuzz;
 pub mod log;
 pub mod ngram;
 pub mod store;

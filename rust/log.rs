@@ -1,36 +1,23 @@
-//! [`SequenceLog`]: the token sequences a structure was built from, in insertion order.
+//! [`SequenceLog`]: the token sequences a structure was built from, in insertion order, and the one
+//! replay loop that rebuilds a structure from them.
 //!
 //! Every structure keeps its own log: drafts read continuations straight out of it, removal and
 //! eviction rebuild from it, and save/load writes only it (4 bytes a token), because the automaton and
 //! the trie are deterministic functions of their sequences in order.
 
+use crate::capacity::Eviction;
 use crate::codec::{Reader, Writer};
 use crate::error::{invalid, Error, Result};
 
-/// Check a byte capacity every this many pushes: summing hash-map capacities is O(spilled states).
-pub const BYTE_CHECK_INTERVAL: u32 = 4096;
+/// Most tokens one structure holds: 2**28 (268,435,456). Positions, states and edges are `u32`
+/// indices: a suffix automaton has at most about 4 states and 6 transitions per token (plus up to 8
+/// unused list edges per spilled state), which this bound keeps below `u32::MAX`. Such an automaton
+/// takes some 15 GB; a push past the bound fails with [`Error::InvalidArgument`], changing nothing.
+pub const MAX_TOKENS: usize = 1 << 28;
 
-/// After an eviction a structure holds at most this share of its capacity, so that rebuilds amortize.
-pub const EVICT_TO: f64 = 0.75;
-
-/// The token count to evict down to under a token and/or byte capacity, given the structure's current
-/// bytes per token (a byte bound is turned into tokens with it).
-pub fn eviction_budget(
-    capacity_tokens: Option<usize>,
-    capacity_bytes: Option<usize>,
-    memory_bytes: usize,
-    num_tokens: usize,
-) -> f64 {
-    let per_token = memory_bytes as f64 / num_tokens.max(1) as f64;
-    let mut budget = f64::INFINITY;
-    if let Some(c) = capacity_tokens {
-        budget = budget.min(c as f64 * EVICT_TO);
-    }
-    if let Some(c) = capacity_bytes {
-        budget = budget.min(c as f64 * EVICT_TO / per_token.max(1.0));
-    }
-    budget
-}
+/// Sequence ids are below 2**56, so that a [`crate::Store`] can carry a scope in an id's top byte and
+/// no id issued by one scope can ever read as another scope's.
+pub const MAX_SEQUENCE_IDS: u64 = 1 << 56;
 
 /// One live sequence: its id and where its tokens start in the log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,7 +29,11 @@ pub struct SequenceInfo {
 }
 
 /// Token sequences stored back to back, with the id and start of each.
-#[derive(Clone, Debug, Default)]
+///
+/// Invariants (checked on load): ids strictly increase and are below `next_id`, which is at most
+/// [`MAX_SEQUENCE_IDS`]; starts never decrease; at most [`MAX_TOKENS`] tokens; `open` only with a
+/// sequence to write to.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SequenceLog {
     tokens: Vec<u32>,
     seqs: Vec<SequenceInfo>,
@@ -73,14 +64,26 @@ impl SequenceLog {
         self.next_id
     }
 
-    /// Starts a new sequence and returns its id. The previous one is closed for good.
-    pub fn begin(&mut self) -> u64 {
+    /// Starts a new sequence and returns its id. The previous one is closed for good. Fails, changing
+    /// nothing, once every id below [`MAX_SEQUENCE_IDS`] has been issued.
+    pub(crate) fn begin(&mut self) -> Result<u64> {
         let id = self.next_id;
+        if id >= MAX_SEQUENCE_IDS {
+            return Err(invalid(
+                "sequence",
+                format!(
+                    "every sequence id below 2**56 has been issued ({MAX_SEQUENCE_IDS} sequences); \
+                     start a new structure"
+                ),
+            ));
+        }
         self.begin_with_id(id);
-        id
+        Ok(id)
     }
 
+    /// Starts a sequence with a given id, which must be at least `next_id` (replays only).
     pub(crate) fn begin_with_id(&mut self, id: u64) {
+        debug_assert!(id < MAX_SEQUENCE_IDS && self.seqs.last().is_none_or(|s| s.id < id));
         self.seqs.push(SequenceInfo {
             id,
             start: self.tokens.len() as u32,
@@ -90,7 +93,7 @@ impl SequenceLog {
     }
 
     /// Closes the open sequence, if any: later pushes need a new `begin`.
-    pub fn close(&mut self) {
+    pub(crate) fn close(&mut self) {
         self.open = false;
     }
 
@@ -98,26 +101,36 @@ impl SequenceLog {
         self.next_id = self.next_id.max(next_id);
     }
 
+    /// Fails, changing nothing, unless `more` tokens fit under [`MAX_TOKENS`]. Structures call it
+    /// before a push or an extend so that a failed call stores nothing.
+    pub(crate) fn check_room(&self, more: usize) -> Result<()> {
+        if more > MAX_TOKENS - self.tokens.len() {
+            return Err(invalid(
+                "tokens",
+                format!(
+                    "a structure holds at most {MAX_TOKENS} tokens; it holds {} and {more} more \
+                     were given",
+                    self.tokens.len()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Reserves room for at least `tokens` more tokens, growing by no more than asked when it must.
-    pub fn reserve_exact(&mut self, tokens: usize) {
+    pub(crate) fn reserve_exact(&mut self, tokens: usize) {
         if self.tokens.capacity() - self.tokens.len() < tokens {
             self.tokens.reserve_exact(tokens);
         }
     }
 
-    /// Appends a token to the open sequence. The caller opens one first.
+    /// Appends a token to the open sequence and returns its position. The caller opens a sequence
+    /// and checks room ([`Self::check_room`]) first.
     #[inline]
-    pub fn push(&mut self, token: u32) -> Result<u32> {
-        debug_assert!(self.open);
-        let pos = self.tokens.len();
-        if pos >= u32::MAX as usize - 1 {
-            return Err(invalid(
-                "tokens",
-                "a structure holds at most 2**32 - 2 tokens",
-            ));
-        }
+    pub(crate) fn push(&mut self, token: u32) -> u32 {
+        debug_assert!(self.open && self.tokens.len() < MAX_TOKENS);
         self.tokens.push(token);
-        Ok(pos as u32)
+        (self.tokens.len() - 1) as u32
     }
 
     /// End (exclusive) of the sequence holding global position `pos`. O(log sequences).
@@ -149,25 +162,9 @@ impl SequenceLog {
         &self.tokens[start..end]
     }
 
-    /// Indices of the oldest sequences to evict so that at most `budget` tokens remain. The open
-    /// sequence is never chosen, so a single sequence larger than the budget stays.
-    pub fn oldest_over_budget(&self, budget: f64) -> Vec<usize> {
-        let candidates = self.seqs.len().saturating_sub(usize::from(self.open));
-        let mut remaining = self.tokens.len();
-        let mut evict = Vec::new();
-        for i in 0..candidates {
-            if remaining as f64 <= budget {
-                break;
-            }
-            remaining -= self.sequence_tokens(i).len();
-            evict.push(i);
-        }
-        evict
-    }
-
     /// Drops the sequences at the given indices (sorted, unique), compacting the tokens.
-    /// If the open sequence is dropped, no sequence is open afterwards.
-    pub fn remove_indices(&mut self, indices: &[usize]) {
+    /// If the open sequence is dropped, no sequence is open afterwards. O(tokens).
+    pub(crate) fn remove_indices(&mut self, indices: &[usize]) {
         let last = self.seqs.len().saturating_sub(1);
         if indices.last() == Some(&last) {
             self.open = false;
@@ -189,6 +186,24 @@ impl SequenceLog {
         }
         self.tokens = tokens;
         self.seqs = seqs;
+    }
+
+    /// Applies an eviction planned by [`crate::capacity::Capacity::plan`]: drops the oldest
+    /// `e.sequences` sequences and the first `e.open_head` tokens of the open one, which keeps its id.
+    /// O(tokens kept) to move them down.
+    pub(crate) fn evict(&mut self, e: &Eviction) {
+        let cut = match self.seqs.get(e.sequences) {
+            Some(s) => s.start as usize + e.open_head,
+            None => self.tokens.len(),
+        };
+        self.tokens.drain(..cut);
+        self.seqs.drain(..e.sequences);
+        if let Some(first) = self.seqs.first_mut() {
+            first.start += e.open_head as u32;
+        }
+        for s in &mut self.seqs {
+            s.start -= cut as u32;
+        }
     }
 
     /// Heap bytes used.
@@ -214,51 +229,179 @@ impl SequenceLog {
         w.u32_slice(&self.tokens);
     }
 
-    /// Reads what [`Self::write`] wrote, validating ids and lengths.
+    /// Reads what [`Self::write`] wrote, checking every invariant of the type before allocating the
+    /// tokens: ids strictly increasing and below `next_id` (at most [`MAX_SEQUENCE_IDS`]), lengths
+    /// summing (without overflow) to at most [`MAX_TOKENS`], the open flag 0 or 1 and only with a
+    /// sequence. Anything else is [`Error::Corrupt`] naming the field.
     pub fn read(r: &mut Reader) -> Result<SequenceLog> {
+        let corrupt = |reason: String| Error::Corrupt { reason };
         let next_id = r.u64()?;
+        if next_id > MAX_SEQUENCE_IDS {
+            return Err(corrupt(format!(
+                "next sequence id {next_id} is above the id limit 2**56"
+            )));
+        }
         let open = match r.u8()? {
             0 => false,
             1 => true,
-            b => {
-                return Err(Error::Corrupt {
-                    reason: format!("open flag is {b}, expected 0 or 1"),
-                })
-            }
+            b => return Err(corrupt(format!("open flag is {b}, expected 0 or 1"))),
         };
         let n = r.len_prefix(16)?;
         let mut seqs = Vec::with_capacity(n);
-        let mut total: u64 = 0;
-        for _ in 0..n {
+        let mut total: usize = 0;
+        for i in 0..n {
             let id = r.u64()?;
             let len = r.u64()?;
-            if seqs.last().is_some_and(|s: &SequenceInfo| s.id >= id) || id >= next_id {
-                return Err(Error::Corrupt {
-                    reason: format!("sequence id {id} out of order"),
-                });
+            if let Some(prev) = seqs.last().map(|s: &SequenceInfo| s.id) {
+                if id <= prev {
+                    return Err(corrupt(format!(
+                        "sequence {i} has id {id}, not above the previous id {prev}"
+                    )));
+                }
             }
-            if total + len >= u32::MAX as u64 - 1 {
-                return Err(Error::Corrupt {
-                    reason: "more tokens than a structure can hold".into(),
-                });
+            if id >= next_id {
+                return Err(corrupt(format!(
+                    "sequence {i} has id {id}, not below the next id {next_id}"
+                )));
             }
+            let end = usize::try_from(len)
+                .ok()
+                .and_then(|len| total.checked_add(len))
+                .filter(|&end| end <= MAX_TOKENS)
+                .ok_or_else(|| {
+                    corrupt(format!(
+                        "sequence {i} has {len} tokens after {total}: more than a structure holds \
+                         ({MAX_TOKENS})"
+                    ))
+                })?;
             seqs.push(SequenceInfo {
                 id,
                 start: total as u32,
             });
-            total += len;
+            total = end;
         }
         if open && seqs.is_empty() {
-            return Err(Error::Corrupt {
-                reason: "open flag set with no sequence".into(),
-            });
+            return Err(corrupt("open flag set with no sequence".into()));
         }
-        let tokens = r.u32_vec(total as usize)?;
+        let tokens = r.u32_vec(total)?;
         Ok(SequenceLog {
             tokens,
             seqs,
             next_id,
             open,
         })
+    }
+}
+
+/// A structure that is a deterministic function of its log: rebuilds and loads replay the log into
+/// an empty one through these calls, the one replay loop ([`replay`]) serving every structure.
+pub(crate) trait Replay {
+    /// Starts sequence `id` (ids come in increasing order).
+    fn replay_begin(&mut self, id: u64);
+    /// Appends a token to the sequence begun last.
+    fn replay_push(&mut self, token: u32);
+    /// Ends the replay: `next_id` and whether the last sequence stays open come from the log.
+    fn replay_end(&mut self, next_id: u64, open: bool);
+    /// Heap bytes held so far (O(1): checked as the replay goes).
+    fn memory_bytes(&self) -> usize;
+}
+
+/// Tokens replayed between two checks of the memory a load may take.
+const REPLAY_CHECK_EVERY: usize = 1 << 14;
+
+/// Replays every sequence of `log` (ids, tokens, the open flag) into the empty `target`. Fails with
+/// [`Error::InvalidArgument`] as soon as `target` takes more than `limit` bytes (checked every
+/// 16,384 tokens, so it never takes much more), leaving `target` half built: callers discard it.
+pub(crate) fn replay<T: Replay>(target: &mut T, log: &SequenceLog, limit: usize) -> Result<()> {
+    let check = |target: &T| {
+        if target.memory_bytes() > limit {
+            return Err(invalid(
+                "data",
+                format!(
+                    "loading it takes more than {limit} bytes (the limit for data of this size; \
+                     see from_bytes_with_limit)"
+                ),
+            ));
+        }
+        Ok(())
+    };
+    for (i, info) in log.sequences().iter().enumerate() {
+        target.replay_begin(info.id);
+        for chunk in log.sequence_tokens(i).chunks(REPLAY_CHECK_EVERY) {
+            for &t in chunk {
+                target.replay_push(t);
+            }
+            check(target)?;
+        }
+    }
+    target.replay_end(log.next_id(), log.is_open());
+    check(target)
+}
+
+/// Replays `log` into `target` with no memory limit: rebuilds of a structure already in memory.
+pub(crate) fn rebuild_from<T: Replay>(target: &mut T, log: &SequenceLog) {
+    // Nothing holds more than usize::MAX bytes, so this replay cannot stop early.
+    let _ = replay(target, log, usize::MAX);
+}
+
+/// Most bytes a structure loaded from `data_len` bytes may take by default: 64 bytes per byte of
+/// data, and at least 1 GiB. A suffix automaton takes at most about 20 bytes per byte of its data;
+/// an n-gram trie up to `5 * (max_order + 1)`, so only tries of high order over varied text can
+/// exceed it (an order-32 trie of 16 MB of tokens expands to 2.7 GB). `from_bytes_with_limit` takes
+/// an explicit bound.
+pub fn default_load_limit(data_len: usize) -> usize {
+    data_len.saturating_mul(64).max(1 << 30)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log_of(seqs: &[&[u32]], open: bool) -> SequenceLog {
+        let mut log = SequenceLog::default();
+        for s in seqs {
+            log.begin().unwrap();
+            for &t in *s {
+                log.push(t);
+            }
+        }
+        if !open {
+            log.close();
+        }
+        log
+    }
+
+    #[test]
+    fn evict_drops_the_oldest_and_cuts_the_open_head() {
+        let mut log = log_of(&[&[1, 2], &[3], &[4, 5, 6, 7]], true);
+        log.evict(&Eviction {
+            sequences: 2,
+            open_head: 1,
+        });
+        assert_eq!(log.tokens(), &[5, 6, 7]);
+        assert_eq!(log.sequences(), &[SequenceInfo { id: 2, start: 0 }]);
+        assert!(log.is_open());
+        let mut log = log_of(&[&[1, 2], &[3], &[4]], false);
+        log.evict(&Eviction {
+            sequences: 1,
+            open_head: 0,
+        });
+        assert_eq!(log.tokens(), &[3, 4]);
+        assert_eq!(
+            log.sequences(),
+            &[
+                SequenceInfo { id: 1, start: 0 },
+                SequenceInfo { id: 2, start: 1 }
+            ]
+        );
+    }
+
+    #[test]
+    fn ids_stop_at_the_limit_instead_of_repeating() {
+        let mut log = SequenceLog::default();
+        log.set_next_id(MAX_SEQUENCE_IDS - 1);
+        assert_eq!(log.begin().unwrap(), MAX_SEQUENCE_IDS - 1);
+        assert!(log.begin().is_err());
+        assert_eq!(log.sequences().len(), 1);
     }
 }

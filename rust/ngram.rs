@@ -11,13 +11,12 @@
 //! Memory: 8 bytes per node plus 12 per edge, at most `max_order + 1` nodes per token and far fewer on
 //! repetitive text. [`NgramTrie::memory_bytes`] reports it.
 
-use std::cmp::Ordering;
-use std::collections::BinaryHeap;
-
+use crate::automaton::{check_within_capacity, read_capacity, write_capacity};
+use crate::capacity::{Capacity, Eviction};
 use crate::codec::{Kind, Reader, Writer};
-use crate::draft::DraftTree;
+use crate::draft::{best_first, check_tree_args, Child, DraftTree};
 use crate::error::{invalid, Error, Result};
-use crate::log::{eviction_budget, SequenceLog};
+use crate::log::{default_load_limit, rebuild_from, replay, Replay, SequenceLog};
 use crate::transitions::Transitions;
 
 const ROOT: u32 = 0;
@@ -29,7 +28,7 @@ pub const MAX_ORDER_LIMIT: u32 = 32;
 /// ```
 /// use specscale::NgramTrie;
 /// let mut trie = NgramTrie::new(2).unwrap();
-/// trie.begin_sequence();
+/// trie.begin_sequence().unwrap();
 /// trie.extend(&[5, 6, 7, 5, 6, 8, 5, 6, 7]).unwrap();
 /// assert_eq!(trie.count(&[5, 6], 7).unwrap(), 2);
 /// let tree = trie.top_continuations(&[9, 5, 6], 2, 3, 8).unwrap();
@@ -46,21 +45,29 @@ pub struct NgramTrie {
     scratch: Vec<u32>,
     /// Tokens subtracted since the last rebuild; their zero-count nodes still take memory.
     dead_tokens: usize,
-    capacity_tokens: Option<usize>,
+    capacity: Capacity,
 }
 
+/// Most nodes a trie holds (node ids are `u32`; the edge arena stays below twice this). A push adds
+/// at most `max_order + 1` nodes; an extend that could pass the bound fails before storing anything.
+pub const MAX_TRIE_NODES: usize = 1 << 31;
+
 impl NgramTrie {
-    /// An empty trie for contexts of up to `max_order` tokens (1..=32).
+    /// An empty trie for contexts of up to `max_order` tokens; fails unless `1 <= max_order <= 32`.
     pub fn new(max_order: u32) -> Result<Self> {
         if max_order == 0 || max_order > MAX_ORDER_LIMIT {
             return Err(invalid(
                 "max_order",
-                format!("{max_order} is outside 1..={MAX_ORDER_LIMIT}"),
+                format!("must be between 1 and {MAX_ORDER_LIMIT}, got {max_order}"),
             ));
         }
+        Ok(Self::empty(max_order))
+    }
+
+    fn empty(max_order: u32) -> Self {
         let mut trans = Transitions::default();
         trans.add_node();
-        Ok(NgramTrie {
+        NgramTrie {
             max_order,
             count: vec![0],
             trans,
@@ -68,8 +75,8 @@ impl NgramTrie {
             active: Vec::with_capacity(max_order as usize),
             scratch: Vec::with_capacity(max_order as usize + 1),
             dead_tokens: 0,
-            capacity_tokens: None,
-        })
+            capacity: Capacity::default(),
+        }
     }
 
     /// Longest context the trie counts continuations for.
@@ -77,12 +84,13 @@ impl NgramTrie {
         self.max_order
     }
 
-    /// Starts a new sequence and returns its id; n-grams never span the boundary.
-    pub fn begin_sequence(&mut self) -> u64 {
+    /// Starts a new sequence and returns its id; n-grams never span the boundary. Fails, changing
+    /// nothing, once all [`crate::log::MAX_SEQUENCE_IDS`] ids have been issued.
+    pub fn begin_sequence(&mut self) -> Result<u64> {
+        let id = self.log.begin()?;
         self.active.clear();
-        let id = self.log.begin();
         self.enforce_capacity();
-        id
+        Ok(id)
     }
 
     /// Closes the open sequence, if any: the next push starts a new one.
@@ -90,25 +98,49 @@ impl NgramTrie {
         self.log.close();
     }
 
-    /// Appends `token` to the open sequence (opening one if there is none). O(max_order).
+    /// Appends `token` to the open sequence (opening one if there is none). O(max_order), plus an
+    /// eviction when the capacity is exceeded.
     pub fn push(&mut self, token: u32) -> Result<()> {
+        self.extend(std::slice::from_ref(&token))
+    }
+
+    /// Appends `tokens` to the open sequence (opening one if there is none). Fails, storing none of
+    /// them, past [`crate::log::MAX_TOKENS`] tokens or if they could take the trie past
+    /// [`MAX_TRIE_NODES`] nodes.
+    pub fn extend(&mut self, tokens: &[u32]) -> Result<()> {
+        self.check_extend(tokens.len())?;
         if !self.log.is_open() {
-            self.begin_sequence();
+            self.begin_sequence()?;
         }
-        self.log.push(token)?;
-        self.add_position(token);
-        if self.capacity_tokens.is_some_and(|c| self.num_tokens() > c) {
-            self.enforce_capacity();
+        for &t in tokens {
+            self.append(t);
         }
         Ok(())
     }
 
-    /// Appends `tokens` to the open sequence.
-    pub fn extend(&mut self, tokens: &[u32]) -> Result<()> {
-        for &t in tokens {
-            self.push(t)?;
+    /// Fails unless `n` more tokens fit (see [`Self::extend`]).
+    pub(crate) fn check_extend(&self, n: usize) -> Result<()> {
+        self.log.check_room(n)?;
+        let worst = n.saturating_mul(self.max_order as usize + 1);
+        if worst > MAX_TRIE_NODES - self.count.len() {
+            return Err(invalid(
+                "tokens",
+                format!(
+                    "{n} more tokens could take this trie past {MAX_TRIE_NODES} nodes (it has {})",
+                    self.count.len()
+                ),
+            ));
         }
         Ok(())
+    }
+
+    /// Appends one token to the open sequence (room checked, a sequence open) and applies the
+    /// capacity. O(max_order).
+    #[inline]
+    pub(crate) fn append(&mut self, token: u32) {
+        self.log.push(token);
+        self.add_position(token);
+        self.enforce_capacity();
     }
 
     fn child_or_insert(&mut self, node: u32, token: u32) -> u32 {
@@ -138,28 +170,24 @@ impl NgramTrie {
         std::mem::swap(&mut self.active, &mut self.scratch);
     }
 
-    /// Subtracts every n-gram of `tokens` (a sequence that was added before).
-    fn subtract(&mut self, tokens: &[u32]) {
-        let order = self.max_order as usize;
-        let mut active: Vec<u32> = Vec::with_capacity(order + 1);
-        for &t in tokens {
-            let mut next = Vec::with_capacity(order + 1);
-            next.push(
-                self.trans
-                    .get(ROOT, t)
-                    .expect("subtracted n-gram was added"),
-            );
-            for &a in &active {
-                next.push(self.trans.get(a, t).expect("subtracted n-gram was added"));
-            }
+    /// Subtracts every n-gram of the `i`-th sequence that starts at one of its first `starts`
+    /// positions (all of them: the whole sequence), exactly undoing what their pushes added: each
+    /// n-gram is counted once, at its start here and at its end there. O(starts * max_order).
+    fn subtract(&mut self, i: usize, starts: usize) {
+        let seq = self.log.sequence_tokens(i);
+        let n = self.max_order as usize + 1;
+        for p in 0..starts {
             self.count[ROOT as usize] -= 1;
-            for &n in &next {
-                self.count[n as usize] -= 1;
+            let mut node = ROOT;
+            for &t in &seq[p..seq.len().min(p + n)] {
+                node = self
+                    .trans
+                    .get(node, t)
+                    .expect("every stored n-gram has its node");
+                self.count[node as usize] -= 1;
             }
-            next.truncate(order);
-            active = next;
         }
-        self.dead_tokens += tokens.len();
+        self.dead_tokens += starts;
     }
 
     /// Number of stored tokens.
@@ -241,22 +269,20 @@ impl NgramTrie {
         Ok(())
     }
 
-    fn remove_indices(&mut self, indices: &[usize]) {
+    /// Removes the sequences at `indices` of the log (sorted, unique).
+    pub(crate) fn remove_indices(&mut self, indices: &[usize]) {
         if indices.is_empty() {
             return;
         }
         let last = self.log.sequences().len() - 1;
         for &i in indices {
-            let tokens = self.log.sequence_tokens(i).to_vec();
-            self.subtract(&tokens);
+            self.subtract(i, self.log.sequence_tokens(i).len());
         }
         if indices.last() == Some(&last) {
             self.active.clear();
         }
         self.log.remove_indices(indices);
-        if self.dead_tokens > self.num_tokens() {
-            self.rebuild();
-        }
+        self.rebuild_if_mostly_dead();
     }
 
     /// Removes every sequence (ids keep counting up).
@@ -266,62 +292,72 @@ impl NgramTrie {
         self.rebuild();
     }
 
-    /// Evicts the oldest sequences whenever more than `tokens` tokens are stored, down to 3/4 of the
-    /// bound. The open sequence is never evicted.
+    /// Bounds the trie to `tokens` tokens (`None`: unbounded) by the rule of [`crate::capacity`]:
+    /// past the bound the oldest sequences are evicted down to half of it, and an open sequence that
+    /// alone exceeds it keeps its most recent tokens. An eviction subtracts exactly what it drops:
+    /// O(evicted tokens * max_order), plus a rebuild amortized over them. Fails, changing nothing,
+    /// if the bound is 0.
     pub fn set_capacity(&mut self, tokens: Option<usize>) -> Result<()> {
-        if tokens == Some(0) {
-            return Err(invalid(
-                "capacity",
-                "must be positive (or None for no bound)",
-            ));
-        }
-        self.capacity_tokens = tokens;
+        self.capacity = Capacity::new(tokens, None)?;
         self.enforce_capacity();
         Ok(())
     }
 
     /// The token bound set by [`Self::set_capacity`].
     pub fn capacity(&self) -> Option<usize> {
-        self.capacity_tokens
+        self.capacity.tokens()
     }
 
+    #[inline]
     fn enforce_capacity(&mut self) {
-        let Some(cap) = self.capacity_tokens else {
-            return;
-        };
-        if self.num_tokens() <= cap {
+        if let Some(e) = self.capacity.plan(&self.log, || 0) {
+            self.evict(&e);
+        }
+    }
+
+    /// Applies an eviction (planned by this trie's capacity or its store scope's): subtracts the
+    /// n-grams that start in what is dropped, or, when it drops at least as many tokens as it keeps
+    /// (a capacity's steady state), rebuilds from what it keeps, which costs no more and leaves no
+    /// zero-count nodes. O(evicted tokens * max_order) either way, plus moving the kept tokens down.
+    pub(crate) fn evict(&mut self, e: &Eviction) {
+        let log = &self.log;
+        let kept_from = log
+            .sequences()
+            .get(e.sequences)
+            .map_or(log.tokens().len(), |s| s.start as usize + e.open_head);
+        if kept_from >= log.tokens().len() - kept_from {
+            self.log.evict(e);
+            self.rebuild();
             return;
         }
-        let evict = self
-            .log
-            .oldest_over_budget(eviction_budget(Some(cap), None, 0, 0));
-        self.remove_indices(&evict);
+        for i in 0..e.sequences {
+            self.subtract(i, self.log.sequence_tokens(i).len());
+        }
+        if e.open_head > 0 {
+            self.subtract(e.sequences, e.open_head);
+            let window = self.log.sequence_tokens(e.sequences).len() - e.open_head;
+            // Suffixes longer than the window started in the cut head.
+            self.active.truncate(window);
+        }
+        self.log.evict(e);
+        self.rebuild_if_mostly_dead();
+    }
+
+    /// Rebuilds once subtracted tokens outnumber live ones, so zero-count nodes take at most about
+    /// half the memory and rebuilds amortize to O(max_order) per removed token.
+    fn rebuild_if_mostly_dead(&mut self) {
+        if self.dead_tokens > self.num_tokens() {
+            self.rebuild();
+        }
     }
 
     /// Rebuilds the nodes from the log, dropping zero-count nodes. Keeps ids and the open sequence.
     fn rebuild(&mut self) {
         let log = std::mem::take(&mut self.log);
-        let mut fresh = NgramTrie::new(self.max_order).expect("valid order");
-        fresh.replay(&log);
-        fresh.capacity_tokens = self.capacity_tokens;
+        let mut fresh = NgramTrie::empty(self.max_order);
+        rebuild_from(&mut fresh, &log);
+        fresh.capacity = self.capacity;
         *self = fresh;
-    }
-
-    fn replay(&mut self, log: &SequenceLog) {
-        for (i, info) in log.sequences().iter().enumerate() {
-            self.active.clear();
-            self.log.begin_with_id(info.id);
-            for &t in log.sequence_tokens(i) {
-                self.log.push(t).expect("replayed log fits");
-                self.add_position(t);
-            }
-        }
-        self.log.set_next_id(log.next_id());
-        if !log.is_open() {
-            self.log.close();
-            self.active.clear();
-        }
-        self.shrink_to_fit();
     }
 
     /// Releases spare capacity (arrays grow by doubling while sequences are added).
@@ -345,60 +381,90 @@ impl NgramTrie {
 
     pub(crate) fn write(&self, w: &mut Writer) {
         w.u32(self.max_order);
-        w.u64(self.capacity_tokens.map_or(0, |c| c as u64));
+        write_capacity(w, &self.capacity, false);
         self.log.write(w);
     }
 
-    /// Restores a trie written by [`Self::to_bytes`]. Fails on truncated or altered bytes.
+    /// Restores a trie written by [`Self::to_bytes`]. Fails with [`Error::Corrupt`] (or `Truncated`,
+    /// `Version`) on bytes that are not such a trie, and with [`Error::InvalidArgument`] if it would
+    /// take more than [`crate::log::default_load_limit`] bytes (a trie of high order over varied text
+    /// takes up to `5 * (max_order + 1)` times its data). O(tokens * max_order).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        Self::from_bytes_with_limit(bytes, default_load_limit(bytes.len()))
+    }
+
+    /// [`Self::from_bytes`] with an explicit bound on the memory the loaded trie may take.
+    pub fn from_bytes_with_limit(bytes: &[u8], max_bytes: usize) -> Result<Self> {
         let mut r = Reader::open(bytes, Kind::Trie)?;
-        let trie = Self::read(&mut r)?;
+        let trie = Self::read(&mut r, max_bytes)?;
         r.finish()?;
         Ok(trie)
     }
 
-    pub(crate) fn read(r: &mut Reader) -> Result<Self> {
+    /// Reads what [`Self::write`] wrote, checking the order, the capacity (the stored tokens fit it)
+    /// and the log before building anything.
+    pub(crate) fn read(r: &mut Reader, max_bytes: usize) -> Result<Self> {
+        let (order, capacity, log) = Self::read_parts(r)?;
+        check_within_capacity(&capacity, &log)?;
+        Self::from_parts(order, capacity, &log, max_bytes)
+    }
+
+    /// The order, capacity and log [`Self::write`] wrote, each checked on its own.
+    pub(crate) fn read_parts(r: &mut Reader) -> Result<(u32, Capacity, SequenceLog)> {
         let order = r.u32()?;
-        let cap = r.u64()?;
+        if order == 0 || order > MAX_ORDER_LIMIT {
+            return Err(Error::Corrupt {
+                reason: format!("max_order must be between 1 and {MAX_ORDER_LIMIT}, got {order}"),
+            });
+        }
+        let capacity = read_capacity(r, false)?;
         let log = SequenceLog::read(r)?;
-        let mut trie = NgramTrie::new(order).map_err(|_| Error::Corrupt {
-            reason: format!("max_order {order}"),
-        })?;
-        trie.replay(&log);
-        trie.capacity_tokens = (cap != 0).then_some(cap as usize);
+        Ok((order, capacity, log))
+    }
+
+    /// Builds the trie of a checked order and log, failing once it takes more than `max_bytes`.
+    pub(crate) fn from_parts(
+        order: u32,
+        capacity: Capacity,
+        log: &SequenceLog,
+        max_bytes: usize,
+    ) -> Result<Self> {
+        let mut trie = NgramTrie::empty(order);
+        replay(&mut trie, log, max_bytes)?;
+        trie.capacity = capacity;
         Ok(trie)
     }
 }
 
-/// A candidate node of a draft tree under construction.
-struct Candidate {
-    score: f32,
-    /// Insertion order, so that equal scores pop first-come first-served (deterministic drafts).
-    seq: u32,
-    parent: i32,
-    token: u32,
-}
+impl Replay for NgramTrie {
+    fn replay_begin(&mut self, id: u64) {
+        self.active.clear();
+        self.log.begin_with_id(id);
+    }
 
-impl PartialEq for Candidate {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
+    fn replay_push(&mut self, token: u32) {
+        self.log.push(token);
+        self.add_position(token);
     }
-}
-impl Eq for Candidate {}
-impl PartialOrd for Candidate {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
+
+    fn replay_end(&mut self, next_id: u64, open: bool) {
+        self.log.set_next_id(next_id);
+        if !open {
+            self.log.close();
+            self.active.clear();
+        }
+        self.shrink_to_fit();
     }
-}
-impl Ord for Candidate {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.score
-            .total_cmp(&other.score)
-            .then(other.seq.cmp(&self.seq))
+
+    fn memory_bytes(&self) -> usize {
+        NgramTrie::memory_bytes(self)
     }
 }
 
 /// [`NgramTrie::top_continuations`] over the summed counts of several tries (the scopes of a store).
+///
+/// Fails if `k` is 0 or `depth`/`budget` exceed [`crate::draft::MAX_DRAFT_NODES`]. An empty tree
+/// (`budget` or `depth` 0) still reports the matched length of the context's tail.
 pub fn top_continuations_multi(
     tries: &[&NgramTrie],
     context: &[u32],
@@ -406,69 +472,57 @@ pub fn top_continuations_multi(
     depth: usize,
     budget: usize,
 ) -> Result<DraftTree> {
-    if k == 0 {
-        return Err(invalid("k", "must be at least 1"));
-    }
-    let mut tree = DraftTree::empty();
-    if budget == 0 || depth == 0 || tries.is_empty() {
-        return Ok(tree);
+    check_tree_args(k, depth, budget)?;
+    if tries.is_empty() {
+        return Ok(DraftTree::empty());
     }
     let order = tries.iter().map(|t| t.max_order).max().unwrap_or(1) as usize;
-    // The last `order` tokens of context + path, for each tree node (index = node).
-    let tail = |ctx: &[u32]| ctx[ctx.len().saturating_sub(order)..].to_vec();
-    let mut node_tail: Vec<Vec<u32>> = Vec::new();
-    let mut node_depth: Vec<usize> = Vec::new();
-    let mut heap = BinaryHeap::new();
-    let mut seq = 0u32;
-
-    let root_tail = tail(context);
-    let (root_children, matched) = continuations_of(tries, &root_tail, k);
-    tree.match_length = matched as u32;
-    let push_children = |heap: &mut BinaryHeap<Candidate>,
-                         seq: &mut u32,
-                         parent: i32,
-                         parent_score: f32,
-                         children: Vec<(u32, f32)>| {
-        for (token, p) in children {
-            heap.push(Candidate {
-                score: parent_score * p,
-                seq: *seq,
-                parent,
-                token,
-            });
-            *seq += 1;
-        }
-    };
-    push_children(&mut heap, &mut seq, -1, 1.0, root_children);
-    while tree.len() < budget {
-        let Some(c) = heap.pop() else { break };
-        let idx = tree.push(c.token, c.parent, c.score) as i32;
-        let (mut t, d) = if c.parent < 0 {
-            (root_tail.clone(), 1)
-        } else {
-            (
-                node_tail[c.parent as usize].clone(),
-                node_depth[c.parent as usize] + 1,
-            )
-        };
-        t.push(c.token);
-        let t = tail(&t);
-        if d < depth {
-            let (children, _) = continuations_of(tries, &t, k);
-            push_children(&mut heap, &mut seq, idx, c.score, children);
-        }
-        node_tail.push(t);
-        node_depth.push(d);
+    let context = &context[context.len().saturating_sub(order)..];
+    // A node never has more than `budget` children in the tree: offering more is wasted work.
+    let k = k.min(budget.max(1));
+    let mut tail: Vec<u32> = Vec::with_capacity(order);
+    let mut merged: Vec<(u32, u64)> = Vec::new();
+    let mut matched = None;
+    if budget == 0 || depth == 0 {
+        let mut tree = DraftTree::empty();
+        tree.match_length =
+            continuations_of(tries, context, k, &mut merged, &mut Vec::new()) as u32;
+        return Ok(tree);
     }
+    let mut tree = best_first(depth, budget, (), |tree, node, _, out| {
+        // The last `order` tokens of context + path to `node`, read off the tree.
+        tail.clear();
+        let mut n = node;
+        while let Some(i) = n {
+            if tail.len() == order {
+                break;
+            }
+            tail.push(tree.tokens()[i]);
+            n = usize::try_from(tree.parents()[i]).ok();
+        }
+        let from_context = order - tail.len();
+        tail.extend(context.iter().rev().take(from_context));
+        tail.reverse();
+        let m = continuations_of(tries, &tail, k, &mut merged, out);
+        matched.get_or_insert(m);
+    });
+    tree.match_length = matched.unwrap_or(0) as u32;
     Ok(tree)
 }
 
-/// The `k` most frequent continuations (with their conditional frequency) of the longest suffix of
-/// `tail` that some trie has seen continued, summing counts across tries, and that suffix's length.
-fn continuations_of(tries: &[&NgramTrie], tail: &[u32], k: usize) -> (Vec<(u32, f32)>, usize) {
+/// Appends to `out` the `k` most frequent continuations (with their conditional frequency) of the
+/// longest suffix of `tail` that some trie has seen continued, summing counts across tries, and
+/// returns that suffix's length (0 if none). `merged` is scratch space reused across calls.
+fn continuations_of(
+    tries: &[&NgramTrie],
+    tail: &[u32],
+    k: usize,
+    merged: &mut Vec<(u32, u64)>,
+    out: &mut Vec<Child<()>>,
+) -> usize {
     for l in (1..=tail.len()).rev() {
         let suffix = &tail[tail.len() - l..];
-        let mut merged: Vec<(u32, u64)> = Vec::new();
+        merged.clear();
         for trie in tries {
             if l > trie.max_order as usize {
                 continue;
@@ -499,21 +553,20 @@ fn continuations_of(tries: &[&NgramTrie], tail: &[u32], k: usize) -> (Vec<(u32, 
         }
         let total: u64 = merged.iter().map(|&(_, c)| c).sum();
         merged.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        merged.truncate(k);
-        return (
-            merged
-                .into_iter()
-                .map(|(t, c)| (t, c as f32 / total as f32))
-                .collect(),
-            l,
-        );
+        out.extend(merged.iter().take(k).map(|&(token, c)| Child {
+            token,
+            score: c as f32 / total as f32,
+            state: (),
+        }));
+        return l;
     }
-    (Vec::new(), 0)
+    0
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::draft::MAX_DRAFT_NODES;
     use proptest::prelude::*;
 
     fn brute_count(seqs: &[Vec<u32>], ctx: &[u32], t: u32) -> u64 {
@@ -531,7 +584,7 @@ mod tests {
     fn build(seqs: &[Vec<u32>], order: u32) -> NgramTrie {
         let mut trie = NgramTrie::new(order).unwrap();
         for s in seqs {
-            trie.begin_sequence();
+            trie.begin_sequence().unwrap();
             trie.extend(s).unwrap();
         }
         trie
@@ -608,7 +661,7 @@ mod tests {
         let mut trie = NgramTrie::new(3).unwrap();
         trie.set_capacity(Some(50)).unwrap();
         for i in 0..30u32 {
-            trie.begin_sequence();
+            trie.begin_sequence().unwrap();
             trie.extend(&[i, i + 1, i + 2, i + 3, i + 4]).unwrap();
         }
         assert!(trie.num_tokens() <= 55);
@@ -616,5 +669,93 @@ mod tests {
         assert_eq!(trie.count(&[29, 30], 31).unwrap(), 3);
         assert_eq!(trie.count(&[31, 32], 33).unwrap(), 1);
         assert!(trie.num_nodes() < 4 * 2 * 55 + 1);
+    }
+
+    #[test]
+    fn tree_sizes_are_bounded_on_cyclic_text() {
+        // Every context continues: a best-first tree would grow until memory ran out.
+        let trie = build(&[[1, 2, 3].repeat(5)], 2);
+        let huge = 1_000_000_000_000usize;
+        for (depth, budget) in [(huge, huge), (4, huge), (huge, 16)] {
+            match trie.top_continuations(&[1], 3, depth, budget) {
+                Err(Error::InvalidArgument { reason, .. }) => {
+                    assert!(reason.contains("between 0 and 65536"), "{reason}")
+                }
+                other => panic!("expected InvalidArgument, got {other:?}"),
+            }
+        }
+        let tree = trie
+            .top_continuations(&[1], 3, MAX_DRAFT_NODES, MAX_DRAFT_NODES)
+            .unwrap();
+        assert_eq!(tree.len(), MAX_DRAFT_NODES);
+        assert_eq!(tree.depths().iter().max(), Some(&(MAX_DRAFT_NODES as u32)));
+        // An empty tree still reports the matched length.
+        assert_eq!(
+            trie.top_continuations(&[1, 2], 3, 0, 8)
+                .unwrap()
+                .match_length,
+            2
+        );
+    }
+
+    #[test]
+    fn messages_name_the_argument_and_the_range() {
+        let e = NgramTrie::new(40).unwrap_err().to_string();
+        assert_eq!(e, "invalid max_order: must be between 1 and 32, got 40");
+        let e = build(&[vec![1]], 2)
+            .top_continuations(&[1], 0, 2, 2)
+            .unwrap_err();
+        assert_eq!(e.to_string(), "invalid k: must be at least 1, got 0");
+    }
+
+    #[test]
+    fn an_open_sequence_over_capacity_keeps_its_most_recent_window() {
+        let mut trie = NgramTrie::new(3).unwrap();
+        trie.set_capacity(Some(100)).unwrap();
+        trie.begin_sequence().unwrap();
+        let seq: Vec<u32> = (0..1000).collect();
+        trie.extend(&seq).unwrap();
+        assert!(trie.num_tokens() <= 100);
+        let kept = trie.log().sequence_tokens(0).to_vec();
+        assert_eq!(kept, seq[seq.len() - kept.len()..]);
+        // Counts are exactly those of the window, n-grams across the cut included.
+        let fresh = build(std::slice::from_ref(&kept), 3);
+        for w in seq.windows(3) {
+            assert_eq!(
+                trie.count(&w[..2], w[2]).unwrap(),
+                fresh.count(&w[..2], w[2]).unwrap()
+            );
+        }
+        assert_eq!(trie.count(&[], kept[0]).unwrap(), 1);
+        // And pushes continue the window: the n-gram across the last push is counted.
+        trie.push(5000).unwrap();
+        assert_eq!(trie.count(&[998, 999], 5000).unwrap(), 1);
+    }
+
+    #[test]
+    fn small_evictions_subtract_exactly_what_they_drop() {
+        // Keeps more than it drops: subtracted, not rebuilt; equal to a fresh build of what stays.
+        let mut trie = build(
+            &[vec![1, 2, 3], vec![4, 1, 2, 3, 5, 1, 2, 3, 4, 4, 1, 2]],
+            3,
+        );
+        trie.evict(&Eviction {
+            sequences: 1,
+            open_head: 2,
+        });
+        assert!(trie.dead_tokens > 0, "took the subtract path");
+        let kept = vec![2, 3, 5, 1, 2, 3, 4, 4, 1, 2];
+        assert_eq!(trie.log().tokens(), &kept[..]);
+        let fresh = build(std::slice::from_ref(&kept), 3);
+        for ctx in [&[][..], &[2], &[1, 2], &[3, 4, 4], &[4, 1], &[2, 3]] {
+            assert_eq!(
+                trie.continuations(ctx).unwrap(),
+                fresh.continuations(ctx).unwrap()
+            );
+        }
+        // The open window continues: the n-gram across the next push counts.
+        trie.push(3).unwrap();
+        assert_eq!(trie.count(&[4, 1, 2], 3).unwrap(), 1);
+        assert_eq!(trie.count(&[1, 2], 3).unwrap(), 2);
     }
 }

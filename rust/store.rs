@@ -10,11 +10,12 @@
 
 use std::collections::VecDeque;
 
-use crate::automaton::{Cursor, DraftPolicy, SuffixAutomaton};
+use crate::automaton::{read_capacity, write_capacity, Cursor, DraftPolicy, SuffixAutomaton};
+use crate::capacity::Capacity;
 use crate::codec::{Kind, Reader, Writer};
 use crate::draft::DraftTree;
 use crate::error::{invalid, Error, Result};
-use crate::log::{eviction_budget, BYTE_CHECK_INTERVAL};
+use crate::log::{default_load_limit, SequenceLog, MAX_SEQUENCE_IDS};
 use crate::ngram::{top_continuations_multi, NgramTrie};
 
 /// Where a sequence lives, and so how long.
@@ -57,7 +58,14 @@ impl Scope {
 }
 
 /// Store sequence ids carry their scope in the top byte, so `remove_sequence(id)` needs nothing else.
+/// Scope-local ids stay below [`MAX_SEQUENCE_IDS`] = 2**56, so the byte never collides.
 const SCOPE_SHIFT: u32 = 56;
+
+/// The store-wide id of sequence `local` of `scope`.
+fn scope_id(scope: Scope, local: u64) -> u64 {
+    debug_assert!(local < MAX_SEQUENCE_IDS);
+    (scope as u64) << SCOPE_SHIFT | local
+}
 
 /// The scope and the scope-local id of a store-wide sequence id.
 fn split_id(id: u64) -> Result<(Scope, u64)> {
@@ -67,21 +75,78 @@ fn split_id(id: u64) -> Result<(Scope, u64)> {
         2 => Scope::Global,
         _ => return Err(Error::UnknownSequence { id }),
     };
-    Ok((scope, id & ((1 << SCOPE_SHIFT) - 1)))
+    Ok((scope, id & (MAX_SEQUENCE_IDS - 1)))
 }
 
+/// One scope: an automaton and a trie over the same sequences (same ids, same tokens, same open
+/// sequence), kept in step by every write, and one capacity over both. The structures carry no
+/// capacity of their own: the scope evicts from both at once.
 #[derive(Clone, Debug)]
 struct ScopeData {
     automaton: SuffixAutomaton,
     trie: NgramTrie,
-    capacity_tokens: Option<usize>,
-    capacity_bytes: Option<usize>,
-    pushes_since_check: u32,
+    capacity: Capacity,
 }
 
 impl ScopeData {
     fn memory_bytes(&self) -> usize {
         self.automaton.memory_bytes() + self.trie.memory_bytes()
+    }
+
+    fn log(&self) -> &SequenceLog {
+        self.automaton.log()
+    }
+
+    /// Fails, changing nothing, unless `tokens` more tokens in `sequences` new sequences fit both
+    /// structures.
+    fn check_room(&self, tokens: usize, sequences: u64) -> Result<()> {
+        self.automaton.check_extend(tokens)?;
+        self.trie.check_extend(tokens)?;
+        if sequences > MAX_SEQUENCE_IDS - self.log().next_id() {
+            return Err(invalid(
+                "sequence",
+                format!("{sequences} more sequences would take this scope past the id limit 2**56"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn begin_sequence(&mut self) -> Result<u64> {
+        let id = self.automaton.begin_sequence()?;
+        // Same log, same next id: the trie's begin cannot fail where the automaton's did not.
+        let trie_id = self.trie.begin_sequence()?;
+        debug_assert_eq!(id, trie_id, "a scope's structures issue ids in step");
+        self.enforce_capacity();
+        Ok(id)
+    }
+
+    /// Appends `tokens` (room checked) to the open sequence, opening one if there is none; the
+    /// capacity applies after every token, so a long extend never holds more than the bound.
+    fn append(&mut self, tokens: &[u32]) -> Result<()> {
+        if !self.log().is_open() {
+            self.begin_sequence()?;
+        }
+        let kept = self
+            .capacity
+            .tokens()
+            .map_or(tokens.len(), |c| c.min(tokens.len()));
+        self.automaton.reserve_tokens(kept);
+        for &t in tokens {
+            self.automaton.append(t);
+            self.trie.append(t);
+            self.enforce_capacity();
+        }
+        Ok(())
+    }
+
+    fn enforce_capacity(&mut self) {
+        let plan = self.capacity.plan(self.automaton.log(), || {
+            self.automaton.memory_bytes() + self.trie.memory_bytes()
+        });
+        if let Some(e) = plan {
+            self.automaton.evict(&e);
+            self.trie.evict(&e);
+        }
     }
 }
 
@@ -99,9 +164,7 @@ impl Store {
             Ok(ScopeData {
                 automaton: SuffixAutomaton::with_options(counts),
                 trie: NgramTrie::new(max_order)?,
-                capacity_tokens: None,
-                capacity_bytes: None,
-                pushes_since_check: 0,
+                capacity: Capacity::default(),
             })
         };
         Ok(Store {
@@ -127,14 +190,11 @@ impl Store {
         &self.scope(scope).trie
     }
 
-    /// Starts a sequence in `scope` and returns its store-wide id.
-    pub fn begin_sequence(&mut self, scope: Scope) -> u64 {
-        let s = self.scope_mut(scope);
-        let id = s.automaton.begin_sequence();
-        let trie_id = s.trie.begin_sequence();
-        debug_assert_eq!(id, trie_id, "a scope's structures issue ids in step");
-        self.enforce_capacity(scope, true);
-        (scope as u64) << SCOPE_SHIFT | id
+    /// Starts a sequence in `scope` and returns its store-wide id. Fails, changing nothing, once the
+    /// scope has issued 2**56 ids.
+    pub fn begin_sequence(&mut self, scope: Scope) -> Result<u64> {
+        let local = self.scope_mut(scope).begin_sequence()?;
+        Ok(scope_id(scope, local))
     }
 
     /// Appends `token` to the open sequence of `scope`.
@@ -142,29 +202,26 @@ impl Store {
         self.extend(scope, &[token])
     }
 
-    /// Appends `tokens` to the open sequence of `scope` (opening one if there is none).
+    /// Appends `tokens` to the open sequence of `scope` (opening one if there is none). Fails,
+    /// storing none of them, if they do not fit (see [`SuffixAutomaton::extend`],
+    /// [`NgramTrie::extend`]).
     pub fn extend(&mut self, scope: Scope, tokens: &[u32]) -> Result<()> {
-        if !self.scope(scope).automaton.log().is_open() {
-            self.begin_sequence(scope);
-        }
         let s = self.scope_mut(scope);
-        for &t in tokens {
-            s.automaton.push(t)?;
-            s.trie.push(t)?;
-        }
-        s.pushes_since_check = s.pushes_since_check.saturating_add(tokens.len() as u32);
-        self.enforce_capacity(scope, false);
-        Ok(())
+        s.check_room(tokens.len(), u64::from(!s.log().is_open()))?;
+        s.append(tokens)
     }
 
-    /// Removes the sequence `id` (as returned by [`Self::begin_sequence`]).
+    /// Removes the sequence `id` (as returned by [`Self::begin_sequence`]) from both structures of
+    /// its scope: one automaton rebuild.
     pub fn remove_sequence(&mut self, id: u64) -> Result<()> {
         let (scope, local) = split_id(id)?;
         let s = self.scope_mut(scope);
-        s.automaton
-            .remove_sequence(local)
+        let index = s
+            .log()
+            .index_of(local)
             .map_err(|_| Error::UnknownSequence { id })?;
-        s.trie.remove_sequence(local)?;
+        s.automaton.remove_indices(&[index]);
+        s.trie.remove_indices(&[index]);
         Ok(())
     }
 
@@ -175,69 +232,26 @@ impl Store {
         s.trie.clear();
     }
 
-    /// Bounds `scope` to `tokens` tokens and/or `bytes` bytes (automaton + trie); the oldest
-    /// sequences are evicted down to 3/4 of the bound when it is exceeded. The open one stays.
+    /// Bounds `scope` to `tokens` tokens and/or `bytes` bytes (automaton + trie), by the rule of
+    /// [`crate::capacity`] applied to both structures at once: the oldest sequences are evicted
+    /// down to half the bound, and an open sequence that alone exceeds it keeps its most recent
+    /// tokens. Fails, changing nothing, if a bound is 0.
     pub fn set_capacity(
         &mut self,
         scope: Scope,
         tokens: Option<usize>,
         bytes: Option<usize>,
     ) -> Result<()> {
-        if tokens == Some(0) || bytes == Some(0) {
-            return Err(invalid(
-                "capacity",
-                "must be positive (or None for no bound)",
-            ));
-        }
         let s = self.scope_mut(scope);
-        s.capacity_tokens = tokens;
-        s.capacity_bytes = bytes;
-        self.enforce_capacity(scope, true);
+        s.capacity = Capacity::new(tokens, bytes)?;
+        s.enforce_capacity();
         Ok(())
     }
 
     /// The bounds of `scope`.
     pub fn capacity(&self, scope: Scope) -> (Option<usize>, Option<usize>) {
-        let s = self.scope(scope);
-        (s.capacity_tokens, s.capacity_bytes)
-    }
-
-    fn enforce_capacity(&mut self, scope: Scope, check_bytes_now: bool) {
-        let s = self.scope_mut(scope);
-        let tokens = s.automaton.num_tokens();
-        let over_tokens = s.capacity_tokens.is_some_and(|c| tokens > c);
-        let mut over_bytes = false;
-        if s.capacity_bytes.is_some()
-            && (check_bytes_now || s.pushes_since_check >= BYTE_CHECK_INTERVAL)
-        {
-            s.pushes_since_check = 0;
-            over_bytes = s.capacity_bytes.is_some_and(|c| s.memory_bytes() > c);
-        }
-        if !(over_tokens || over_bytes) {
-            return;
-        }
-        let budget = eviction_budget(
-            s.capacity_tokens,
-            s.capacity_bytes,
-            s.memory_bytes(),
-            tokens,
-        );
-        let log = s.automaton.log();
-        let victims: Vec<u64> = log
-            .oldest_over_budget(budget)
-            .into_iter()
-            .map(|i| log.sequences()[i].id)
-            .collect();
-        if !victims.is_empty() {
-            s.automaton
-                .remove_sequences(&victims)
-                .expect("victims are live");
-            for id in victims {
-                s.trie
-                    .remove_sequence(id)
-                    .expect("scope structures hold the same sequences");
-            }
-        }
+        let c = self.scope(scope).capacity;
+        (c.tokens(), c.bytes())
     }
 
     /// Tokens stored in `scope`.
@@ -267,18 +281,18 @@ impl Store {
 
     /// Store-wide ids of the sequences of `scope`, oldest first.
     pub fn sequence_ids(&self, scope: Scope) -> Vec<u64> {
-        self.automaton(scope)
+        self.scope(scope)
             .log()
             .sequences()
             .iter()
-            .map(|s| (scope as u64) << SCOPE_SHIFT | s.id)
+            .map(|s| scope_id(scope, s.id))
             .collect()
     }
 
     /// The tokens of sequence `id` (as returned by [`Self::begin_sequence`]).
     pub fn sequence(&self, id: u64) -> Result<&[u32]> {
         let (scope, local) = split_id(id)?;
-        let log = self.automaton(scope).log();
+        let log = self.scope(scope).log();
         let index = log
             .index_of(local)
             .map_err(|_| Error::UnknownSequence { id })?;
@@ -287,20 +301,25 @@ impl Store {
 
     /// Moves every sequence of `from` into `to` (as new sequences there, oldest first, under `to`'s
     /// capacity) and leaves `from` empty: a problem's family becomes part of the global scope when the
-    /// problem is done. O(tokens moved) insertions.
+    /// problem is done. O(tokens moved) insertions. Fails, changing nothing, if `to` has no room for
+    /// them (checked before anything moves, ignoring what `to`'s capacity would evict meanwhile).
     pub fn promote(&mut self, from: Scope, to: Scope) -> Result<()> {
         if from == to {
-            return Err(invalid("to", "must differ from the scope promoted from"));
+            return Err(invalid(
+                "to",
+                format!(
+                    "must differ from the scope promoted from, got {:?} twice",
+                    to.name()
+                ),
+            ));
         }
-        let moved: Vec<Vec<u32>> = {
-            let log = self.automaton(from).log();
-            (0..log.sequences().len())
-                .map(|i| log.sequence_tokens(i).to_vec())
-                .collect()
-        };
-        for tokens in moved {
-            self.begin_sequence(to);
-            self.extend(to, &tokens)?;
+        let moved = self.scope(from).log().clone();
+        let n = moved.sequences().len();
+        self.scope(to).check_room(moved.tokens().len(), n as u64)?;
+        let dest = self.scope_mut(to);
+        for i in 0..n {
+            dest.begin_sequence()?;
+            dest.append(moved.sequence_tokens(i))?;
         }
         // A later extend of `to` must not continue the last moved sequence.
         self.close_sequence(to);
@@ -324,7 +343,12 @@ impl Store {
         depth: usize,
         budget: usize,
     ) -> Result<DraftTree> {
-        let tries = Scope::ALL.map(|s| self.trie(s));
+        // Empty scopes add nothing but lookups: most runs write only the family scope.
+        let tries: Vec<&NgramTrie> = Scope::ALL
+            .iter()
+            .map(|&s| self.trie(s))
+            .filter(|t| t.num_tokens() > 0)
+            .collect();
         top_continuations_multi(&tries, context, k, depth, budget)
     }
 
@@ -342,40 +366,110 @@ impl Store {
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut w = Writer::new(Kind::Store);
         for s in &self.scopes {
-            w.u64(s.capacity_tokens.map_or(0, |c| c as u64));
-            w.u64(s.capacity_bytes.map_or(0, |c| c as u64));
+            write_capacity(&mut w, &s.capacity, true);
             s.automaton.write(&mut w);
             s.trie.write(&mut w);
         }
         w.finish()
     }
 
-    /// Restores a store written by [`Self::to_bytes`].
+    /// Restores a store written by [`Self::to_bytes`]. Every scope is checked before anything is
+    /// built: its automaton and trie hold the same sequences (ids, tokens, next id, open flag), carry
+    /// no capacity of their own, and fit the scope's token capacity; every scope has the same trie
+    /// order and counts flag. Fails with [`Error::Corrupt`] naming what is wrong, or with
+    /// [`Error::InvalidArgument`] if the store would take more than
+    /// [`crate::log::default_load_limit`] bytes. O(tokens * max_order).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        Self::from_bytes_with_limit(bytes, default_load_limit(bytes.len()))
+    }
+
+    /// [`Self::from_bytes`] with an explicit bound on the memory the loaded store may take.
+    pub fn from_bytes_with_limit(bytes: &[u8], max_bytes: usize) -> Result<Self> {
         let mut r = Reader::open(bytes, Kind::Store)?;
-        let mut read_scope = || -> Result<ScopeData> {
-            let cap = |v: u64| (v != 0).then_some(v as usize);
-            let capacity_tokens = cap(r.u64()?);
-            let capacity_bytes = cap(r.u64()?);
-            let automaton = SuffixAutomaton::read(&mut r)?;
-            let trie = NgramTrie::read(&mut r)?;
-            if automaton.log().tokens() != trie.log().tokens() {
+        let mut parts = Vec::with_capacity(3);
+        for scope in Scope::ALL {
+            let capacity = read_capacity(&mut r, true)?;
+            let automaton = SuffixAutomaton::read_parts(&mut r)?;
+            let trie = NgramTrie::read_parts(&mut r)?;
+            check_scope(scope, &capacity, &automaton, &trie)?;
+            parts.push((capacity, automaton, trie));
+        }
+        r.finish()?;
+        let (counts, order) = (parts[0].1 .0, parts[0].2 .0);
+        for (scope, (_, automaton, trie)) in Scope::ALL.iter().zip(&parts) {
+            if automaton.0 != counts || trie.0 != order {
                 return Err(Error::Corrupt {
-                    reason: "a scope's automaton and trie hold different tokens".into(),
+                    reason: format!(
+                        "the {} scope has counts={} and max_order={}, the request scope \
+                         counts={counts} and max_order={order}; a store's scopes share both",
+                        scope.name(),
+                        automaton.0,
+                        trie.0
+                    ),
                 });
             }
-            Ok(ScopeData {
+        }
+        let mut used = 0usize;
+        let mut scopes = Vec::with_capacity(3);
+        for (capacity, (counts, _, log), (order, _, _)) in parts {
+            let left = max_bytes.saturating_sub(used);
+            let automaton = SuffixAutomaton::from_parts(counts, Capacity::default(), &log, left)?;
+            used += automaton.memory_bytes();
+            let left = max_bytes.saturating_sub(used);
+            let trie = NgramTrie::from_parts(order, Capacity::default(), &log, left)?;
+            used += trie.memory_bytes();
+            scopes.push(ScopeData {
                 automaton,
                 trie,
-                capacity_tokens,
-                capacity_bytes,
-                pushes_since_check: 0,
-            })
-        };
-        let scopes = [read_scope()?, read_scope()?, read_scope()?];
-        r.finish()?;
+                capacity,
+            });
+        }
+        let scopes: [ScopeData; 3] = scopes.try_into().expect("three scopes were read");
         Ok(Store { scopes })
     }
+}
+
+/// The checks [`Store::from_bytes`] makes on one scope's parts before building anything.
+fn check_scope(
+    scope: Scope,
+    capacity: &Capacity,
+    (_, automaton_capacity, automaton): &(bool, Capacity, SequenceLog),
+    (_, trie_capacity, trie): &(u32, Capacity, SequenceLog),
+) -> Result<()> {
+    let corrupt = |what: String| {
+        Err(Error::Corrupt {
+            reason: format!("the {} scope's {what}", scope.name()),
+        })
+    };
+    if !automaton_capacity.is_unbounded() || !trie_capacity.is_unbounded() {
+        return corrupt(
+            "automaton or trie has a capacity of its own; the scope's capacity governs both".into(),
+        );
+    }
+    if automaton.sequences() != trie.sequences() {
+        return corrupt("automaton and trie hold different sequences (ids or lengths)".into());
+    }
+    if automaton.tokens() != trie.tokens() {
+        return corrupt("automaton and trie hold different tokens".into());
+    }
+    if automaton.next_id() != trie.next_id() || automaton.is_open() != trie.is_open() {
+        return corrupt(format!(
+            "automaton and trie disagree on the next id ({} and {}) or the open sequence",
+            automaton.next_id(),
+            trie.next_id()
+        ));
+    }
+    if capacity
+        .tokens()
+        .is_some_and(|c| automaton.tokens().len() > c)
+    {
+        return corrupt(format!(
+            "structures hold {} tokens, more than its token capacity {}",
+            automaton.tokens().len(),
+            capacity.tokens().unwrap_or_default()
+        ));
+    }
+    Ok(())
 }
 
 /// Follows one context through every scope of a [`Store`].
@@ -492,9 +586,8 @@ impl StoreCursor {
         depth: usize,
         budget: usize,
     ) -> Result<DraftTree> {
-        let tries = Scope::ALL.map(|s| store.trie(s));
         let context: Vec<u32> = self.tail.iter().copied().collect();
-        top_continuations_multi(&tries, &context, k, depth, budget)
+        store.top_continuations(&context, k, depth, budget)
     }
 }
 
@@ -505,9 +598,9 @@ mod tests {
     #[test]
     fn scopes_share_drafts_and_clear_independently() {
         let mut store = Store::new(3, false).unwrap();
-        let fam = store.begin_sequence(Scope::Family);
+        let fam = store.begin_sequence(Scope::Family).unwrap();
         store.extend(Scope::Family, &[1, 2, 3, 4, 5, 6]).unwrap();
-        store.begin_sequence(Scope::Request);
+        store.begin_sequence(Scope::Request).unwrap();
         store.extend(Scope::Request, &[9, 9, 1, 2]).unwrap();
         let mut cur = store.cursor();
         cur.extend(&store, &[9, 9, 1, 2]);
@@ -531,9 +624,9 @@ mod tests {
     #[test]
     fn promote_moves_sequences_and_global_bias_prefers_inner_scopes() {
         let mut store = Store::new(3, true).unwrap();
-        store.begin_sequence(Scope::Family);
+        store.begin_sequence(Scope::Family).unwrap();
         store.extend(Scope::Family, &[1, 2, 3, 4, 5]).unwrap();
-        store.begin_sequence(Scope::Family);
+        store.begin_sequence(Scope::Family).unwrap();
         store.extend(Scope::Family, &[7, 8, 9]).unwrap();
         store.promote(Scope::Family, Scope::Global).unwrap();
         assert_eq!(store.num_tokens(Scope::Family), 0);
@@ -547,7 +640,7 @@ mod tests {
         assert!(store.promote(Scope::Global, Scope::Global).is_err());
 
         // Global holds 1 2 3 4 5 (match 3 for context [2,3,4]); family holds a shorter match (2).
-        store.begin_sequence(Scope::Family);
+        store.begin_sequence(Scope::Family).unwrap();
         store.extend(Scope::Family, &[3, 4, 9, 9]).unwrap();
         let mut cur = store.cursor();
         cur.extend(&store, &[2, 3, 4]);
@@ -570,12 +663,72 @@ mod tests {
         let mut store = Store::new(2, false).unwrap();
         store.set_capacity(Scope::Global, Some(40), None).unwrap();
         for i in 0..20u32 {
-            store.begin_sequence(Scope::Global);
+            store.begin_sequence(Scope::Global).unwrap();
             store.extend(Scope::Global, &[i, i, i, i, i]).unwrap();
         }
         assert!(store.num_tokens(Scope::Global) <= 45);
         let (a, t) = (store.automaton(Scope::Global), store.trie(Scope::Global));
         assert_eq!(a.log().sequences(), t.log().sequences());
         assert_eq!(t.count(&[0], 0).unwrap(), 0);
+    }
+
+    #[test]
+    fn store_trees_are_bounded_and_eviction_is_one_step_for_both_structures() {
+        let mut store = Store::new(2, true).unwrap();
+        store.extend(Scope::Request, &[1, 2, 3].repeat(5)).unwrap();
+        let mut cur = store.cursor();
+        cur.extend(&store, &[1, 2]);
+        let huge = 1usize << 40;
+        assert!(cur.draft_tree(&store, 3, huge, huge).is_err());
+        assert!(cur.frequency_tree(&store, 3, huge, huge, 1).is_err());
+        assert!(store.top_continuations(&[1], 3, 4, huge).is_err());
+        let chain = cur.draft(&store, huge, 1, DraftPolicy::Earliest).unwrap();
+        assert_eq!(
+            chain.len(),
+            13,
+            "a chain holds what is stored, whatever is asked"
+        );
+        // Many small sequences evicted by one push: both structures drop the same ones.
+        store
+            .set_capacity(Scope::Global, Some(10_000), None)
+            .unwrap();
+        for i in 0..400u32 {
+            store.begin_sequence(Scope::Global).unwrap();
+            store
+                .extend(Scope::Global, &[i, i + 1, i + 2, 7, 8, 9, i])
+                .unwrap();
+        }
+        store.set_capacity(Scope::Global, Some(100), None).unwrap();
+        assert!(store.num_tokens(Scope::Global) <= 50);
+        let (a, t) = (store.automaton(Scope::Global), store.trie(Scope::Global));
+        assert_eq!(a.log(), t.log());
+        assert_eq!(t.count(&[7, 8], 9).unwrap(), 7);
+        // One open sequence over the capacity keeps its most recent window in both.
+        store.begin_sequence(Scope::Global).unwrap();
+        store
+            .extend(Scope::Global, &(0..1000).collect::<Vec<u32>>())
+            .unwrap();
+        let (a, t) = (store.automaton(Scope::Global), store.trie(Scope::Global));
+        assert_eq!(a.log(), t.log());
+        assert!(a.num_tokens() <= 100 && a.contains(&[997, 998, 999]));
+        assert!(!a.contains(&[0, 1]));
+        let back = Store::from_bytes(&store.to_bytes()).unwrap();
+        assert_eq!(back.to_bytes(), store.to_bytes());
+    }
+
+    #[test]
+    fn ids_carry_their_scope_and_a_failed_promote_changes_nothing() {
+        let mut store = Store::new(2, false).unwrap();
+        let r = store.begin_sequence(Scope::Request).unwrap();
+        let f = store.begin_sequence(Scope::Family).unwrap();
+        assert_eq!((r >> SCOPE_SHIFT, f >> SCOPE_SHIFT), (0, 1));
+        assert_eq!(r & (MAX_SEQUENCE_IDS - 1), f & (MAX_SEQUENCE_IDS - 1));
+        store.extend(Scope::Family, &[4, 5]).unwrap();
+        store.remove_sequence(r).unwrap();
+        assert_eq!(store.sequence(f).unwrap(), &[4, 5]);
+        assert!(matches!(
+            store.remove_sequence(r),
+            Err(Error::UnknownSequence { .. })
+        ));
     }
 }

@@ -6,8 +6,10 @@
 //! edge, no per-node allocation) and spills to its own hash map once its out-degree passes
 //! [`SPILL_DEGREE`]. Lookups cost O(out-degree) up to the spill and O(1) after it.
 
+use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::{BuildHasher, Hasher};
+use std::sync::OnceLock;
 
 /// Out-degree above which a node's edges move from the linked list to a hash map.
 pub const SPILL_DEGREE: u32 = 8;
@@ -18,30 +20,76 @@ pub const NONE: u32 = u32::MAX;
 /// High bit of a node's head: the rest of the word indexes `maps` rather than `edges`.
 const MAP_BIT: u32 = 1 << 31;
 
-/// A fast hasher for `u32` token keys (multiplicative, as in rustc's FxHash). Token ids are not
-/// attacker-controlled keys in a long-lived server map, so DoS resistance is not worth SipHash's cost.
+/// Hashes one token id for the spilled nodes' maps: a 64x64 -> 128-bit multiply of the id (xored with
+/// a per-process random seed) whose halves are folded together, as foldhash and ahash do. Every bit
+/// of the id reaches every bit of the hash, so ids that share their low bits (multiples of 65,536,
+/// say) spread like any others. The plain multiplicative hash used before kept the low bits of the
+/// product, which depend only on the low bits of the id: such ids all fell in one bucket and inserts
+/// ran 6-60x slower, a denial of service by token choice. The seed keeps colliding ids from being
+/// computed offline. Two multiplies and a xor per lookup; outputs never depend on map order (every
+/// reader sorts), so the seed changes nothing observable.
 #[derive(Default, Clone, Copy)]
-pub struct TokenHasher(u64);
+pub struct TokenHasher {
+    seed: u64,
+    value: u64,
+}
+
+const FOLD_MULTIPLIER: u64 = 0x9e37_79b9_7f4a_7c15;
+
+#[inline]
+fn folded_multiply(a: u64, b: u64) -> u64 {
+    let full = u128::from(a) * u128::from(b);
+    (full as u64) ^ ((full >> 64) as u64)
+}
 
 impl Hasher for TokenHasher {
     #[inline]
     fn finish(&self) -> u64 {
-        self.0
+        folded_multiply(self.value ^ self.seed, FOLD_MULTIPLIER)
     }
     #[inline]
     fn write(&mut self, bytes: &[u8]) {
         for &b in bytes {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+            self.value = folded_multiply(self.value ^ u64::from(b), FOLD_MULTIPLIER);
         }
     }
     #[inline]
     fn write_u32(&mut self, i: u32) {
-        self.0 = (self.0.rotate_left(5) ^ u64::from(i)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        self.value = (self.value << 32) ^ u64::from(i);
+    }
+}
+
+/// Builds [`TokenHasher`]s with this process's seed (drawn once from the standard library's random
+/// keys).
+#[derive(Clone, Copy)]
+pub struct TokenHasherBuilder {
+    seed: u64,
+}
+
+impl Default for TokenHasherBuilder {
+    fn default() -> Self {
+        static SEED: OnceLock<u64> = OnceLock::new();
+        let seed = *SEED.get_or_init(|| RandomState::new().build_hasher().finish() | 1);
+        TokenHasherBuilder { seed }
+    }
+}
+
+impl BuildHasher for TokenHasherBuilder {
+    type Hasher = TokenHasher;
+    #[inline]
+    fn build_hasher(&self) -> TokenHasher {
+        TokenHasher {
+            seed: self.seed,
+            value: 0,
+        }
     }
 }
 
 /// Hash map from token id to node index.
-pub type TokenMap = HashMap<u32, u32, BuildHasherDefault<TokenHasher>>;
+pub type TokenMap = HashMap<u32, u32, TokenHasherBuilder>;
+
+/// Bytes one map slot costs: a (key, value) pair plus hashbrown's control byte.
+const MAP_SLOT_BYTES: usize = std::mem::size_of::<(u32, u32)>() + 1;
 
 #[derive(Clone, Copy, Debug)]
 struct Edge {
@@ -54,11 +102,14 @@ struct Edge {
 ///
 /// Invariant: `heads[n]` is `NONE` (no edges), an index into `edges` (the first edge of the list), or
 /// `MAP_BIT | i` with `maps[i]` holding all the node's edges. A node costs 4 bytes plus its edges.
+/// `map_bytes` is the slot bytes of all maps, kept up to date on every insert so that
+/// [`Self::memory_bytes`] is O(1) (capacity bounds check it on every push).
 #[derive(Clone, Debug, Default)]
 pub struct Transitions {
     heads: Vec<u32>,
     edges: Vec<Edge>,
     maps: Vec<TokenMap>,
+    map_bytes: usize,
 }
 
 impl Transitions {
@@ -68,6 +119,7 @@ impl Transitions {
             heads: Vec::with_capacity(nodes),
             edges: Vec::with_capacity(nodes),
             maps: Vec::new(),
+            map_bytes: 0,
         }
     }
 
@@ -127,7 +179,9 @@ impl Transitions {
         let head = self.heads[node as usize];
         if head != NONE && head & MAP_BIT != 0 {
             let map = &mut self.maps[(head & !MAP_BIT) as usize];
+            let before = map.capacity();
             map.insert(token, target);
+            self.map_bytes += (map.capacity() - before) * MAP_SLOT_BYTES;
             return;
         }
         let mut e = head;
@@ -165,6 +219,7 @@ impl Transitions {
             map.insert(edge.token, edge.target);
             e = edge.next;
         }
+        self.map_bytes += map.capacity() * MAP_SLOT_BYTES;
         self.maps.push(map);
         self.heads[node as usize] = MAP_BIT | (self.maps.len() - 1) as u32;
     }
@@ -175,13 +230,16 @@ impl Transitions {
         let head = self.heads[node as usize];
         if head != NONE && head & MAP_BIT != 0 {
             let map = &mut self.maps[(head & !MAP_BIT) as usize];
-            return match map.entry(token) {
+            let before = map.capacity();
+            let found = match map.entry(token) {
                 std::collections::hash_map::Entry::Occupied(e) => Some(*e.get()),
                 std::collections::hash_map::Entry::Vacant(e) => {
                     e.insert(target);
                     None
                 }
             };
+            self.map_bytes += (map.capacity() - before) * MAP_SLOT_BYTES;
+            return found;
         }
         let mut e = head;
         let mut degree = 0;
@@ -226,6 +284,7 @@ impl Transitions {
         }
         if head & MAP_BIT != 0 {
             let map = self.maps[(head & !MAP_BIT) as usize].clone();
+            self.map_bytes += map.capacity() * MAP_SLOT_BYTES;
             self.maps.push(map);
             self.heads[dst as usize] = MAP_BIT | (self.maps.len() - 1) as u32;
         } else {
@@ -266,18 +325,13 @@ impl Transitions {
         }
     }
 
-    /// Heap bytes used (vectors at capacity, hash maps estimated from their capacity).
+    /// Heap bytes used (vectors at capacity, hash maps estimated from their capacity: one slot and
+    /// one control byte per entry they can hold). O(1).
     pub fn memory_bytes(&self) -> usize {
-        let map_bytes: usize = self
-            .maps
-            .iter()
-            // hashbrown: one (key, value) slot plus one control byte per bucket.
-            .map(|m| m.capacity() * (std::mem::size_of::<(u32, u32)>() + 1))
-            .sum();
         self.heads.capacity() * 4
             + self.edges.capacity() * std::mem::size_of::<Edge>()
             + self.maps.capacity() * std::mem::size_of::<TokenMap>()
-            + map_bytes
+            + self.map_bytes
     }
 
     /// Releases spare capacity.
@@ -317,5 +371,25 @@ mod tests {
             seen.insert(tok, n);
         });
         assert_eq!(seen, oracle);
+        // The running map byte count equals a recount.
+        let recount: usize = t.maps.iter().map(|m| m.capacity() * MAP_SLOT_BYTES).sum();
+        assert_eq!(t.map_bytes, recount);
+    }
+
+    #[test]
+    fn ids_sharing_their_low_bits_spread_over_buckets() {
+        // hashbrown picks buckets by the low bits of the hash: ids that differ only in their high
+        // bits must still differ there (the multiplicative hash used before gave them all one bucket).
+        let state = TokenHasherBuilder::default();
+        for shift in [0u32, 8, 16, 20] {
+            let buckets: std::collections::HashSet<u64> = (0..4096u32)
+                .map(|i| state.hash_one(i.wrapping_shl(shift)) & 4095)
+                .collect();
+            assert!(
+                buckets.len() > 2000,
+                "shift {shift}: {} buckets",
+                buckets.len()
+            );
+        }
     }
 }

@@ -17,8 +17,10 @@ from specscale._core import (
 )
 from specscale.errors import (
     CorruptDataError,
+    InternalError,
     InvalidArgumentError,
     InvalidTokenError,
+    SizeLimitError,
     SpecscaleError,
     TokenOverflowError,
     UnknownSequenceError,
@@ -33,8 +35,10 @@ __all__ = [
     "SuffixAutomaton",
     "__version__",
     "CorruptDataError",
+    "InternalError",
     "InvalidArgumentError",
     "InvalidTokenError",
+    "SizeLimitError",
     "SpecscaleError",
     "TokenOverflowError",
     "UnknownSequenceError",

@@ -9,10 +9,14 @@ from typing_extensions import Self
 
 __version__: str
 FORMAT_VERSION: int
+#: The most token ids one call takes (``2**32``); more raise ``SizeLimitError`` before allocating.
+MAX_TOKENS_PER_CALL: int
 
-#: Token ids: a list/iterable of ints, a numpy integer array, or a torch tensor of integers.
+#: Token ids: a list/tuple/range/iterable of ints (not bools), a 1-D integer numpy array (any byte order
+#: or strides), or a 1-D integer torch CPU tensor. Strings, bytes-likes, sets, mappings, 0-d arrays,
+#: masked arrays and bool or float arrays raise ``TypeError``.
 _Tokens = Iterable[int] | npt.NDArray[np.integer[Any]] | Any
-_Policy = Literal["recent", "most_recent", "frequent", "most_frequent"]
+_Policy = Literal["recent", "most_recent", "frequent", "most_frequent", "earliest"]
 _ScopeName = Literal["request", "family", "problem", "global"]
 
 @final
@@ -20,13 +24,14 @@ class DraftTree:
     """Draft tokens arranged as a tree hanging off the last context token.
 
     Node ``i`` proposes ``tokens[i]`` right after ``parents[i]`` (``-1`` = right after the context;
-    parents come before their children). A chain is a tree with one branch.
+    parents come before their children). A chain is a tree with one branch. Immutable, so threads
+    share it freely.
     """
 
     def __new__(
         cls,
         tokens: _Tokens,
-        parents: list[int] | None = None,
+        parents: Iterable[int] | npt.NDArray[np.integer[Any]] | None = None,
         scores: list[float] | None = None,
         match_length: int = 0,
     ) -> Self: ...
@@ -54,7 +59,12 @@ class DraftTree:
 
 @final
 class SuffixAutomaton:
-    """A generalized suffix automaton over token sequences, growing one token at a time."""
+    """A generalized suffix automaton over token sequences, growing one token at a time.
+
+    Thread-safe: any number of threads may draft, query and save at once; a change (``extend``,
+    ``push``, removal, capacity) waits for the reads in flight and runs alone. Waiting happens with the
+    GIL released, and no call fails because another thread is busy.
+    """
 
     def __new__(
         cls, *, counts: bool = False, capacity_tokens: int | None = None, capacity_bytes: int | None = None
@@ -88,7 +98,7 @@ class SuffixAutomaton:
         max_tokens: int = 8,
         min_match: int = 1,
         window: int = 1024,
-        lengths: _Tokens | None = None,
+        lengths: Iterable[int] | npt.NDArray[np.integer[Any]] | None = None,
     ) -> list[DraftTree]: ...
     def to_bytes(self) -> bytes: ...
     @classmethod
@@ -98,7 +108,11 @@ class SuffixAutomaton:
 
 @final
 class Cursor:
-    """Follows a live context through a SuffixAutomaton (amortized O(1) per token)."""
+    """Follows a live context through a SuffixAutomaton (amortized O(1) per token).
+
+    Thread-safe: calls on one cursor run one at a time; they read the automaton alongside other readers
+    and wait (GIL released) while another thread changes it.
+    """
 
     def advance(self, token: int) -> None: ...
     def extend(self, tokens: _Tokens) -> None: ...
@@ -112,7 +126,12 @@ class Cursor:
 
 @final
 class NgramTrie:
-    """Continuation counts for contexts of up to ``max_order`` tokens, with scored draft trees."""
+    """Continuation counts for contexts of up to ``max_order`` tokens, with scored draft trees.
+
+    Thread-safe: any number of threads may query and save at once; a change (``extend``, ``push``,
+    removal, capacity) waits for the reads in flight and runs alone. Waiting happens with the GIL
+    released, and no call fails because another thread is busy.
+    """
 
     def __new__(cls, max_order: int = 4, *, capacity_tokens: int | None = None) -> Self: ...
     @property
@@ -129,7 +148,7 @@ class NgramTrie:
         k: int = 3,
         depth: int = 4,
         budget: int = 16,
-        lengths: _Tokens | None = None,
+        lengths: Iterable[int] | npt.NDArray[np.integer[Any]] | None = None,
     ) -> list[DraftTree]: ...
     @property
     def num_tokens(self) -> int: ...
@@ -149,7 +168,12 @@ class NgramTrie:
 
 @final
 class Store:
-    """Request, family and global scopes, each a suffix automaton and an n-gram trie."""
+    """Request, family and global scopes, each a suffix automaton and an n-gram trie.
+
+    Thread-safe, as one unit: any number of threads (a serving engine's workers) may draft, query and
+    save at once; a change to any scope waits for the reads in flight and runs alone. Waiting happens
+    with the GIL released, and no call fails because another thread is busy.
+    """
 
     def __new__(cls, max_order: int = 4, *, counts: bool = False) -> Self: ...
     def begin_sequence(self, scope: _ScopeName = "request") -> int: ...
@@ -177,7 +201,11 @@ class Store:
 
 @final
 class StoreCursor:
-    """Follows one context through every scope of a Store."""
+    """Follows one context through every scope of a Store.
+
+    Thread-safe like :class:`Cursor`: calls on one cursor run one at a time, reading the store alongside
+    other readers and waiting (GIL released) while another thread changes it.
+    """
 
     def advance(self, token: int) -> None: ...
     def extend(self, tokens: _Tokens) -> None: ...
@@ -190,3 +218,7 @@ class StoreCursor:
     def frequency_tree(self, k: int = 3, depth: int = 8, budget: int = 32, min_match: int = 1) -> DraftTree: ...
     @property
     def last_draft_scope(self) -> Literal["request", "family", "global"] | None: ...
+
+def _panic_for_tests(message: str, automaton: SuffixAutomaton | None = None) -> None:
+    """Panics inside the native core (in a write to ``automaton`` if given), for the tests: it must
+    surface as ``InternalError``, and the automaton must refuse later calls."""

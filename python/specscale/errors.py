@@ -11,7 +11,8 @@ class SpecscaleError(Exception):
 
 
 class InvalidTokenError(SpecscaleError, ValueError):
-    """A token id is not a valid unsigned 32-bit integer (negative, or not an integer at all)."""
+    """A token id is negative (token ids are integers from 0 to ``2**32 - 1``; a value that is not an
+    integer at all raises ``TypeError``)."""
 
 
 class TokenOverflowError(SpecscaleError, OverflowError):
@@ -33,11 +34,24 @@ class CorruptDataError(SpecscaleError, ValueError):
     """Serialized bytes are truncated, corrupted, or written by an incompatible version."""
 
 
+class SizeLimitError(SpecscaleError, MemoryError):
+    """A size exceeds what specscale can hold, checked before anything is allocated (the message
+    names the limit): for example more than ``2**32`` token ids passed in one call."""
+
+
+class InternalError(SpecscaleError, RuntimeError):
+    """A bug inside specscale (an internal check of the native core failed). Unlike ``PanicException``
+    it is an ``Exception``, so ``except Exception`` handlers see it. If it interrupted a change, the
+    structure refuses every later call: rebuild it, or load it again from bytes saved before."""
+
+
 __all__ = [
-    "SpecscaleError",
-    "InvalidTokenError",
-    "TokenOverflowError",
-    "InvalidArgumentError",
-    "UnknownSequenceError",
     "CorruptDataError",
+    "InternalError",
+    "InvalidArgumentError",
+    "InvalidTokenError",
+    "SizeLimitError",
+    "SpecscaleError",
+    "TokenOverflowError",
+    "UnknownSequenceError",
 ]

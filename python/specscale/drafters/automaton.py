@@ -58,7 +58,7 @@ class SuffixAutomatonDrafter(StoreDrafter):
         max_tokens: int = 32,
         min_match: int = 1,
         adaptive: AdaptiveLength | bool = True,
-        policy: Literal["recent", "most_recent", "frequent", "most_frequent"] = "recent",
+        policy: Literal["recent", "most_recent", "frequent", "most_frequent", "earliest"] = "recent",
         extend_loops: bool = True,
         static: SuffixAutomaton | str | PathLike[str] | None = None,
         static_bias: int = 5,
