@@ -2,8 +2,12 @@
 # The checks that need a GPU, as one script for a session that is lent one. Everything is written under
 # $OUT (default ./gpu-checks): the Qwen3-8B bf16 cost model, the roofline fitted to it and the H200 preset's
 # error against it, the replay speedups it predicts, EAGLE-3's
-# drafting cost beside an 8B-shaped verification pass, and the engine's end-to-end comparison on CUDA.
-# Weights are random (timings do not depend on them); nothing is downloaded.
+# drafting cost beside an 8B-shaped verification pass, and the engine's end-to-end comparison on CUDA:
+# Qwen3-8B's architecture in bf16 with every registered method that needs no file, EAGLE-3 and SAM[EAGLE-3]
+# with a random head, each method's greedy output checked against model.generate token for token, and its
+# speedup over plain decoding (engine.json). Weights are random (timings do not depend on them; random
+# weights repeat themselves, so acceptance is not a real model's); the tokenizer is ../shared's Qwen one;
+# nothing is downloaded. Sized for about 8 minutes on one H200.
 #
 #   OUT=/tmp/gpu bash benches/gpu_checks.sh            # on the GPU machine, from the repository root
 #   SMALL=1 OUT=/tmp/gpu bash benches/gpu_checks.sh    # the same steps at toy sizes, to try it on a CPU
@@ -15,11 +19,13 @@ if [[ -n "${SMALL:-}" ]]; then
     DEVICE=cpu
     COST=(--model tiny-llama --dtype fp32 --context-lengths 256 --draft-tokens 1,8,64 --repeats 2)
     EAGLE=(--hidden 256 --layers 4 --vocab 32000 --draft-vocab 8000 --contexts 512 --repeats 2 --dtype fp32)
-    ENGINE=(--prompts 1 --max-new-tokens 32 --repeats 1)
+    ENGINE=(--model tiny --dtype fp32 --prompts 1 --max-new-tokens 24 --repeats 1 --threads 1)
+    REPLAY=(--limit 2)
 else
     COST=(--model qwen3-8b --dtype bf16 --context-lengths 256,1024,4096,16384 --repeats 5)
     EAGLE=(--hidden 4096 --layers 32 --vocab 128256 --draft-vocab 32000 --contexts 1024,4096,16384 --dtype bf16)
-    ENGINE=(--prompts 4 --max-new-tokens 256 --hidden 1024 --layers 16 --dtype bf16)
+    ENGINE=(--model qwen3-8b --dtype bf16 --prompts 2 --max-new-tokens 128 --repeats 1)
+    REPLAY=()
 fi
 python -c "import torch; print(torch.__version__, torch.cuda.is_available() and torch.cuda.get_device_name(0))" | tee "$OUT/device.txt"
 # The package must be importable (a machine without network needs a carried, built environment).
@@ -31,13 +37,17 @@ specscale costmodel --calibrate "$OUT/cost.json" --out "$OUT/roofline-fitted.jso
 if [[ -z "${SMALL:-}" ]]; then
     specscale costmodel --calibrate "$OUT/cost.json" --roofline "${ROOFLINE:-h200}" | tee -a "$OUT/roofline.md"
 fi
+# Every method trace replay can run (the registry's model-free ones that need no file): the reference rows
+# and ours, with the speedups the measured cost model predicts from their replayed steps.
+REPLAYABLE=$(python -c "from specscale import methods as m; print(','.join(n for n in m.model_free_names() if m.get(n).missing({}) is None))")
 if [[ -f ../shared/data/traces/bon8_math_qwen25math.jsonl ]]; then
     specscale replay ../shared/data/traces/bon8_math_qwen25math.jsonl --tokenizer ../shared/tokenizers/qwen2 \
-        --methods ar,pld,sam,trie,hybrid,sam-freq,sam-freq-path --cost-model "$OUT/cost.json" \
+        --methods "$REPLAYABLE" --cost-model "$OUT/cost.json" ${REPLAY[@]+"${REPLAY[@]}"} \
         --json "$OUT/replay.json" --quiet | tee "$OUT/replay.md"
 fi
 python benches/eagle3_bench.py --device "$DEVICE" "${EAGLE[@]}" | tee "$OUT/eagle3.txt"
-python benches/engine_bench.py --device "$DEVICE" --eagle3 random --no-hf-baselines "${ENGINE[@]}" | tee "$OUT/engine.txt"
+python benches/engine_bench.py --device "$DEVICE" --eagle3 random --no-hf-baselines --ignore-eos "${ENGINE[@]}" \
+    --json "$OUT/engine.json" | tee "$OUT/engine.txt"
 # specscale's vLLM proposers on CUDA: AR (vLLM without speculation), vLLM's ngram and suffix (where
 # arctic-inference is installed) and specscale's sam/trie/hybrid, single and Best-of-4 as one n=4 batch, on
 # a random-weight Qwen3-8B-shaped target (load_format=dummy: nothing downloaded; the Qwen2 tokenizer of

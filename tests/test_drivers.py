@@ -32,7 +32,7 @@ def greedy(n: int = 48, **kw) -> DecodeSettings:
     return DecodeSettings(max_new_tokens=n, temperature=0.0, eos_token_id=[], **kw)
 
 
-@pytest.mark.parametrize("method", ["sam", "trie"])
+@pytest.mark.parametrize("method", ["sam+", "trie"])
 def test_later_samples_draft_from_earlier_samples(model, tok, method):
     log: list = []
     run = methods.get(method).open(target=model)
@@ -53,12 +53,12 @@ def test_later_samples_draft_from_earlier_samples(model, tok, method):
     # problems apart by default: other problems' counts would outvote the family's).
     run.end_family()
     assert run.store.num_tokens("family") == 0
-    moved = sum(prompt_len + s.new_tokens for s in result.samples) if method == "sam" else 0
+    moved = sum(prompt_len + s.new_tokens for s in result.samples) if method == "sam+" else 0
     assert run.store.num_tokens("global") == moved
 
 
 def test_store_persists_across_rounds(model, tok):
-    run = methods.get("sam").open(target=model)
+    run = methods.get("sam+").open(target=model)
     result = multi_round(model, tok, PROBLEM, 2, run, greedy(40), end_family=False)
     assert len(result.rounds) == 2
     assert run.store.num_tokens("family") == sum(r.prompt_tokens + r.new_tokens for r in result.rounds)
@@ -71,7 +71,7 @@ def _runnable(method: str) -> bool:
         from specscale.drafters.suffix_decoding import suffix_decoding_available
 
         return suffix_decoding_available()
-    return method not in ("rest", "sps", "eagle3")
+    return not methods.get(method).requirements({}).files
 
 
 @pytest.mark.parametrize("method", [m for m in methods.names() if _runnable(m)])
@@ -173,17 +173,19 @@ def test_methods_that_need_files_say_so_and_load_them(tmp_path) -> None:
     settings = methods.settings_map({"rest": {"store": str(tmp_path / "s.spsc")}, "sps": {"draft_model": str(tmp_path / "draft")}})
     assert isinstance(methods.get("rest").open(settings).drafter(), RetrievalDrafter)
     assert isinstance(methods.get("sps").open(settings).drafter(), DraftModelDrafter)
-    # Stateful drafters are one per problem: shared by its samples, fresh for the next problem.
-    run = methods.get("recycling").open()
+    # Stateful drafters are one per problem: shared by its samples, fresh for the next problem (ours)...
+    run = methods.get("recycling+").open()
     first = run.drafter()
     assert isinstance(first, TokenRecyclingDrafter) and run.drafter() is first
     run.end_family()
     assert run.drafter() is not first
-    # ... or one per run where the settings say so.
-    run = methods.get("recycling").open(methods.settings_map({"recycling": {"persist": "global"}}))
+    # ... or one per run (the reference's table), or one per generation (the reference's Lookahead pool).
+    run = methods.get("recycling").open()
     first = run.drafter()
     run.end_family()
     assert run.drafter() is first
+    run = methods.get("lookahead").open()
+    assert run.drafter() is not run.drafter()
 
 
 def test_sampled_accuracy_agrees_within_noise(model, tok):

@@ -32,8 +32,11 @@ from tiny_models import tiny_model
 PROBLEM = Problem(id="p1", dataset="toy", question="Compute 12+12. Then 12+12 again.", answer="24")
 VOCAB = 97
 
-#: Store-based methods: sample k > 1 must draft from what samples < k wrote.
-STORE_METHODS = ["sam", "trie", "hybrid", "sam-freq", "sam-freq-path", "suffix-decoding"]
+#: Store-based methods (a family scope, then a global one across problems).
+STORE_METHODS = ["sam+", "trie", "hybrid", "sam-freq", "sam-freq-path", "suffix-decoding"]
+#: Methods whose Best-of-N sample k > 1 must draft from what samples < k wrote: the store-based ones and
+#: the reference rows that keep a problem's text (SAM-Decoding's stream, PIA's tries).
+FAMILY_METHODS = STORE_METHODS + ["sam", "pia"]
 
 
 def _available(name: str) -> bool:
@@ -172,7 +175,7 @@ def test_token_recycling_drafts_its_whole_80_node_tree(model, tok):
 
 @pytest.mark.parametrize(
     "name",
-    [pytest.param(m, marks=pytest.mark.skipif(not _available(m), reason="needs arctic-inference")) for m in STORE_METHODS],
+    [pytest.param(m, marks=pytest.mark.skipif(not _available(m), reason="needs arctic-inference")) for m in FAMILY_METHODS],
 )
 def test_best_of_n_sample_k_drafts_from_earlier_samples(name, model, tok):
     log: list = []
@@ -209,7 +212,7 @@ def test_replay_shares_the_family_store_and_the_global_scope(name):
     def scope(on: bool) -> dict[str, Any]:
         if name == "suffix-decoding":
             return {name: {"global_cache": on}}
-        return {"sam" if name == "hybrid" else name: {"global_tokens": 10**6 if on else 0}}
+        return {"sam+" if name == "hybrid" else name: {"global_tokens": 10**6 if on else 0}}
 
     rows = [(prompt, [sample]), ([1, 2], [sample])]
     assert replay_token_rows(rows, [name], settings=scope(True))[name].to_json()["mat"] > 1.6

@@ -144,50 +144,99 @@ def test_resume_after_interruption(model, toy_dataset, tmp_path):
         )
 
 
-def test_spectts_preset(capsys):
+#: The reference's settings, read off SpecTTS-Bench's code and scripts (and, for SpS, transformers'
+#: assisted-generation defaults it runs with): what each reference row of the preset must be.
+REFERENCE = {
+    "pld": {"max_ngram": 3, "tokens": 10, "adaptive": False, "occurrence": "earliest"},  # window 3, 10 tokens
+    "sam": {"n_predicts": 40, "alpha": 4.0},  # --samd_n_predicts 40, draft = min(39, 4 x match)
+    "pia": {"branch_length": 12, "decoding_length": 64, "output_weight": 1e-4},
+    "sam-eagle3": {"n_predicts": 40, "threshold": 5},  # --samd_len_threshold 5
+    "sps": {"tokens": 20, "schedule": "constant", "confidence": 0.4, "sample": True},
+    "recycling": {"top_k": 8, "template": "reference", "persist": "global"},  # tree version 2.2.2
+    "lookahead": {"level": 5, "window": 7, "guess_set": 7, "persist": "generation"},
+    "rest": {"tokens": 64},  # --num-draft 64
+    "eagle3": {"total_tokens": 60, "depth": 5, "top_k": 10},
+}
+BUDGETS = {"pld": 10, "sam": 39, "pia": 63, "sam-eagle3": 60, "sps": 20, "recycling": 80, "lookahead": 55, "rest": 64, "eagle3": 60}
+
+
+def test_spectts_preset_holds_the_reference_settings(capsys):
+    from specscale import methods as registry
+
     c = spectts_config()
     assert c.datasets == ["aime24", "aime25", "math500"] and c.limit == 30
-    assert c.batch_size == 1 and c.max_new_tokens == 15000
-    assert c.think_fraction == 0.8 and c.force_think_end == "always"
-    assert c.n == 4 and c.bon_temperature == 0.6
-    assert c.rounds == 2 and c.rounds_temperatures == [0.0, 0.6] and c.feedback == "answer"
-    ms = c.method_settings
-    assert (ms["sam"].tokens, ms["pld"].max_ngram, ms["pld"].tokens, ms["trie"].depth, ms["trie"].tokens) == (
-        40,
-        3,
-        10,
-        12,
-        64,
-    )
-    assert (ms["eagle3"].total_tokens, ms["eagle3"].depth, ms["eagle3"].top_k) == (60, 5, 10)
-    hybrid = ms["hybrid"]
-    assert (hybrid.fallback, hybrid.policy, hybrid.threshold, ms["sam"].static_bias) == ("recycling", "threshold", 5, 5)
-    assert (ms["lookahead"].level, ms["lookahead"].window, ms["lookahead"].guess_set) == (5, 7, 7)
-    assert (ms["recycling"].top_k, ms["recycling"].tree, ms["rest"].tokens) == (8, 80, 64)
+    assert c.batch_size == 1 and c.max_new_tokens == 15000 and c.dtype == "fp16" and c.warmup == 3
+    assert c.think_fraction == 0.8 and c.force_think_end == "always" and "</think>" in c.think_end_text
+    assert c.n == 4 and c.bon_temperature == 0.6 and c.regimes == ["bon", "rounds"]
+    assert c.rounds == 2 and c.rounds_temperatures == [0.0, 0.6] and c.feedback == "after-think"
+    assert c.prompt_style == "raw" and c.gpqa_format == "free"
+    assert "Previously I tried to solve the problem." in c.round_template
+    for name, fields in REFERENCE.items():
+        assert name in c.methods, name
+        settings = c.method_settings[name]
+        assert {f: getattr(settings, f) for f in fields} == fields, name
+        assert registry.draft_budget(name, c.method_settings) == BUDGETS[name], name
+        # The registry's defaults are the reference's too: the row means the same in any preset.
+        assert c.method_settings[name] == registry.get(name).defaults, name
+    # Ours run beside them, under their own names.
+    for ours in ("pld+", "sam+", "trie", "hybrid", "sps+", "recycling+", "lookahead+"):
+        assert ours in c.methods
     assert spectts_config("gpqa.csv").datasets[-1] == "gpqa.csv"
-    assert main(["bench", "--protocol", "spectts", "--dry-run"]) == 0
+    assert main(["bench", "--protocol", "spectts", "--dry-run", "--model", "somewhere"]) == 0
     text = capsys.readouterr().out
     for needle in (
         "max_new_tokens = 15000",
         "think_fraction = 0.8",
         "rounds_temperatures = [0.0, 0.6]",
-        "sam: budget 40 nodes/step; tokens=40",
         "n = 4",
+        "model = 'somewhere'",
+        "pld: budget 10 nodes/step; max_ngram=3, tokens=10, adaptive=False, occurrence='earliest'",
+        "sam: budget 39 nodes/step; n_predicts=40, alpha=4.0",
+        "pia: budget 63 nodes/step; branch_length=12, decoding_length=64, output_weight=0.0001",
+        "recycling: budget 80 nodes/step; top_k=8, tree=80, persist='global', template='reference'",
+        "lookahead: budget 55 nodes/step; level=5, window=7, guess_set=7, persist='generation'",
+        # Rows whose files are not given are listed with their settings and what they need.
+        "sam-eagle3: budget 60 nodes/step; n_predicts=40, threshold=5  [needs --eagle3-head]",
+        "sps: budget 20 nodes/step; draft_model=None, tokens=20, schedule='constant', confidence=0.4, sample=True  [needs --draft-model]",
+        "rest: budget 64 nodes/step; store=None, tokens=64  [needs --rest-store]",
+        "eagle3: budget 60 nodes/step; head=None, total_tokens=60, depth=5, top_k=10  [needs --eagle3-head]",
     ):
-        assert needle in text
+        assert needle in text, needle
     assert main(["bench", "--protocol", "spectts", "--limit", "2", "--dry-run"]) == 0
     assert "limit = 2" in capsys.readouterr().out
+    assert main(["bench", "--protocol", "spectts", "--limit", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--protocol spectts needs --model DIR" in err
     assert main(["bench", "--methods", "ar,nope", "--dry-run"]) == 2
     # Methods that need files say which option gives them.
-    for method, option in (("eagle3", "--eagle3-head"), ("sps", "--draft-model"), ("rest", "--rest-store")):
+    for method, option in (
+        ("eagle3", "--eagle3-head"),
+        ("sps", "--draft-model"),
+        ("sps+", "--draft-model"),
+        ("sam-eagle3", "--eagle3-head"),
+        ("rest", "--rest-store"),
+    ):
         assert main(["bench", "--methods", f"ar,{method}", "--dry-run"]) == 2
         assert option in capsys.readouterr().err
     assert main(["bench", "--methods", "ar,eagle3", "--eagle3-head", "somewhere", "--dry-run"]) == 0
     assert "eagle3: budget 60 nodes/step; head='somewhere'" in capsys.readouterr().out
-    assert main(["bench", "--methods", "ar,sam", "--set", "sam.tokens=12", "--dry-run"]) == 0
-    assert "sam: budget 12 nodes/step; tokens=12" in capsys.readouterr().out
+    assert main(["bench", "--methods", "ar,sam+", "--set", "sam+.tokens=12", "--dry-run"]) == 0
+    assert "sam+: budget 12 nodes/step; tokens=12" in capsys.readouterr().out
     assert main(["bench", "--methods", "ar,sam", "--set", "sam.nope=1", "--dry-run"]) == 2
     assert "has no setting 'nope'" in capsys.readouterr().err
+
+
+def test_device_cuda_without_cuda_is_one_line(capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    for device in ("cuda", "cuda:1"):
+        assert main(["bench", "--device", device, "--limit", "1", "--no-plots"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"--device {device}: torch sees no CUDA device" in err, err
+    assert main(["bench", "--device", "tpu", "--limit", "1"]) == 2
+    assert "--device must be auto, cpu, cuda or cuda:N" in capsys.readouterr().err
 
 
 def test_bootstrap_ratio():
@@ -234,7 +283,7 @@ def test_one_run_compares_every_method(model, toy_dataset, tmp_path):
     settings = registry.settings_map(
         {
             "rest": {"store": str(tmp_path / "corpus.spsc")},
-            "sam": {"static_store": str(tmp_path / "corpus.spsc")},
+            "sam+": {"static_store": str(tmp_path / "corpus.spsc")},
             "sps": {"draft_model": str(tmp_path / "draft")},
             "eagle3": {"head": str(tmp_path / "eagle3"), "total_tokens": 16, "depth": 2, "top_k": 4},
             "hybrid": {"fallback": "eagle3", "policy": "threshold"},
@@ -275,7 +324,7 @@ def test_every_method_drafts_through_the_cli_under_a_forced_thinking_budget(mode
     assert main(argv) == 0
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     (group,) = results["groups"]
-    budgets = {"ar": 0, "pld": 10, "sam": 32, "trie": 24, "hybrid": 32, "recycling": 80, "lookahead": 55, "sps": 5, "eagle3": 60}
+    budgets = {"ar": 0, "pld": 10, "sam": 39, "trie": 24, "hybrid": 32, "recycling": 80, "lookahead": 55, "sps": 20, "eagle3": 60}
     for name in methods:
         entry = group["methods"][name]
         assert entry["draft_budget"] == budgets[name], name

@@ -11,6 +11,12 @@ this table; nothing else lists methods. An entry says:
 - how to open it for a run: :meth:`Method.open` returns a :class:`MethodRun`, which owns the method's
   stores for the whole run and hands out one drafter per generation.
 
+Names. A method named after a published method (``pld``, ``sam``, ``pia``, ``sam-eagle3``, ``sps``,
+``recycling``, ``lookahead``, ``rest``, ``eagle3``) behaves, with its default settings, as SpecTTS-Bench's
+code runs that method (the ``spectts`` preset sets the same values explicitly). This project's versions
+of them carry a ``+`` (``pld+``, ``sam+``, ``recycling+``, ``lookahead+``, ``sps+``) or a name of their own
+(``trie`` beside PIA, ``hybrid`` beside SAM[EAGLE-3], ``sam-freq``), so one table can show both.
+
 The life of a run's stores follows the :class:`~specscale.Store` scopes: a generation writes into the
 family scope, shared by a problem's Best-of-N samples and thinking rounds (each reads what the earlier
 ones wrote); :meth:`MethodRun.end_family` closes the problem, moving its text into the global scope
@@ -66,20 +72,37 @@ class NoSettings:
 
 @dataclass(frozen=True)
 class PldSettings:
-    """Prompt lookup: n-grams of up to ``max_ngram`` tokens, drafts of up to ``tokens``."""
+    """Prompt lookup: n-grams of up to ``max_ngram`` tokens, drafts of ``tokens`` (at most, with
+    ``adaptive``), copied after the ``earliest`` match that has them all (the reference) or the ``latest``
+    match (ours)."""
 
     max_ngram: int = 3
     tokens: int = 10
-    adaptive: bool = True
+    adaptive: bool = False
+    occurrence: str = "earliest"
 
     def __post_init__(self) -> None:
         check_int("pld.max_ngram", self.max_ngram, 1)
         check_int("pld.tokens", self.tokens, 1)
+        check_choice("pld.occurrence", self.occurrence, ("earliest", "latest"))
+
+
+@dataclass(frozen=True)
+class SamDecodingSettings:
+    """SAM-Decoding as the reference runs it: one token stream per problem, drafts copied after the
+    earliest occurrence of the longest match, ``min(n_predicts - 1, alpha * match)`` tokens."""
+
+    n_predicts: int = 40
+    alpha: float = 4.0
+
+    def __post_init__(self) -> None:
+        check_int("sam.n_predicts", self.n_predicts, 2)
+        check_number("sam.alpha", self.alpha, 0.0)
 
 
 @dataclass(frozen=True)
 class SamSettings:
-    """Suffix automaton chains. ``scope``: where a generation is written (``family`` shares it with the
+    """This project's suffix automaton chains (``sam+``). ``scope``: where a generation is written (``family`` shares it with the
     problem's samples and rounds, ``request`` keeps it to itself). ``static_store``: a ``specscale
     build-store`` file loaded into the global scope, drafted from when its match is longer by more than
     ``static_bias`` (then problems' text is not moved into the global scope)."""
@@ -92,10 +115,10 @@ class SamSettings:
     global_tokens: int = DEFAULT_GLOBAL_TOKENS
 
     def __post_init__(self) -> None:
-        check_int("sam.tokens", self.tokens, 1)
-        check_choice("sam.scope", self.scope, ("family", "request"))
-        check_int("sam.static_bias", self.static_bias, 0)
-        check_int("sam.global_tokens", self.global_tokens, 0)
+        check_int("sam+.tokens", self.tokens, 1)
+        check_choice("sam+.scope", self.scope, ("family", "request"))
+        check_int("sam+.static_bias", self.static_bias, 0)
+        check_int("sam+.global_tokens", self.global_tokens, 0)
 
 
 @dataclass(frozen=True)
@@ -120,6 +143,22 @@ class TrieSettings:
 
 
 @dataclass(frozen=True)
+class PiaSettings:
+    """PIA as the reference runs it: branches of ``branch_length + 1`` tokens stored per leading token, a
+    2-token key, ``decoding_length`` nodes per step counting the context's last token, output counts
+    weighted ``output_weight`` against prompt counts."""
+
+    branch_length: int = 12
+    decoding_length: int = 64
+    output_weight: float = 1e-4
+
+    def __post_init__(self) -> None:
+        check_int("pia.branch_length", self.branch_length, 1)
+        check_int("pia.decoding_length", self.decoding_length, 2)
+        check_number("pia.output_weight", self.output_weight, 0.0, 1.0)
+
+
+@dataclass(frozen=True)
 class FrequencySettings:
     """Frequency-scored continuations of the longest match (``mode`` ``tree`` or ``path``), SuffixDecoding's
     budget rule: ``spec_factor`` nodes per matched token, nodes below ``min_prob`` left out."""
@@ -140,7 +179,7 @@ class FrequencySettings:
 
 @dataclass(frozen=True)
 class HybridSettings:
-    """SAM first (with ``sam``'s settings), then ``fallback`` (another method, with its settings), chosen
+    """Ours: SAM first (``sam+``, with its settings), then ``fallback`` (another method, with its settings), chosen
     per step by ``policy``: ``expected`` (expected accepted length, learned online) or ``threshold`` (SAM
     when its match is at least ``threshold`` tokens, the seed paper's rule)."""
 
@@ -154,35 +193,55 @@ class HybridSettings:
 
 
 @dataclass(frozen=True)
+class SamEagleSettings:
+    """SAM[EAGLE-3] as the reference switches: SAM-Decoding's ``n_predicts - 1`` tokens when its match is
+    at least ``threshold`` tokens, else an EAGLE-3 tree (with ``eagle3``'s settings and head), computed
+    only on the steps it is used."""
+
+    n_predicts: int = 40
+    threshold: int = 5
+
+    def __post_init__(self) -> None:
+        check_int("sam-eagle3.n_predicts", self.n_predicts, 2)
+        check_int("sam-eagle3.threshold", self.threshold, 0)
+
+
+@dataclass(frozen=True)
 class RecyclingSettings:
-    """Token Recycling: top-``top_k`` successors per token on a static ``tree``-node template; the table
-    lives for a ``family`` (a problem) or the whole run (``global``)."""
+    """Token Recycling: top-``top_k`` successors per token on the ``reference`` 80-node tree or a computed
+    (``prior``) one of ``tree`` nodes; the table lives for a ``family`` (a problem) or the whole run
+    (``global``, the reference)."""
 
     top_k: int = 8
     tree: int = 80
-    persist: str = "family"
+    persist: str = "global"
+    template: str = "reference"
 
     def __post_init__(self) -> None:
         check_int("recycling.top_k", self.top_k, 1)
         check_int("recycling.tree", self.tree, 1)
         check_choice("recycling.persist", self.persist, ("family", "global"))
+        check_choice("recycling.template", self.template, ("reference", "prior"))
+        if self.template == "reference" and self.top_k < 8:
+            raise InvalidArgumentError(f"recycling.top_k must be >= 8 for the reference tree, got {self.top_k}")
 
 
 @dataclass(frozen=True)
 class LookaheadSettings:
     """Lookahead: n-gram size ``level``, Jacobi window ``window``, ``guess_set`` pool n-grams per step; the
-    pool lives for a ``family`` or the whole run (``global``)."""
+    pool lives for one ``generation`` (the reference: one generate call), a ``family`` or the whole run
+    (``global``)."""
 
     level: int = 5
     window: int = 7
     guess_set: int = 7
-    persist: str = "family"
+    persist: str = "generation"
 
     def __post_init__(self) -> None:
         check_int("lookahead.level", self.level, 2)
         check_int("lookahead.window", self.window, 1)
         check_int("lookahead.guess_set", self.guess_set, 0)
-        check_choice("lookahead.persist", self.persist, ("family", "global"))
+        check_choice("lookahead.persist", self.persist, ("generation", "family", "global"))
 
 
 @dataclass(frozen=True)
@@ -213,15 +272,22 @@ class RestSettings:
 
 @dataclass(frozen=True)
 class SpsSettings:
-    """A draft model (``draft_model``, a local transformers directory) drafting up to ``tokens`` tokens; at
-    T > 0 with ``sample`` its drafts are sampled and accepted with min(1, p/q)."""
+    """A draft model (``draft_model``, a local transformers directory) drafting up to ``tokens`` tokens a
+    step, every step (``schedule="constant"``) or as recent acceptance suggests (``adaptive``); a draft
+    stops after a token the draft model gave less than ``confidence``; at T > 0 with ``sample`` its drafts
+    are sampled and accepted with min(1, p/q). Defaults: transformers' assisted generation (20 tokens,
+    constant, confidence 0.4), as the reference runs SpS."""
 
     draft_model: str | None = None
-    tokens: int = 5
+    tokens: int = 20
+    schedule: str = "constant"
+    confidence: float = 0.4
     sample: bool = True
 
     def __post_init__(self) -> None:
         check_int("sps.tokens", self.tokens, 1)
+        check_choice("sps.schedule", self.schedule, ("constant", "adaptive"))
+        check_number("sps.confidence", self.confidence, 0.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -327,15 +393,18 @@ class _StoreRun(MethodRun):
 
 
 class _PersistentRun(MethodRun):
-    """One drafter kept across generations (its learned state persists): per family or per run."""
+    """One drafter kept across generations (its learned state persists): per family or per run; or a
+    new one per generation."""
 
     def __init__(self, name: str, settings: Any, budget: int, make: Callable[[], Drafter], persist: str) -> None:
         super().__init__(name, settings, budget)
         self._make = make
-        self.persist = check_choice(f"{name}.persist", persist, ("family", "global"))
+        self.persist = check_choice(f"{name}.persist", persist, ("generation", "family", "global"))
         self._current: Drafter | None = None
 
     def drafter(self) -> Drafter:
+        if self.persist == "generation":
+            return self._make()
         if self._current is None:
             self._current = self._make()
         return self._current
@@ -343,6 +412,23 @@ class _PersistentRun(MethodRun):
     def end_family(self) -> None:
         if self.persist == "family":
             self._current = None
+
+
+class _FamilyRun(MethodRun):
+    """Drafters over a Python state that one problem's generations share and the problem's end drops
+    (the reference SAM-Decoding stream, the reference PIA trie)."""
+
+    def __init__(self, name: str, settings: Any, budget: int, new_state: Callable[[], Any], make: Callable[[Any], Drafter]) -> None:
+        super().__init__(name, settings, budget)
+        self._new_state = new_state
+        self._make = make
+        self.state = new_state()
+
+    def drafter(self) -> Drafter:
+        return self._make(self.state)
+
+    def end_family(self) -> None:
+        self.state = self._new_state()
 
 
 class _SuffixDecodingRun(MethodRun):
@@ -383,7 +469,7 @@ class _HybridRun(MethodRun):
     """A hybrid over its parts' runs (sharing one store where both parts read a store)."""
 
     def __init__(
-        self, name: str, settings: HybridSettings, budget: int, parts: list[MethodRun], make_policy: Callable[[], Any]
+        self, name: str, settings: Any, budget: int, parts: list[MethodRun], make_policy: Callable[[], Any]
     ) -> None:
         super().__init__(name, settings, budget)
         self.parts = parts
@@ -457,6 +543,9 @@ class Method:
     store_based: bool = False
     #: Whether a store built for it must keep occurrence counts.
     needs_counts: bool = False
+    #: A method whose file settings this one uses when it has none of its own (``sps+`` reads ``sps``'s
+    #: draft model, ``sam-eagle3`` ``eagle3``'s head): one CLI option serves both.
+    files_from: str | None = None
 
     def budget(self, settings: SettingsMap) -> int:
         """Most draft nodes per step under ``settings``."""
@@ -479,6 +568,21 @@ class Method:
         """Whether trace replay can run the method (it needs no model)."""
         return not self.requirements(settings or {}).model
 
+    def missing(self, settings: SettingsMap) -> str | None:
+        """What the method lacks to run under ``settings`` (``"needs --draft-model"``, ``"needs the optional
+        package ..."``), or None when nothing is missing."""
+        mine = _settings_of(settings, self.name)
+        needs = self.requirements(settings)
+        for setting_field, option in needs.files:
+            owner = self.name
+            if not hasattr(mine, setting_field) and isinstance(mine, HybridSettings):  # a hybrid's fallback's file
+                owner = mine.fallback
+            if not get(owner).file_setting(settings, setting_field):
+                return f"needs {option}"
+        if needs.package and importlib.util.find_spec(needs.package) is None:
+            return f"needs the optional package {needs.package!r}: {needs.install}"
+        return None
+
     def check(self, settings: SettingsMap, who: str = "--methods") -> None:
         """Raises :class:`InvalidArgumentError` in one line, before any work, when a file setting is
         missing or the optional package is not installed; also checks the settings' values."""
@@ -486,15 +590,18 @@ class Method:
         if isinstance(mine, HybridSettings):
             allowed = [m for m in METHODS if m not in _NOT_FALLBACKS]
             check_choice(f"{who}: hybrid.fallback", mine.fallback, allowed)
-        needs = self.requirements(settings)
-        for setting_field, option in needs.files:
-            owner = self.name
-            if not hasattr(mine, setting_field):  # a hybrid's fallback's file
-                owner = _settings_of(settings, "hybrid").fallback
-            if not getattr(_settings_of(settings, owner), setting_field):
-                raise InvalidArgumentError(f"{who}: {self.name!r} needs {option} (see specscale bench --help)")
-        if needs.package and importlib.util.find_spec(needs.package) is None:
-            raise InvalidArgumentError(f"{who}: {self.name!r} needs the optional package {needs.package!r}: {needs.install}")
+        lack = self.missing(settings)
+        if lack is not None:
+            hint = " (see specscale bench --help)" if lack.startswith("needs --") else ""
+            raise InvalidArgumentError(f"{who}: {self.name!r} {lack}{hint}")
+
+    def file_setting(self, settings: SettingsMap, name: str) -> Any:
+        """The file setting ``name`` of this method under ``settings``: its own value, else (unset or
+        absent) that of the method it takes files from."""
+        value = getattr(_settings_of(settings, self.name), name, None)
+        if not value and self.files_from is not None:
+            value = getattr(_settings_of(settings, self.files_from), name, None)
+        return value
 
     def open(self, settings: SettingsMap | None = None, target: Any = None, store: Store | None = None) -> MethodRun:
         """A run of this method: its stores live until the run is dropped. ``settings`` maps method
@@ -533,8 +640,48 @@ def _open_pld(method: Method, s: PldSettings, ctx: OpenContext) -> MethodRun:
         method.name,
         s,
         s.tokens,
-        lambda: PromptLookup(max_ngram_size=s.max_ngram, num_output_tokens=s.tokens, adaptive=s.adaptive),
+        lambda: PromptLookup(
+            max_ngram_size=s.max_ngram, num_output_tokens=s.tokens, adaptive=s.adaptive, occurrence=s.occurrence
+        ),
     )
+
+
+def _samd_run(name: str, s: Any, n_predicts: int, mode: str) -> MethodRun:
+    from specscale.drafters.samd import EarliestSuffixStream, SamDecodingDrafter
+
+    return _FamilyRun(
+        name,
+        s,
+        n_predicts - 1,
+        EarliestSuffixStream,
+        lambda stream: SamDecodingDrafter(stream, n_predicts=n_predicts, alpha=getattr(s, "alpha", 4.0), mode=mode),
+    )
+
+
+def _open_samd(method: Method, s: SamDecodingSettings, ctx: OpenContext) -> MethodRun:
+    return _samd_run(method.name, s, s.n_predicts, "match")
+
+
+def _open_pia(method: Method, s: PiaSettings, ctx: OpenContext) -> MethodRun:
+    from specscale.drafters.pia import PiaDrafter, PiaTrie
+
+    return _FamilyRun(
+        method.name,
+        s,
+        s.decoding_length - 1,
+        lambda: PiaTrie(s.branch_length, s.output_weight),
+        lambda trie: PiaDrafter(trie, decoding_length=s.decoding_length),
+    )
+
+
+def _open_sam_eagle3(method: Method, s: SamEagleSettings, ctx: OpenContext) -> MethodRun:
+    from specscale.drafters.hybrid import MatchThreshold
+
+    eagle = get("eagle3")
+    eagle_settings = dataclasses.replace(_settings_of(ctx.settings, "eagle3"), head=method.file_setting(ctx.settings, "head"))
+    parts = [_samd_run(method.name, s, s.n_predicts, "full"), eagle.opener(eagle, eagle_settings, ctx)]
+    budget = max(p.budget for p in parts)
+    return _HybridRun(method.name, s, budget, parts, lambda: MatchThreshold(s.threshold, lazy=True))
 
 
 def _open_sam(method: Method, s: SamSettings, ctx: OpenContext) -> MethodRun:
@@ -588,13 +735,13 @@ def _open_hybrid(method: Method, s: HybridSettings, ctx: OpenContext) -> MethodR
     from specscale.drafters.hybrid import ExpectedAcceptance, MatchThreshold
 
     fallback = get(s.fallback)
-    sam = get("sam")
+    sam = get("sam+")
     store = None
     if fallback.store_based:
         # One store for both parts: SAM writes each generation once, the fallback reads it.
         order = _settings_of(ctx.settings, "trie").order if s.fallback == "trie" else 4
         store = Store(max_order=order, counts=fallback.needs_counts)
-    sam_run = sam.opener(sam, _settings_of(ctx.settings, "sam"), OpenContext(ctx.settings, ctx.target, store, True))
+    sam_run = sam.opener(sam, _settings_of(ctx.settings, "sam+"), OpenContext(ctx.settings, ctx.target, store, True))
     fallback_run = fallback.opener(
         fallback, _settings_of(ctx.settings, s.fallback), OpenContext(ctx.settings, ctx.target, store, False)
     )
@@ -610,8 +757,16 @@ def _open_recycling(method: Method, s: RecyclingSettings, ctx: OpenContext) -> M
     from specscale.drafters.recycling import TokenRecyclingDrafter
 
     return _PersistentRun(
-        method.name, s, s.tree, lambda: TokenRecyclingDrafter(top_k=s.top_k, tree_size=s.tree, persist=True), s.persist
+        method.name,
+        s,
+        _recycling_budget(s),
+        lambda: TokenRecyclingDrafter(top_k=s.top_k, tree_size=s.tree, persist=True, template=s.template),
+        s.persist,
     )
+
+
+def _recycling_budget(s: RecyclingSettings) -> int:
+    return 80 if s.template == "reference" else s.tree
 
 
 def _open_lookahead(method: Method, s: LookaheadSettings, ctx: OpenContext) -> MethodRun:
@@ -645,10 +800,16 @@ def _open_rest(method: Method, s: RestSettings, ctx: OpenContext) -> MethodRun:
 def _open_sps(method: Method, s: SpsSettings, ctx: OpenContext) -> MethodRun:
     from specscale.drafters.model import DraftModelDrafter
 
-    assert s.draft_model is not None
-    model = _draft_model(s.draft_model, ctx.target)
+    path = method.file_setting(ctx.settings, "draft_model") if s.draft_model is None else s.draft_model
+    assert path is not None
+    model = _draft_model(path, ctx.target)
     return _FreshRun(
-        method.name, s, s.tokens, lambda: DraftModelDrafter(model, max_tokens=s.tokens, sample=s.sample)
+        method.name,
+        s,
+        s.tokens,
+        lambda: DraftModelDrafter(
+            model, max_tokens=s.tokens, adaptive=s.schedule == "adaptive", sample=s.sample, confidence=s.confidence
+        ),
     )
 
 
@@ -685,13 +846,22 @@ def _load_corpus(path: str) -> Any:
 
 
 def _draft_model(path: str, target: Any) -> Any:
+    """The draft model in ``path``, on the target's device, in its dtype and with its attention
+    implementation (float32 on the CPU without a target); loaded once per such placement."""
     from transformers import AutoModelForCausalLM
 
-    model = _loaded("sps", path, lambda p: AutoModelForCausalLM.from_pretrained(p, local_files_only=True))
-    if target is not None and next(model.parameters()).device != target.device:
-        model = model.to(target.device)
-        _LOADED[("sps", path)] = model
-    return model
+    kwargs: dict[str, Any] = {"local_files_only": True}
+    device: Any = "cpu"
+    if target is not None:
+        device = target.device
+        dtype = getattr(target, "dtype", None)
+        if dtype is not None and getattr(dtype, "is_floating_point", False):
+            kwargs["dtype"] = dtype
+        attn = getattr(getattr(target, "config", None), "_attn_implementation", None)
+        if attn:
+            kwargs["attn_implementation"] = attn
+    key = f"{path}|{device}|{kwargs.get('dtype')}|{kwargs.get('attn_implementation')}"
+    return _loaded("sps", key, lambda _: AutoModelForCausalLM.from_pretrained(path, **kwargs).to(device).eval())
 
 
 _SUFFIX_DECODING_INSTALL = (
@@ -702,10 +872,30 @@ _SUFFIX_DECODING_INSTALL = (
 
 _REGISTRY: list[Method] = [
     Method("ar", "plain decoding through the same loop (the baseline)", NoSettings(), _open_ar, lambda s, _: 0),
-    Method("pld", "prompt lookup: n-grams of the prompt and output", PldSettings(), _open_pld, lambda s, _: s.tokens),
+    Method(
+        "pld",
+        "prompt lookup as the reference: the earliest match, always its 10 next tokens",
+        PldSettings(),
+        _open_pld,
+        lambda s, _: s.tokens,
+    ),
+    Method(
+        "pld+",
+        "prompt lookup, ours: the latest match, draft length adapted to acceptance",
+        PldSettings(adaptive=True, occurrence="latest"),
+        _open_pld,
+        lambda s, _: s.tokens,
+    ),
     Method(
         "sam",
-        "suffix automaton shared by a problem's samples and rounds (SAM-Decoding)",
+        "SAM-Decoding as the reference: one stream per problem, the earliest occurrence, min(39, 4 x match) tokens",
+        SamDecodingSettings(),
+        _open_samd,
+        lambda s, _: s.n_predicts - 1,
+    ),
+    Method(
+        "sam+",
+        "suffix automaton, ours: a Store shared by a problem's samples and rounds, then across problems",
         SamSettings(),
         _open_sam,
         lambda s, _: s.tokens,
@@ -719,19 +909,35 @@ _REGISTRY: list[Method] = [
         lambda s, _: s.tokens,
     ),
     Method(
+        "pia",
+        "PIA as the reference: branch tries keyed by 2 tokens, prompt branches first, 63 nodes",
+        PiaSettings(),
+        _open_pia,
+        lambda s, _: s.decoding_length - 1,
+    ),
+    Method(
         "trie",
-        "n-gram trie trees shared by a problem's samples and rounds (PIA style)",
+        "n-gram trie trees shared by a problem's samples and rounds (ours, beside PIA)",
         TrieSettings(),
         _open_trie,
         lambda s, _: s.tokens,
         store_based=True,
     ),
     Method(
+        "sam-eagle3",
+        "SAM[EAGLE-3] as the reference: SAM-Decoding's 39 tokens at a match >= 5, else an EAGLE-3 tree",
+        SamEagleSettings(),
+        _open_sam_eagle3,
+        lambda s, m: max(s.n_predicts - 1, get("eagle3").budget(m)),
+        Needs(model=True, files=(("head", "--eagle3-head"),)),
+        files_from="eagle3",
+    ),
+    Method(
         "hybrid",
-        "SAM, then a fallback method, chosen per step (SpecTTS-Bench's hybrid)",
+        "SAM (sam+), then a fallback method, chosen per step (ours, beside SAM[EAGLE-3])",
         HybridSettings(),
         _open_hybrid,
-        lambda s, m: max(get("sam").budget(m), get(s.fallback).budget(m)),
+        lambda s, m: max(get("sam+").budget(m), get(s.fallback).budget(m)),
     ),
     Method(
         "sam-freq",
@@ -761,16 +967,32 @@ _REGISTRY: list[Method] = [
     ),
     Method(
         "recycling",
-        "Token Recycling: the target's own top-k predictions on a static tree",
+        "Token Recycling as the reference: the hand-tuned 80-node tree, one table for the whole run",
         RecyclingSettings(),
         _open_recycling,
-        lambda s, _: s.tree,
+        lambda s, _: _recycling_budget(s),
+        Needs(model=True),
+    ),
+    Method(
+        "recycling+",
+        "Token Recycling, ours: a computed 80-node tree, a table per problem",
+        RecyclingSettings(template="prior", persist="family"),
+        _open_recycling,
+        lambda s, _: _recycling_budget(s),
         Needs(model=True),
     ),
     Method(
         "lookahead",
-        "Lookahead decoding: a 2-D Jacobi window and an n-gram pool",
+        "Lookahead decoding as the reference: a 2-D Jacobi window, an n-gram pool per generation",
         LookaheadSettings(),
+        _open_lookahead,
+        lambda s, _: _lookahead_budget(s),
+        Needs(model=True),
+    ),
+    Method(
+        "lookahead+",
+        "Lookahead decoding, ours: the n-gram pool shared by a problem's samples and rounds",
+        LookaheadSettings(persist="family"),
         _open_lookahead,
         lambda s, _: _lookahead_budget(s),
         Needs(model=True),
@@ -785,11 +1007,20 @@ _REGISTRY: list[Method] = [
     ),
     Method(
         "sps",
-        "speculative sampling with a small draft model",
+        "speculative sampling as the reference: transformers' assisted generation defaults with a draft model",
         SpsSettings(),
         _open_sps,
         lambda s, _: s.tokens,
         Needs(model=True, files=(("draft_model", "--draft-model"),)),
+    ),
+    Method(
+        "sps+",
+        "speculative sampling, ours: up to 5 draft-model tokens, length adapted to acceptance",
+        SpsSettings(tokens=5, schedule="adaptive", confidence=0.0),
+        _open_sps,
+        lambda s, _: s.tokens,
+        Needs(model=True, files=(("draft_model", "--draft-model"),)),
+        files_from="sps",
     ),
     Method(
         "eagle3",
@@ -805,7 +1036,7 @@ _REGISTRY: list[Method] = [
 METHODS: dict[str, Method] = {m.name: m for m in _REGISTRY}
 
 #: Methods a hybrid cannot fall back to.
-_NOT_FALLBACKS = ("ar", "hybrid", "sam", "sam-request")
+_NOT_FALLBACKS = ("ar", "hybrid", "sam", "sam+", "sam-request", "sam-eagle3")
 
 
 def names() -> list[str]:

@@ -182,9 +182,13 @@ class PrefixCache:
     def prefill(cls, model: Any, tokens: list[int], feature_layers: Any = None) -> PrefixCache:
         """Compute the cache of ``tokens`` with one forward pass of ``model`` (batch size 1); with
         ``feature_layers``, also record those layers' input hidden states (see :class:`FeatureRecorder`)."""
+        from specscale.device import synchronize
+
         verifier = ModelVerifier(model, tree=False, feature_layers=feature_layers)
+        synchronize(verifier.device)
         start = time.perf_counter()
         verifier.prefill(list(tokens))
+        synchronize(verifier.device)  # the forward pass is queued, not done, when prefill returns
         seconds = time.perf_counter() - start
         features = verifier.last_features if feature_layers is not None else None
         layers = tuple(int(i) for i in feature_layers) if feature_layers is not None else None

@@ -31,6 +31,7 @@ __all__ = [
     "accuracy",
     "answers_match",
     "extract_answer",
+    "grade",
     "is_correct",
     "majority_accuracy",
     "majority_vote",
@@ -437,6 +438,28 @@ def answers_match(pred: str | None, ref: str | None) -> bool:
     if pred is None or ref is None:
         return False
     return _equal_normalized(normalize_answer(pred), normalize_answer(ref))
+
+
+def _text_key(s: str) -> str:
+    """A text answer with its notation dropped: ``\\text{}`` wrappers, braces, sub/superscript marks,
+    math delimiters, spaces and case (``10^{-4} \\text{ eV}`` and ``10^-4 eV`` read alike)."""
+    s = normalize_answer(s)
+    s = re.sub(r"\\(?:text|mathrm|mathbf|textbf|operatorname)\s*", "", s)
+    return re.sub(r"[\s{}_^$]", "", s).lower()
+
+
+def grade(pred: str | None, ref: str | None, kind: str = "math") -> bool:
+    """Whether ``pred`` answers a problem whose reference answer is ``ref``.
+
+    ``kind="math"``: :func:`answers_match`. ``kind="text"`` (free-form answers such as GPQA's option
+    texts): :func:`answers_match`, or equal once notation, spacing and case are dropped.
+    """
+    if answers_match(pred, ref):
+        return True
+    if kind != "text" or pred is None or ref is None:
+        return False
+    key = _text_key(ref)
+    return bool(key) and _text_key(pred) == key
 
 
 def is_correct(text: str | None, ref: str) -> bool:

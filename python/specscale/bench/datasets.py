@@ -16,7 +16,9 @@ dataset        fields read (first present wins)                            refer
                optional ``year`` (filters when ``year=`` is given)
 ``gpqa``       ``Question``, ``Correct Answer``, ``Incorrect Answer 1``,   the letter (``"A"``..``"D"``) of
                ``Incorrect Answer 2``, ``Incorrect Answer 3``, optional     the correct option after a
-               ``Record ID``, ``Subdomain``, ``High-level domain``          seeded per-record shuffle
+               ``Record ID``, ``Subdomain``, ``High-level domain``          seeded per-record shuffle; free-
+                                                                           form (``gpqa="free"``): the
+                                                                           correct option's text
 ``champ``      the ``champ-dataset`` package (no file): problem text and   ``Problem.answer`` of CHAMP
                answer of its 270 problems
 =============  ==========================================================  ===============================
@@ -101,6 +103,8 @@ class Problem:
         choices: the options in the order shown (multiple choice only), else None.
         meta: anything else the source carries (subject, level, solution, record id, ...).
         instruction: what to append to the question to ask for a ``\\boxed{}`` answer.
+        answer_kind: how answers are graded (:func:`~specscale.bench.answers.grade`): ``"math"``, or
+            ``"text"`` for free-form text answers (GPQA without its options).
     """
 
     id: str
@@ -110,6 +114,7 @@ class Problem:
     choices: list[str] | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     instruction: str = BOXED_INSTRUCTION
+    answer_kind: str = "math"
 
     @property
     def prompt(self) -> str:
@@ -369,12 +374,21 @@ def load_aime(path: str | Path, year: int | None = None, limit: int | None = Non
     return _apply_limit(problems, limit)
 
 
-def _gpqa_problem(row: Mapping[str, Any], where: str, index: int, seed: int) -> Problem:
+def _gpqa_problem(row: Mapping[str, Any], where: str, index: int, seed: int, free_form: bool = False) -> Problem:
     question = str(_require(row, ("Question",), where, "gpqa")).strip()
     correct = str(_require(row, ("Correct Answer",), where, "gpqa")).strip()
-    wrong = [str(_require(row, (f"Incorrect Answer {k}",), where, "gpqa")).strip() for k in (1, 2, 3)]
     record = _get(row, ("Record ID", "id"))
     record_id = str(record).strip() if record is not None else f"gpqa-{index}"
+    if free_form:
+        meta_free: dict[str, Any] = {"record_id": record_id}
+        for key, out in (("Subdomain", "subdomain"), ("High-level domain", "domain")):
+            v = _get(row, (key,))
+            if v is not None:
+                meta_free[out] = v
+        return Problem(
+            id=record_id, dataset="gpqa", question=question, answer=correct, meta=meta_free, answer_kind="text"
+        )
+    wrong = [str(_require(row, (f"Incorrect Answer {k}",), where, "gpqa")).strip() for k in (1, 2, 3)]
     options = [correct, *wrong]
     # One RNG per record, seeded by the record's id: the order does not depend on file order or on the
     # other rows, and it is the same on every run and platform (str seeds hash with SHA-512).
@@ -397,8 +411,8 @@ def _gpqa_problem(row: Mapping[str, Any], where: str, index: int, seed: int) -> 
     )
 
 
-def load_gpqa(path: str | Path, limit: int | None = None, seed: int = 0) -> list[Problem]:
-    """GPQA (Diamond, or any GPQA-format file) as four-option multiple-choice problems.
+def load_gpqa(path: str | Path, limit: int | None = None, seed: int = 0, free_form: bool = False) -> list[Problem]:
+    """GPQA (Diamond, or any GPQA-format file) as four-option multiple-choice problems, or free-form.
 
     Fields (GPQA's CSV column names; lowercase / snake_case variants such as ``correct_answer`` are
     accepted): ``Question``, ``Correct Answer``, ``Incorrect Answer 1``, ``Incorrect Answer 2``,
@@ -411,13 +425,17 @@ def load_gpqa(path: str | Path, limit: int | None = None, seed: int = 0) -> list
         path: your local copy (GPQA is not shipped with specscale), e.g. ``gpqa_diamond.csv``.
         limit: keep only the first ``limit`` problems.
         seed: changes every record's option order (keep 0 to compare with other runs).
+        free_form: as SpecTTS-Bench asks GPQA: the question without its options, the correct option's
+            text as the reference answer (graded as text, ``answer_kind="text"``); the incorrect options
+            are then not needed.
 
     Raises:
-        DatasetError: a row lacks the question, the correct answer or one of the three incorrect ones.
+        DatasetError: a row lacks the question, the correct answer or (multiple choice) one of the three
+            incorrect ones.
     """
     problems = []
     for i, (where, row) in enumerate(read_rows(path)):
-        problems.append(_gpqa_problem(row, where, i, seed))
+        problems.append(_gpqa_problem(row, where, i, seed, free_form))
         if limit is not None and len(problems) >= limit:
             break
     return _apply_limit(problems, limit)
@@ -601,6 +619,7 @@ def load_dataset(
     limit: int | None = None,
     shared_dir: str | Path | None = None,
     kind: str | None = None,
+    gpqa: str = "choice",
 ) -> list[Problem]:
     """Problems by dataset name or from a file.
 
@@ -616,6 +635,7 @@ def load_dataset(
         shared_dir: the shared data directory; default: the first of :func:`default_shared_dirs`
             that holds the file.
         kind: ``"math500"``, ``"aime"`` or ``"gpqa"`` to read a path as that format.
+        gpqa: GPQA as ``"choice"`` (four lettered options) or ``"free"`` (free-form, see :func:`load_gpqa`).
 
     Raises:
         DatasetNotFoundError: the file is absent (the message lists every place looked in), or
@@ -657,7 +677,9 @@ def load_dataset(
         year = 2000 + int(kind[4:]) if kind[4:].isdigit() else None
         return load_aime(path, year=year, limit=limit)
     if kind == "gpqa":
-        return load_gpqa(path, limit=limit)
+        if gpqa not in ("choice", "free"):
+            raise DatasetError(f"gpqa must be 'choice' or 'free', got {gpqa!r}")
+        return load_gpqa(path, limit=limit, free_form=gpqa == "free")
     raise DatasetError(
         f"unknown dataset kind {kind!r}: expected 'math500', 'aime', 'aime24', 'aime25' or 'gpqa'"
     )

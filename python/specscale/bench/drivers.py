@@ -33,11 +33,12 @@ from typing import Any, Literal
 import torch
 
 from specscale.args import check_choice, check_int
-from specscale.bench.answers import answers_match, extract_answer, majority_vote
+from specscale.bench.answers import extract_answer, grade, majority_vote
 from specscale.bench.prompts import (
     DEFAULT_ROUND_TEMPLATE,
     DEFAULT_THINK_END,
     DEFAULT_VERIFY_INSTRUCTION,
+    FEEDBACK,
     THINK_CLOSE,
     build_prompt_ids,
     final_answer_text,
@@ -45,6 +46,7 @@ from specscale.bench.prompts import (
     text_ids,
     think_close_ids,
 )
+from specscale.device import synchronize
 from specscale.drafters.base import Drafter, DrafterWrapper
 from specscale.engine import generate
 from specscale.loop import GenerationStats, eos_ids
@@ -207,6 +209,17 @@ class _Generated:
     cache: PrefixCache | None
 
 
+def _device_of(model: Any) -> torch.device:
+    parameter = next(iter(model.parameters()), None) if hasattr(model, "parameters") else None
+    return parameter.device if parameter is not None else torch.device("cpu")
+
+
+def _answer_kind(problem: Any) -> str:
+    """How ``problem``'s answers are graded: a :class:`~specscale.bench.datasets.Problem` says so; any
+    other object with ``.prompt`` and ``.answer`` is graded as math."""
+    return str(getattr(problem, "answer_kind", "math"))
+
+
 def _eos(model: Any, tokenizer: Any, settings: DecodeSettings) -> list[int]:
     """The EOS ids: the settings' where given, else the model's and the tokenizer's together."""
     if settings.eos_token_id is not None:
@@ -316,12 +329,17 @@ def run_sample(
     prefix: PrefixCache | None = None,
     prefix_share_seconds: float = 0.0,
     keep_cache: bool = False,
+    answer_kind: str = "math",
 ) -> tuple[SampleResult, _Generated]:
     """One generation of ``prompt`` with ``drafter`` (at most ``budget`` draft nodes per step): the
-    sample's figures and the raw output."""
+    sample's figures and the raw output. ``answer_kind`` says how the answer is graded against
+    ``reference`` (see :func:`~specscale.bench.answers.grade`)."""
     generator = torch.Generator().manual_seed(settings.seed + index) if settings.temperature > 0 else None
+    device = _device_of(model)
+    synchronize(device)  # time this sample's work only, not kernels still queued before it
     t0 = time.perf_counter()
     gen = _generate_with_budget(model, tokenizer, prompt, drafter, settings, budget, generator, prefix, keep_cache)
+    synchronize(device)
     wall = time.perf_counter() - t0 + prefix_share_seconds
     # The response as written: generated tokens plus any injected think-end sentence.
     text = tokenizer.decode(gen.context[len(prompt) :], skip_special_tokens=True)
@@ -343,7 +361,7 @@ def run_sample(
         reused_prefix_tokens=s.reused_prefix_tokens,
         prefill_saved_seconds=0.0,
         answer=answer,
-        correct=answers_match(answer, reference) if reference is not None else False,
+        correct=grade(answer, reference, answer_kind) if reference is not None else False,
         draft_tokens=s.draft_tokens,
         text=text,
         tokens=list(gen.tokens),
@@ -425,6 +443,7 @@ def best_of_n(
             reference=problem.answer,
             prefix=prefix,
             prefix_share_seconds=share,
+            answer_kind=_answer_kind(problem),
         )
         copies += gen.stats.cache_copy_seconds
         if prefix is not None:
@@ -441,7 +460,7 @@ def best_of_n(
         problem_id=str(problem.id),
         samples=samples,
         majority_answer=vote,
-        correct=answers_match(vote, problem.answer),
+        correct=grade(vote, problem.answer, _answer_kind(problem)),
         prefix_tokens=len(prefix.tokens) if prefix is not None else 0,
         prefix_seconds=prefix.seconds if prefix is not None else 0.0,
         prefill_saved_seconds=saved,
@@ -476,7 +495,7 @@ def multi_round(
     method: MethodRun | str,
     settings: DecodeSettings | None = None,
     template: str = DEFAULT_ROUND_TEMPLATE,
-    feedback: Literal["answer", "conversation"] = "answer",
+    feedback: Literal["answer", "after-think", "conversation"] = "answer",
     verify_instruction: str = DEFAULT_VERIFY_INSTRUCTION,
     on_round: Callable[[SampleResult], None] | None = None,
     end_family: bool = True,
@@ -484,8 +503,10 @@ def multi_round(
     """``rounds`` rounds of thinking on ``problem``, drafting with ``method``, whose family store persists
     across the rounds (and ends with the problem unless ``end_family=False``).
 
-    ``feedback="answer"`` (the SpecTTS protocol): round ``k`` is a fresh prompt with the question and only
-    the previous final answer (:func:`~specscale.bench.prompts.round_prompt`). ``feedback="conversation"``:
+    ``feedback="answer"``: round ``k`` is a fresh prompt with the question and only the previous final
+    answer (:func:`~specscale.bench.prompts.round_prompt`); ``"after-think"`` (the SpecTTS-Bench protocol)
+    likewise, with the text after the last ``</think>`` as written, or the bare question when there is
+    none. ``feedback="conversation"``:
     round ``k`` continues the chat (the previous rounds' prompts and full responses, then the verify
     instruction as a new user turn). Either way, the previous round's KV cache is reused for the longest
     common token prefix of the two inputs (the whole conversation when round ``k`` extends it, at least
@@ -493,7 +514,7 @@ def multi_round(
     ``reused_prefix_tokens`` per round the amount. Time saved is estimated from round 1's prefill rate.
     """
     check_int("rounds", rounds, 1)
-    check_choice("feedback", feedback, ("answer", "conversation"))
+    check_choice("feedback", feedback, FEEDBACK)
     settings = settings or DecodeSettings()
     run = open_method(method, model)
     results: list[SampleResult] = []
@@ -510,7 +531,7 @@ def multi_round(
                 {"role": "user", "content": verify_instruction},
             ]
         else:
-            messages = [{"role": "user", "content": round_prompt(problem, previous_text, template)}]
+            messages = [{"role": "user", "content": round_prompt(problem, previous_text, template, feedback)}]
         prompt = build_prompt_ids(tokenizer, messages, settings.chat_template, settings.system_prompt)
         if cache is not None:
             extends.append(len(cache.tokens) <= len(prompt) - 1 and prompt[: len(cache.tokens)] == cache.tokens)
@@ -526,6 +547,7 @@ def multi_round(
             index=r,
             reference=problem.answer,
             prefix=cache,
+            answer_kind=_answer_kind(problem),
             keep_cache=r + 1 < rounds,
         )
         if r == 0 and sample.prefill_seconds > 0:

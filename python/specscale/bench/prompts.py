@@ -11,6 +11,9 @@ __all__ = [
     "DEFAULT_ROUND_TEMPLATE",
     "DEFAULT_THINK_END",
     "DEFAULT_VERIFY_INSTRUCTION",
+    "FEEDBACK",
+    "SPECTTS_ROUND_TEMPLATE",
+    "SPECTTS_THINK_END",
     "THINK_CLOSE",
     "build_prompt_ids",
     "final_answer_text",
@@ -29,6 +32,23 @@ DEFAULT_ROUND_TEMPLATE = (
     "Verify this answer step by step. If it is wrong, correct it. Then answer the question again, "
     "putting the final answer within \\boxed{{}}."
 )
+
+#: SpecTTS-Bench's round-2 prompt (its code's wording): the question, then this, with ``{answer}`` the text
+#: after the previous round's last ``</think>`` as written (use with ``feedback="after-think"``).
+SPECTTS_ROUND_TEMPLATE = (
+    "{question}\nPreviously I tried to solve the problem. Now I need to double check and verify my previous "
+    "answer and re-answer the question. My previous answer is: <answer> {answer} </answer>, and please re-answer."
+)
+
+#: SpecTTS-Bench's thinking-budget sentence for Qwen3 (its code injects these tokens; for DeepSeek-R1
+#: distills it injects only "\n\n</think>\n\n").
+SPECTTS_THINK_END = (
+    "Considering the limited time by the user, I have to give the solution based on the thinking directly now."
+    "\n</think>.\n\n"
+)
+
+#: What a round ``k >= 2`` sees of the round before (see :func:`round_prompt`).
+FEEDBACK = ("answer", "after-think", "conversation")
 
 #: The new user turn of a round ``k >= 2`` with ``feedback="conversation"``.
 DEFAULT_VERIFY_INSTRUCTION = (
@@ -92,11 +112,25 @@ def think_close_ids(tokenizer: Any) -> list[int] | None:
     return None
 
 
-def round_prompt(problem: Any, previous_text: str | None, template: str = DEFAULT_ROUND_TEMPLATE) -> str:
-    """Round 1: the problem's prompt. Round ``k >= 2``: ``template`` with the question and the previous
-    round's final answer (the text after its think block)."""
+def round_prompt(
+    problem: Any, previous_text: str | None, template: str = DEFAULT_ROUND_TEMPLATE, feedback: str = "answer"
+) -> str:
+    """Round 1: the problem's prompt. Round ``k >= 2``: ``template`` with the question and what the
+    previous round answered.
+
+    ``feedback="answer"``: its final answer, the text after its think block, stripped (all of it when it
+    has no think block). ``feedback="after-think"`` (SpecTTS-Bench): the text after its last ``</think>``
+    exactly as written, and the question alone when there is no ``</think>`` or nothing after it.
+    """
     if previous_text is None:
         return problem.prompt
+    if feedback == "after-think":
+        text = previous_text.strip()
+        at = text.rfind(THINK_CLOSE)
+        answer = text[at + len(THINK_CLOSE) :] if at >= 0 else ""
+        if not answer:
+            return problem.prompt
+        return template.format(question=problem.prompt, answer=answer)
     return template.format(question=problem.prompt, answer=final_answer_text(previous_text))
 
 

@@ -14,6 +14,8 @@ Definitions (those of SpecTTS-Bench, plus intervals):
 - intervals: percentile bootstrap over problems (paired: one resample of problems serves the method and
   AR), ``resamples`` draws from a seeded generator; 95% by default.
 - accuracy: the majority vote's (Best-of-N), the last round's (multi-round) or the sample's (single).
+- Overall (``results.json``'s ``overall``, and a column of ``results.md``): the same figures per regime
+  with every dataset's problems pooled, as SpecTTS-Bench's Overall column.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["aggregate", "bootstrap_ratio", "format_markdown", "write_plots", "write_reports"]
+__all__ = ["aggregate", "aggregate_overall", "bootstrap_ratio", "format_markdown", "write_plots", "write_reports"]
 
 
 def bootstrap_ratio(
@@ -114,6 +116,15 @@ def aggregate(
             methods[name] = figures
         out.append({"dataset": key[0], "regime": key[1], "temperature": temps[key], "methods": methods})
     return out
+
+
+def aggregate_overall(
+    units: Sequence[dict[str, Any]], baseline: str = "ar", resamples: int = 1000, seed: int = 0
+) -> list[dict[str, Any]]:
+    """Figures per regime and method over every dataset's problems pooled (the benchmark's Overall
+    column): the same figures as :func:`aggregate`, one group per regime with dataset ``"overall"``."""
+    pooled = [{**u, "dataset": "overall", "problem_id": f"{u['dataset']}/{u['problem_id']}"} for u in units]
+    return aggregate(pooled, baseline=baseline, resamples=resamples, seed=seed)
 
 
 def _method_figures(
@@ -226,11 +237,43 @@ def _ci(v: float, ci: Sequence[float]) -> str:
     return f"{_fmt(v)} [{_fmt(ci[0])}, {_fmt(ci[1])}]"
 
 
+def format_overall(groups: Sequence[dict[str, Any]], overall: Sequence[dict[str, Any]]) -> list[str]:
+    """One row per regime and method, one column per dataset and an Overall column; each cell speedup and
+    MAT with their 95% intervals."""
+    datasets = list(dict.fromkeys(g["dataset"] for g in groups))
+    by_key = {(g["dataset"], g["regime"]): g for g in groups}
+    lines = [
+        "## Speedup and MAT by dataset, and overall",
+        "",
+        "| regime | method | " + " | ".join(datasets) + " | Overall |",
+        "|---|---|" + "---|" * (len(datasets) + 1),
+    ]
+    for total in overall:
+        regime = total["regime"]
+        for name, f in total["methods"].items():
+            cells = []
+            for d in datasets:
+                g = by_key.get((d, regime))
+                m = g["methods"].get(name) if g is not None else None
+                cells.append(_speed_mat(m) if m is not None else "")
+            cells.append(_speed_mat(f))
+            lines.append(f"| {regime} | {name} | " + " | ".join(cells) + " |")
+    lines += ["", "(each cell: speedup over AR [95% CI] / MAT [95% CI]; Overall pools every dataset's problems)"]
+    return lines
+
+
+def _speed_mat(f: dict[str, Any]) -> str:
+    return f"{_ci(f['speedup'], f['speedup_ci'])}x / {_ci(f['mat'], f['mat_ci'])}"
+
+
 def format_markdown(
-    groups: Sequence[dict[str, Any]], title: str | None = None, notes: Sequence[str] = ()
+    groups: Sequence[dict[str, Any]],
+    title: str | None = None,
+    notes: Sequence[str] = (),
+    overall: Sequence[dict[str, Any]] = (),
 ) -> str:
-    """The main table (one row per dataset x regime x method) and per-index tables for multi-sample
-    regimes."""
+    """The main table (one row per dataset x regime x method), the by-dataset and Overall table when
+    ``overall`` is given, and per-index tables for multi-sample regimes."""
     lines = []
     if title:
         lines += [f"# {title}", ""]
@@ -252,6 +295,8 @@ def format_markdown(
                 f"{_fmt(f['accuracy'])} | {_fmt(f['tokens_per_second'], 1)} | "
                 f"{f['problems']} | {f['reused_prefix_tokens']} / {_fmt(f['prefill_saved_seconds'])} |"
             )
+    if overall:
+        lines += [""] + format_overall(groups, overall)
     for g in groups:
         width = max((len(f["by_index"]) for f in g["methods"].values()), default=0)
         if width < 2:
@@ -341,16 +386,17 @@ def write_reports(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     groups = aggregate(units, resamples=resamples, seed=seed)
+    overall = aggregate_overall(units, resamples=resamples, seed=seed)
     notes = [
         (
             f"Model: {meta.get('model', '?')}; {len(units)} units; speedup = mean tokens/s over AR's (wall clock "
             f"incl. prefill); MAT pooled over steps; 95% bootstrap CI over problems ({resamples} resamples)."
         ),
     ]
-    md = format_markdown(groups, title="specscale bench", notes=notes)
+    md = format_markdown(groups, title="specscale bench", notes=notes, overall=overall)
     (out / "results.md").write_text(md, encoding="utf-8")
     files = [str(p.name) for p in write_plots(groups, out)] if plots else []
-    result = {"meta": meta, "groups": groups, "plots": files}
+    result = {"meta": meta, "groups": groups, "overall": overall, "plots": files}
     (out / "results.json").write_text(
         json.dumps(_finite(result), indent=1, default=_json_default), encoding="utf-8"
     )

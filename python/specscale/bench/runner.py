@@ -12,6 +12,7 @@ Usage::
 
     specscale bench                                   # quick offline default: SmolLM2-135M, 3 MATH500
     specscale bench --protocol spectts --dry-run      # print the SpecTTS-Bench preset
+    specscale bench --protocol spectts --model /models/Qwen3-8B --device cuda --dtype fp16
     specscale bench --model DIR --datasets math500,aime24 --methods ar,pld,sam,trie \\
         --regimes single,bon,rounds --limit 10 --n 4 --rounds 2 --max-new-tokens 2048 --out runs/x --resume
 """
@@ -21,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from collections.abc import Callable
@@ -30,15 +30,23 @@ from pathlib import Path
 from typing import Any
 
 from specscale import methods as registry
-from specscale.bench.prompts import DEFAULT_ROUND_TEMPLATE, DEFAULT_THINK_END
+from specscale.bench.prompts import (
+    DEFAULT_ROUND_TEMPLATE,
+    DEFAULT_THINK_END,
+    FEEDBACK,
+    SPECTTS_ROUND_TEMPLATE,
+    SPECTTS_THINK_END,
+)
+from specscale.device import ATTENTION, DTYPES
 from specscale.errors import InvalidArgumentError, SpecscaleError
 
 __all__ = ["PRESETS", "BenchConfig", "quick_config", "register", "run_bench", "spectts_config"]
 
 REGIMES = ("single", "bon", "rounds")
 
-#: What ``specscale bench`` runs when ``--methods`` is not given: the methods that need no extra files.
-DEFAULT_METHODS = ("ar", "pld", "sam", "trie")
+#: What ``specscale bench`` runs when ``--methods`` is not given: methods that need no extra files, the
+#: reference PLD and SAM-Decoding beside this project's automaton (``sam+``) and trie.
+DEFAULT_METHODS = ("ar", "pld", "sam", "sam+", "trie")
 
 
 @dataclass
@@ -59,7 +67,9 @@ class BenchConfig:
         think_fraction, force_think_end, think_end_text: the thinking budget (see
             :class:`~specscale.bench.drivers.DecodeSettings`).
         round_template, feedback: round ``k >= 2`` prompt and what it feeds back (``answer``: the
-            question plus the previous final answer only).
+            question plus the previous final answer only; ``after-think``: SpecTTS-Bench's, the text
+            after the last ``</think>`` as written, or the bare question without one; see
+            :func:`~specscale.bench.prompts.round_prompt`).
         batch_size: 1 (samples run one after another).
         reuse_prefix: reuse the prompt's KV cache across samples and rounds (lossless).
         seed: sampling seed base; resamples: bootstrap resamples for the intervals.
@@ -69,6 +79,18 @@ class BenchConfig:
         threads: torch CPU threads (``None``: torch's default). The quick default uses 1: for a 135M
             model intra-op threads cost more in synchronisation than they gain (on a shared 2-core box,
             22 tokens/s with 1 thread against 4 with 2).
+        device, dtype, attn: where the target runs (``auto``, ``cpu``, ``cuda``, ``cuda:N``), in which
+            precision (``auto``, ``bf16``, ``fp16``, ``fp32``) and with which attention (``auto``,
+            ``sdpa``, ``eager``, ``flash_attention_2``); a draft model and an EAGLE-3 head follow the
+            target (see :mod:`specscale.device`).
+        warmup: generations of each method run, and not counted, before its first measured unit (they
+            pay kernel selection and allocator growth; SpecTTS-Bench runs 3).
+        prompt_style: ``instruct`` (the question and an instruction to put the answer in ``\\boxed{}``)
+            or ``raw`` (the question alone through the chat template, as SpecTTS-Bench sends it).
+        gpqa_format: GPQA files as ``choice`` (four lettered options) or ``free`` (SpecTTS-Bench: the
+            question without options, graded against the correct option's text).
+        not_run: methods the preset lists but this run cannot (a missing file or package), with the
+            reason; filled by :meth:`drop_unavailable`.
     """
 
     model: str | None = None
@@ -97,6 +119,13 @@ class BenchConfig:
     method_settings: dict[str, Any] = field(default_factory=registry.settings_map)
     threads: int | None = None
     protocol: str | None = None
+    device: str = "auto"
+    dtype: str = "auto"
+    attn: str = "auto"
+    warmup: int = 0
+    prompt_style: str = "instruct"
+    gpqa_format: str = "choice"
+    not_run: dict[str, str] = field(default_factory=dict)
 
     def validate(self) -> None:
         """Raises :class:`InvalidArgumentError` (one line naming the option) for anything that cannot run,
@@ -123,13 +152,38 @@ class BenchConfig:
             raise InvalidArgumentError(
                 f"force_think_end must be auto, always or never, got {self.force_think_end!r}"
             )
-        if self.feedback not in ("answer", "conversation"):
-            raise InvalidArgumentError(f"feedback must be 'answer' or 'conversation', got {self.feedback!r}")
+        if self.feedback not in FEEDBACK:
+            raise InvalidArgumentError(f"feedback must be one of {', '.join(FEEDBACK)}, got {self.feedback!r}")
+        device = str(self.device)
+        if device not in ("auto", "cpu", "cuda") and not (device.startswith("cuda:") and device[5:].isdigit()):
+            raise InvalidArgumentError(f"--device must be auto, cpu, cuda or cuda:N, got {device!r}")
+        if self.dtype not in ("auto", *DTYPES):
+            raise InvalidArgumentError(f"--dtype must be one of auto, {', '.join(DTYPES)}, got {self.dtype!r}")
+        if self.attn not in ATTENTION:
+            raise InvalidArgumentError(f"--attn must be one of {', '.join(ATTENTION)}, got {self.attn!r}")
+        if self.warmup < 0:
+            raise InvalidArgumentError(f"--warmup must be >= 0, got {self.warmup}")
+        if self.prompt_style not in ("instruct", "raw"):
+            raise InvalidArgumentError(f"prompt_style must be 'instruct' or 'raw', got {self.prompt_style!r}")
+        if self.gpqa_format not in ("choice", "free"):
+            raise InvalidArgumentError(f"gpqa_format must be 'choice' or 'free', got {self.gpqa_format!r}")
+
+    def drop_unavailable(self) -> None:
+        """Moves the methods this run cannot open (a file not given, an optional package missing) from
+        ``methods`` to ``not_run`` with the reason, so a preset runs what it can."""
+        keep = []
+        for m in self.methods:
+            lack = registry.get(m).missing(self.method_settings) if m in registry.METHODS else None
+            if lack is not None:
+                self.not_run[m] = lack
+            else:
+                keep.append(m)
+        self.methods = keep
 
     def measurement_key(self) -> dict[str, Any]:
         """The settings that change what a unit measures (a resumed run must match them)."""
         d = asdict(self)
-        for k in ("datasets", "methods", "regimes", "limit", "resamples", "threads", "protocol"):
+        for k in ("datasets", "methods", "regimes", "limit", "resamples", "threads", "protocol", "warmup", "not_run"):
             d.pop(k)
         return d
 
@@ -140,6 +194,13 @@ class BenchConfig:
             if f.name == "method_settings":
                 lines.append("  method_settings (the methods run):")
                 lines += [f"    {line}" for line in registry.describe(v, _methods_ar_first(self.methods))]
+                if self.not_run:
+                    lines.append("  not run here (settings as they would run):")
+                    for line in registry.describe(v, list(self.not_run)):
+                        name = line.split(":", 1)[0]
+                        lines.append(f"    {line}  [{self.not_run[name]}]")
+            elif f.name == "not_run":
+                continue
             else:
                 lines.append(f"  {f.name} = {v!r}")
         return "\n".join(lines)
@@ -151,21 +212,39 @@ def quick_config() -> BenchConfig:
     return BenchConfig(threads=1)
 
 
+#: The methods SpecTTS-Bench benchmarks, as its code runs them (registry defaults, set explicitly below).
+SPECTTS_REFERENCE_METHODS = ("pld", "sam", "pia", "sam-eagle3", "sps", "recycling", "lookahead", "rest", "eagle3")
+#: This project's versions, run beside them.
+SPECTTS_OUR_METHODS = ("pld+", "sam+", "trie", "hybrid", "sps+", "recycling+", "lookahead+")
+
+#: The reference's settings per method (SpecTTS-Bench's code/scripts and the defaults it runs with).
+SPECTTS_REFERENCE_SETTINGS: dict[str, dict[str, Any]] = {
+    "pld": {"max_ngram": 3, "tokens": 10, "adaptive": False, "occurrence": "earliest"},
+    "sam": {"n_predicts": 40, "alpha": 4.0},
+    "pia": {"branch_length": 12, "decoding_length": 64, "output_weight": 1e-4},
+    "sam-eagle3": {"n_predicts": 40, "threshold": 5},
+    "sps": {"tokens": 20, "schedule": "constant", "confidence": 0.4, "sample": True},
+    "recycling": {"top_k": 8, "template": "reference", "persist": "global"},
+    "lookahead": {"level": 5, "window": 7, "guess_set": 7, "persist": "generation"},
+    "rest": {"tokens": 64},
+    "eagle3": {"total_tokens": 60, "depth": 5, "top_k": 10},
+}
+
+
 def spectts_config(gpqa: str | None = None) -> BenchConfig:
-    """SpecTTS-Bench (arXiv 2509.04474): 30 problems each of AIME24, AIME25, MATH500 (and GPQA-Diamond
-    from a local file), batch size 1, 15,000 new tokens with the end of thinking forced at 80%, Best-of-4
-    at T=0.6, 2 rounds at T=0 and T=0.6 with round 2 given the question and only the previous final
-    answer; drafters as in the paper: SAM up to 40 tokens with match threshold 5 (the hybrid falls back
-    to Token Recycling below it) and static-store length bias 5, PLD n-grams up to 3 and 10 tokens, trie
-    (PIA) branch length 12 and 64 nodes per step, REST 64 draft tokens, Lookahead level 5 / window 7 /
-    guess set 7, Token Recycling top-8 on an 80-node tree, EAGLE-3 60 tokens / depth 5 / top-10."""
+    """SpecTTS-Bench (arXiv 2509.04474) as its code runs: 30 problems each of AIME24, AIME25, MATH500 (and
+    GPQA-Diamond, free-form, from a local file), batch size 1, fp16, 3 warm-up generations per method,
+    15,000 new tokens with the end of thinking forced at 80% (its Qwen3 sentence), Best-of-4 at T=0.6, 2
+    rounds at T=0 and T=0.6 with round 2 given the question and the text after the last ``</think>`` in
+    its wording, the raw question through the chat template. Every method the paper benchmarks runs with
+    the reference's settings (:data:`SPECTTS_REFERENCE_SETTINGS`), this project's versions beside them;
+    methods whose file (``--draft-model``, ``--eagle3-head``, ``--rest-store``) is not given are listed as
+    not run."""
     return BenchConfig(
         model=None,
         datasets=["aime24", "aime25", "math500"] + ([gpqa] if gpqa else []),
-        # The seed paper's field that runs from the model alone (REST, SpS and EAGLE-3 need --rest-store,
-        # --draft-model and --eagle3-head; SuffixDecoding needs the optional arctic-inference package).
-        methods=["ar", "pld", "sam", "trie", "recycling", "lookahead", "hybrid", "sam-freq"],
-        regimes=["single", "bon", "rounds"],
+        methods=["ar", *SPECTTS_REFERENCE_METHODS, *SPECTTS_OUR_METHODS],
+        regimes=["bon", "rounds"],
         limit=30,
         n=4,
         rounds=2,
@@ -175,24 +254,16 @@ def spectts_config(gpqa: str | None = None) -> BenchConfig:
         rounds_temperatures=[0.0, 0.6],
         think_fraction=0.8,
         force_think_end="always",
-        think_end_text=DEFAULT_THINK_END,
-        round_template=DEFAULT_ROUND_TEMPLATE,
-        feedback="answer",
+        think_end_text=SPECTTS_THINK_END,
+        round_template=SPECTTS_ROUND_TEMPLATE,
+        feedback="after-think",
         batch_size=1,
-        method_settings=registry.settings_map(
-            {
-                "pld": {"max_ngram": 3, "tokens": 10},
-                "sam": {"tokens": 40, "static_bias": 5},
-                "trie": {"depth": 12, "tokens": 64},
-                "eagle3": {"total_tokens": 60, "depth": 5, "top_k": 10},
-                "hybrid": {"fallback": "recycling", "policy": "threshold", "threshold": 5},
-                "recycling": {"top_k": 8, "tree": 80},
-                "lookahead": {"level": 5, "window": 7, "guess_set": 7},
-                "rest": {"tokens": 64},
-                "suffix-decoding": {"tokens": 40},
-            }
-        ),
+        method_settings=registry.settings_map(SPECTTS_REFERENCE_SETTINGS),
         protocol="spectts",
+        dtype="fp16",
+        warmup=3,
+        prompt_style="raw",
+        gpqa_format="free",
     )
 
 
@@ -284,7 +355,6 @@ def run_bench(
     """Runs the benchmark, writes ``units.jsonl``, ``results.json``, ``results.md`` and plots into
     ``out_dir``, and returns the results object. ``model``/``tokenizer`` override ``config.model``.
     ``on_unit`` is called after each unit is saved (tests raise in it to simulate a crash)."""
-    from specscale.bench.datasets import load_dataset
     from specscale.bench.reports import write_reports
 
     config.validate()
@@ -319,7 +389,12 @@ def run_bench(
     if model is not None and tokenizer is not None:
         model_name = getattr(getattr(model, "config", None), "_name_or_path", "") or type(model).__name__
 
-    datasets = [(name, load_dataset(name, limit=config.limit)) for name in config.datasets]
+    datasets = [(name, _problems(name, config)) for name in config.datasets]
+    if config.not_run:
+        print(
+            "specscale bench: not run: " + "; ".join(f"{m} ({why})" for m, why in config.not_run.items()),
+            file=sys.stderr,
+        )
     regimes = _regimes(config)
     methods = _methods_ar_first(config.methods)
     finished_units = {
@@ -343,6 +418,8 @@ def run_bench(
     # run drafts from the same stores as an uninterrupted one).
     runs: dict[tuple[str, str, str], Any] = {}
     backlog: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    warmed: set[str] = set()
+    ran = 0  # units measured in this session
     try:
         with units_path.open("a", encoding="utf-8") as sink:
             for dname, problem, regime, method in plan:
@@ -355,11 +432,17 @@ def run_bench(
                     from specscale.bench.models import load_model
 
                     t0 = time.perf_counter()
-                    model, tokenizer, model_name = load_model(config.model)
+                    model, tokenizer, model_name = load_model(
+                        config.model, device=config.device, dtype=config.dtype, attn=config.attn
+                    )
                     print(
-                        f"specscale bench: loaded {model_name} in {time.perf_counter() - t0:.1f}s",
+                        f"specscale bench: loaded {model_name} in {time.perf_counter() - t0:.1f}s "
+                        f"({model.device}, {model.dtype})",
                         file=sys.stderr,
                     )
+                if config.warmup and method not in warmed:
+                    _warm_up(model, tokenizer, config, problem, regime, method)
+                    warmed.add(method)
                 if group not in runs:
                     runs[group] = registry.get(method).open(config.method_settings, target=model)
                 for earlier in backlog.pop(group, []):
@@ -370,6 +453,7 @@ def run_bench(
                 sink.flush()
                 os.fsync(sink.fileno())
                 done.add(ukey)
+                ran += 1
                 if on_unit is not None:
                     on_unit(unit)
     finally:
@@ -382,14 +466,57 @@ def run_bench(
         if _unit_key(u["method"], u["dataset"], u["regime"], u["problem_id"]) in wanted
     ]
     meta = {
+        **_session_provenance(out, model, model_name, fresh=ran > 0),
         "model": model_name,
         "config": asdict(config),
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
         "units": len(units),
     }
     return write_reports(units, out, meta, resamples=config.resamples, seed=config.seed, plots=plots)
+
+
+def _session_provenance(out: Path, model: Any, name: str, fresh: bool) -> dict[str, Any]:
+    """The provenance of the last session that measured units in ``out``: gathered now when this one did
+    (and kept in ``provenance.json``), else read back, so a resume with nothing left to run rewrites the
+    reports unchanged."""
+    from specscale.bench.provenance import provenance
+
+    path = out / "provenance.json"
+    if not fresh and path.is_file():
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(saved, dict):
+                return saved
+        except json.JSONDecodeError:
+            pass
+    facts = provenance(model, name)
+    path.write_text(json.dumps(facts, indent=1), encoding="utf-8")
+    return facts
+
+
+def _problems(name: str, config: BenchConfig) -> list[Any]:
+    """The problems of dataset ``name`` as ``config`` asks them (GPQA's format; the question alone under
+    ``prompt_style="raw"``)."""
+    from specscale.bench.datasets import load_dataset
+
+    problems = load_dataset(name, limit=config.limit, gpqa=config.gpqa_format)
+    if config.prompt_style == "raw":
+        problems = [replace(p, instruction="") for p in problems]
+    return problems
+
+
+def _warm_up(model: Any, tokenizer: Any, config: BenchConfig, problem: Any, regime: _Regime, method: str) -> None:
+    """``config.warmup`` generations of ``problem`` with a throwaway run of ``method``: they pay the first
+    calls' kernel selection and allocator growth, and are neither recorded nor seen by the measured run's
+    stores."""
+    from specscale.bench.drivers import best_of_n
+
+    t0 = time.perf_counter()
+    run = registry.get(method).open(config.method_settings, target=model)
+    best_of_n(model, tokenizer, problem, config.warmup, run, _decode_settings(config, regime.temperature))
+    print(
+        f"specscale bench: warmed up {method} ({config.warmup} generations, {time.perf_counter() - t0:.1f}s, not counted)",
+        file=sys.stderr,
+    )
 
 
 def _written(sample: dict[str, Any]) -> list[int]:
@@ -513,6 +640,12 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         "resamples": "bootstrap",
         "threads": "threads",
         "chat_template": "chat_template",
+        "device": "device",
+        "dtype": "dtype",
+        "attn": "attn",
+        "warmup": "warmup",
+        "prompt_style": "prompt_style",
+        "gpqa_format": "gpqa_format",
     }
     for field_name, arg in simple.items():
         v = getattr(args, arg)
@@ -546,18 +679,39 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         and args.gpqa not in config.datasets
     ):
         config.datasets.append(args.gpqa)
+    if args.protocol == "spectts" and args.methods is None:
+        config.drop_unavailable()  # the preset runs what the files given allow; --dry-run lists the rest
     return config
 
 
-#: CLI options that set one method setting: option dest -> (method, setting).
+#: CLI options that set one method setting: option dest -> (method, setting). ``sps+`` and ``sam-eagle3``
+#: read ``sps``'s draft model and ``eagle3``'s head (see ``Method.files_from``).
 _METHOD_OPTIONS = {
     "rest_store": ("rest", "store"),
     "draft_model": ("sps", "draft_model"),
     "eagle3_head": ("eagle3", "head"),
-    "sam_static_store": ("sam", "static_store"),
+    "sam_static_store": ("sam+", "static_store"),
     "hybrid_fallback": ("hybrid", "fallback"),
     "hybrid_policy": ("hybrid", "policy"),
 }
+
+
+#: What ``--protocol spectts`` says when no model is given.
+SPECTTS_NEEDS_MODEL = (
+    "--protocol spectts needs --model DIR: a local reasoning model as the paper ran (Qwen3-8B, Qwen3-4B, "
+    "Qwen3-14B or DeepSeek-R1-Distill-Llama-8B), e.g. --model /models/Qwen3-8B; add --draft-model "
+    "(Qwen3-0.6B), --eagle3-head and --rest-store for the rows that need them"
+)
+
+
+def check_placement(config: BenchConfig) -> None:
+    """Raises :class:`~specscale.device.DeviceUnavailableError` (one line) when ``config``'s device, dtype
+    or attention cannot run on this machine."""
+    from specscale.device import check_attention, resolve_device, resolve_dtype
+
+    device = resolve_device(config.device)
+    resolve_dtype(config.dtype, device)
+    check_attention(config.attn, device)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -572,6 +726,10 @@ def _run(args: argparse.Namespace) -> int:
     try:
         config = config_from_args(args)
         config.validate()
+        if not args.dry_run:
+            if config.protocol == "spectts" and config.model is None:
+                raise InvalidArgumentError(SPECTTS_NEEDS_MODEL)
+            check_placement(config)
     except InvalidArgumentError as error:
         print(f"specscale bench: {error}", file=sys.stderr)
         return 2
@@ -657,7 +815,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="auto: only for tokenizers with a </think> token",
     )
     p.add_argument(
-        "--feedback", choices=("answer", "conversation"), default=None, help="what round k>=2 sees"
+        "--feedback",
+        choices=FEEDBACK,
+        default=None,
+        help="what round k>=2 sees (spectts: after-think, the text after the last </think>)",
+    )
+    p.add_argument(
+        "--prompt-style", choices=("instruct", "raw"), default=None, help="raw: the question alone (spectts)"
+    )
+    p.add_argument(
+        "--gpqa-format", choices=("choice", "free"), default=None, help="GPQA as lettered options or free-form (spectts)"
     )
     p.add_argument(
         "--round-template", default=None, help="file with the round k>=2 prompt ({question}, {answer})"
@@ -683,6 +850,25 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--bootstrap", type=int, default=None, help="bootstrap resamples for the intervals (1000)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (quick default: 1)")
+    p.add_argument(
+        "--device", default=None, help="auto (default: a CUDA GPU if any, else the CPU), cpu, cuda or cuda:N"
+    )
+    p.add_argument(
+        "--dtype",
+        choices=("auto", *DTYPES),
+        default=None,
+        help="the target's precision, followed by a draft model and an EAGLE-3 head (auto: bf16 on a GPU, "
+        "fp32 on the CPU; spectts: fp16 as the paper)",
+    )
+    p.add_argument(
+        "--attn",
+        choices=ATTENTION,
+        default=None,
+        help="attention implementation (auto: transformers' default, sdpa; flash_attention_2 verifies drafts as chains)",
+    )
+    p.add_argument(
+        "--warmup", type=int, default=None, help="uncounted generations per method before it is measured (spectts: 3)"
+    )
     p.add_argument("--out", default="specscale-bench", help="output directory (default ./specscale-bench)")
     p.add_argument("--resume", action="store_true", help="continue a run in --out, skipping finished units")
     p.add_argument("--overwrite", action="store_true", help="discard the finished units in --out")

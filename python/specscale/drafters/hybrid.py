@@ -6,11 +6,17 @@ when its match is long enough, otherwise the fallback) and :class:`ExpectedAccep
 draft with the highest expected accepted length, learned online from what each drafter's drafts
 achieved at a similar match length). Every part observes every committed token, so all stores stay in
 step whichever draft was verified.
+
+A policy also decides which parts are asked for a draft at all (:meth:`CombinePolicy.draft`): by default
+every part drafts every step and the policy chooses among the drafts; a lazy :class:`MatchThreshold`
+asks the first part, and the next ones only when its match falls short, as SpecTTS-Bench's SAM[EAGLE-3]
+computes the EAGLE-3 tree only when SAM's match is too short. Parts that are not asked still begin,
+observe, end and receive logits and hidden states like the others.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +32,13 @@ __all__ = ["CombinePolicy", "ExpectedAcceptance", "HybridDrafter", "MatchThresho
 class CombinePolicy:
     """Chooses which of the parts' drafts to verify this step, and learns from the outcome."""
 
+    def draft(self, ask: Callable[[int], DraftTree], parts: int) -> tuple[int, DraftTree]:
+        """The chosen part and its draft; ``ask(i)`` is part ``i``'s draft for this step (each part is
+        asked at most once). By default every part is asked and :meth:`choose` picks."""
+        drafts = [ask(i) for i in range(parts)]
+        chosen = self.choose(drafts)
+        return chosen, drafts[chosen]
+
     def choose(self, drafts: Sequence[DraftTree]) -> int:
         """Index of the draft to verify (drafts are in the order of the hybrid's parts)."""
         raise NotImplementedError
@@ -37,9 +50,27 @@ class CombinePolicy:
 @dataclass
 class MatchThreshold(CombinePolicy):
     """The first part's draft when its suffix match is at least ``threshold`` tokens, else the next part
-    with a non-empty draft (the seed paper's rule; its SAM threshold is 5)."""
+    with a non-empty draft (the seed paper's rule; its SAM threshold is 5).
+
+    With ``lazy=True`` the parts are asked in order and no further than the chosen one: the choice is
+    the same, but a fallback drafts only on the steps it is used (SpecTTS-Bench's SAM[EAGLE-3]). Leave it
+    off for parts whose drafting advances their own state (Lookahead's window), which must draft every
+    step to stay in step."""
 
     threshold: int = 5
+    lazy: bool = False
+
+    def draft(self, ask: Callable[[int], DraftTree], parts: int) -> tuple[int, DraftTree]:
+        if not self.lazy:
+            return super().draft(ask, parts)
+        first = ask(0)
+        if len(first) and first.match_length >= self.threshold:
+            return 0, first
+        for i in range(1, parts):
+            d = ask(i)
+            if len(d):
+                return i, d
+        return 0, first
 
     def choose(self, drafts: Sequence[DraftTree]) -> int:
         first = drafts[0]
@@ -141,11 +172,10 @@ class HybridDrafter(Drafter):
 
     def propose(self, context: Sequence[int], max_tokens: int) -> DraftTree:
         check_int("max_tokens", max_tokens, 0)
-        drafts = [p.propose(context, max_tokens) for p in self.parts]
-        chosen = self.policy.choose(drafts)
+        chosen, draft = self.policy.draft(lambda i: self.parts[i].propose(context, max_tokens), len(self.parts))
         self.chosen_counts[chosen] += 1
-        self._last = (chosen, drafts[chosen])
-        return drafts[chosen]
+        self._last = (chosen, draft)
+        return draft
 
     def observe(self, new_tokens: list[int], drafted: int = 0, accepted: int = 0) -> None:
         chosen = self._last[0] if self._last is not None else -1

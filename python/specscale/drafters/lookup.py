@@ -1,11 +1,16 @@
-"""Prompt lookup decoding (PLD): draft what followed the last earlier occurrence of the context's tail."""
+"""Prompt lookup decoding (PLD): draft what followed an earlier occurrence of the context's tail.
+
+Two ways to choose the occurrence: ``"earliest"``, as the reference implementation (and SpecTTS-Bench's
+code) does, which scans the context from the left and copies after the first match that still has
+``num_output_tokens`` tokens after it; and ``"latest"``, this project's choice (see :class:`PromptLookup`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from specscale._core import DraftTree
-from specscale.args import check_int
+from specscale.args import check_choice, check_int
 from specscale.drafters.base import AdaptiveLength, Drafter
 from specscale.errors import InvalidArgumentError
 
@@ -17,10 +22,14 @@ class PromptLookup(Drafter):
 
     For ``n`` from ``max_ngram_size`` down to ``min_ngram_size``, the last ``n`` context tokens are looked
     up among earlier positions; the tokens that followed the match are the draft (a chain of up to
-    ``num_output_tokens``). Unlike transformers, which takes the first match from the left, the most
-    recent match is used where enough tokens follow it (in reasoning traces and repeated samples the
-    latest repetition is the best predictor); where the latest match runs into the end of the context
-    (a loop), the first one, which has the longest continuation, is used instead.
+    ``num_output_tokens``).
+
+    ``occurrence="earliest"`` (the reference): the first match from the left whose continuation holds
+    the whole draft length; an ``n`` with no such match gives way to ``n - 1``. Since the first match
+    has the longest continuation, that is the first match or none. ``occurrence="latest"`` (ours): the
+    most recent match where enough tokens follow it (in reasoning traces and repeated samples the latest
+    repetition is the best predictor); where the latest match runs into the end of the context (a loop),
+    the first one, which has the longest continuation, is used instead, whatever its length.
 
     The index is a dict per ``n`` from n-gram to its first and latest end positions, updated
     incrementally as tokens are committed: O(max_ngram_size) per token, O(1) per lookup, no scan.
@@ -31,6 +40,7 @@ class PromptLookup(Drafter):
         min_ngram_size: shortest n-gram matched (default 1).
         adaptive: an :class:`AdaptiveLength` policy, ``True`` for the default one, ``False`` for a fixed
             ``num_output_tokens``.
+        occurrence: ``"latest"`` (default) or ``"earliest"`` (the reference's rule, see above).
     """
 
     def __init__(
@@ -39,6 +49,7 @@ class PromptLookup(Drafter):
         num_output_tokens: int = 10,
         min_ngram_size: int = 1,
         adaptive: AdaptiveLength | bool = True,
+        occurrence: str = "latest",
     ) -> None:
         self.max_ngram_size = check_int("max_ngram_size", max_ngram_size, 1)
         self.min_ngram_size = check_int("min_ngram_size", min_ngram_size, 1)
@@ -48,6 +59,7 @@ class PromptLookup(Drafter):
             )
         self.num_output_tokens = check_int("num_output_tokens", num_output_tokens, 1)
         self.policy = _policy(adaptive, num_output_tokens)
+        self.occurrence = check_choice("occurrence", occurrence, ("latest", "earliest"))
         self._tokens: list[int] = []
         self._index: list[dict[tuple[int, ...], list[int]]] = []
         self._indexed = 0  # end positions < _indexed are in the index
@@ -79,12 +91,20 @@ class PromptLookup(Drafter):
         tokens = self._tokens
         for n in range(min(self.max_ngram_size, len(tokens)), self.min_ngram_size - 1, -1):
             ends = self._index[n].get(tuple(tokens[-n:]))
-            if ends is not None:
-                k = self.policy.budget(max_tokens, match_length=n)
-                first, last = ends
+            if ends is None:
+                continue
+            k = self.policy.budget(max_tokens, match_length=n)
+            first, last = ends
+            if self.occurrence == "earliest":
+                # The reference skips matches whose continuation is shorter than the draft, and matches
+                # that overlap the tail itself; the first match is the least likely to do either.
+                if k <= 0 or first + k > len(tokens) or first >= len(tokens) - n:
+                    continue
+                end = first
+            else:
                 end = last if len(tokens) - last >= k else first
-                draft = tokens[end : end + k]
-                return DraftTree(draft) if draft else DraftTree.empty()
+            draft = tokens[end : end + k]
+            return DraftTree(draft) if draft else DraftTree.empty()
         return DraftTree.empty()
 
     def observe(self, new_tokens: list[int], drafted: int = 0, accepted: int = 0) -> None:
@@ -93,7 +113,8 @@ class PromptLookup(Drafter):
 
     def __repr__(self) -> str:
         return (
-            f"PromptLookup(max_ngram_size={self.max_ngram_size}, num_output_tokens={self.num_output_tokens})"
+            f"PromptLookup(max_ngram_size={self.max_ngram_size}, num_output_tokens={self.num_output_tokens}, "
+            f"occurrence={self.occurrence!r})"
         )
 
 

@@ -12,18 +12,22 @@ from the draft model's distribution ``q`` (processed with the run's temperature,
 the engine accepts it with probability ``min(1, p(x)/q(x))``, resampling from ``max(p - q, 0)``: the
 speculative sampling of Leviathan et al. and Chen et al., exact too, and accepted more often when the
 draft model is close to the target.
+
+``transformers``' assisted generation (what SpecTTS-Bench runs as SpS) drafts up to 20 tokens a step
+(``num_assistant_tokens``, schedule ``"constant"``) and stops early after a token the draft model gave
+less than 0.4 probability (``assistant_confidence_threshold``): ``max_tokens=20, adaptive=False,
+confidence=0.4`` here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-
 from typing import Any
 
 import torch
 
 from specscale._core import DraftTree
-from specscale.args import check_int
+from specscale.args import check_int, check_number
 from specscale.drafters.base import AdaptiveLength, Drafter
 from specscale.errors import InvalidArgumentError
 from specscale.sampling import SamplingParams, process_logits
@@ -40,10 +44,17 @@ class DraftModelDrafter(Drafter):
         adaptive: an :class:`AdaptiveLength`, ``True`` for the default policy, ``False`` for fixed length.
         sample: at temperature > 0, sample draft tokens from the draft model (speculative sampling with
             its probabilities) instead of taking its argmax. Greedy runs always take the argmax.
+        confidence: stop the draft after a token whose probability under the draft model (its
+            distribution as sampled from, or its plain softmax when greedy) is below this (0: never).
     """
 
     def __init__(
-        self, model: Any, max_tokens: int = 5, adaptive: AdaptiveLength | bool = True, sample: bool = False
+        self,
+        model: Any,
+        max_tokens: int = 5,
+        adaptive: AdaptiveLength | bool = True,
+        sample: bool = False,
+        confidence: float = 0.0,
     ) -> None:
         if model is None or not callable(model) or not hasattr(model, "config"):
             raise InvalidArgumentError(f"model must be a transformers causal LM, got {type(model).__name__}")
@@ -59,6 +70,7 @@ class DraftModelDrafter(Drafter):
         self._drafted_from = 0
         self._last_draft: list[int] = []
         self.sample = bool(sample)
+        self.confidence = check_number("confidence", confidence, 0.0, 1.0)
         self._params: SamplingParams | None = None
         self._generator: torch.Generator | None = None
         self._draft_probs: dict[int, torch.Tensor] | None = None
@@ -77,14 +89,18 @@ class DraftModelDrafter(Drafter):
         self._params = params
         self._generator = generator
 
-    def _next(self, logits: torch.Tensor, probs: dict[int, torch.Tensor], i: int) -> int:
+    def _next(self, logits: torch.Tensor, probs: dict[int, torch.Tensor], i: int) -> tuple[int, float]:
+        """The next draft token and its probability under the draft model (1.0 when not needed)."""
         params = self._params
         if not self.sample or params is None or params.greedy:
-            return int(torch.argmax(logits))
+            token = int(torch.argmax(logits))
+            if not self.confidence:
+                return token, 1.0
+            return token, float(torch.softmax(logits.float(), dim=-1)[token])
         q = process_logits(logits[None], params).softmax(dim=-1)[0].to("cpu", torch.float64)
         token = int(torch.multinomial(q.float(), 1, generator=self._generator).item())
         probs[i] = q
-        return token
+        return token, float(q[token])
 
     def _device(self) -> torch.device:
         return next(self.model.parameters()).device
@@ -124,8 +140,10 @@ class DraftModelDrafter(Drafter):
         draft: list[int] = []
         probs: dict[int, torch.Tensor] = {}
         for i in range(k):
-            token = self._next(logits, probs, i)
+            token, p = self._next(logits, probs, i)
             draft.append(token)
+            if p < self.confidence:
+                break  # the draft model is unsure: this token is its last guess this step
             if i + 1 < k:
                 logits = self._feed([token])
         self._drafted_from = len(context)

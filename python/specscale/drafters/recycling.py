@@ -9,22 +9,56 @@ the table is learned, so drafting costs a few table lookups.
 The original implementation kept the table across problems without saying so; here it is reset for
 every generation unless ``persist=True`` (then what one problem taught carries to the next, which is the
 point for Best-of-N samples of the same problem).
+
+Two tree shapes: the reference's hand-tuned 80-node tree (:func:`reference_tree_template`, 8/21/25/15/8/3
+nodes at depths 1 to 6, as SpecTTS-Bench runs Token Recycling) and this project's computed one
+(:func:`static_tree_template`, any size).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import heapq
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from specscale._core import DraftTree
-from specscale.args import check_int
+from specscale.args import check_choice, check_int
 from specscale.drafters.base import Drafter
+from specscale.errors import InvalidArgumentError
 
-__all__ = ["TokenRecyclingDrafter", "static_tree_template"]
+__all__ = ["TokenRecyclingDrafter", "reference_tree_template", "static_tree_template"]
+
+#: The reference's hand-tuned tree as the number of children of each node, by path of ranks from the
+#: root (every node's children are its parent token's top successors, ranks 0..n-1); nodes not listed
+#: are leaves.
+_REFERENCE_CHILDREN: dict[tuple[int, ...], int] = {
+    (): 8,
+    (0,): 8, (1,): 4, (2,): 3, (3,): 2, (4,): 1, (5,): 1, (6,): 1, (7,): 1,
+    (0, 0): 8, (0, 1): 3, (0, 2): 2, (0, 3): 1, (0, 4): 1, (0, 5): 1, (0, 6): 1, (0, 7): 1,
+    (1, 0): 2, (1, 1): 1, (2, 0): 1, (3, 0): 1, (4, 0): 1, (5, 0): 1,
+    (0, 0, 0): 5, (0, 0, 1): 2, (0, 0, 2): 1, (0, 0, 3): 1, (0, 0, 4): 1, (0, 1, 0): 1, (0, 2, 0): 1,
+    (1, 0, 0): 1, (2, 0, 0): 1, (3, 0, 0): 1,
+    (0, 0, 0, 0): 3, (0, 0, 0, 1): 1, (0, 0, 0, 2): 1, (0, 0, 1, 0): 1, (0, 1, 0, 0): 1, (1, 0, 0, 0): 1,
+    (0, 0, 0, 0, 0): 2, (0, 0, 0, 1, 0): 1,
+}  # fmt: skip
+
+
+def reference_tree_template() -> list[tuple[int, int]]:
+    """The reference's 80-node tree (SpecTTS-Bench's Token Recycling, its version "2.2.2") as
+    ``(parent, rank)`` pairs, level by level and, within a level, by path of ranks: 8, 21, 25, 15, 8 and 3
+    nodes at depths 1 to 6."""
+    template: list[tuple[int, int]] = []
+    level: list[tuple[tuple[int, ...], int]] = [((), -1)]  # (path, node index)
+    while level:
+        below = []
+        for path, index in level:
+            for rank in range(_REFERENCE_CHILDREN.get(path, 0)):
+                template.append((index, rank))
+                below.append((path + (rank,), len(template) - 1))
+        level = below
+    return template
 
 
 def static_tree_template(size: int = 80, top_k: int = 8, max_depth: int = 6, decay: float = 0.55) -> list[tuple[int, int]]:
@@ -54,16 +88,31 @@ class TokenRecyclingDrafter(Drafter):
     Args:
         vocab_size: rows of the table; grown on demand when ``None``.
         top_k: successors kept per token (the seed benchmark's setting: 8).
-        tree_size: nodes of the static template (80 in the seed benchmark).
+        tree_size: nodes of the computed template (80 in the seed benchmark).
         persist: keep the table across generations (default: a fresh table per generation).
+        template: ``"prior"`` (:func:`static_tree_template` of ``tree_size`` nodes) or ``"reference"``
+            (:func:`reference_tree_template`, 80 nodes; ``tree_size`` is then ignored).
     """
 
     #: The engine passes each verification's logits to :meth:`observe_logits`.
     wants_logits = True
 
-    def __init__(self, vocab_size: int | None = None, top_k: int = 8, tree_size: int = 80, persist: bool = False) -> None:
+    def __init__(
+        self,
+        vocab_size: int | None = None,
+        top_k: int = 8,
+        tree_size: int = 80,
+        persist: bool = False,
+        template: str = "prior",
+    ) -> None:
         self.top_k = check_int("top_k", top_k, 1)
-        self.template = static_tree_template(check_int("tree_size", tree_size, 1), self.top_k)
+        check_choice("template", template, ("prior", "reference"))
+        if template == "reference":
+            self.template = reference_tree_template()
+            if self.top_k < 8:
+                raise InvalidArgumentError(f"the reference tree reads 8 successors per token; top_k={top_k} is too few")
+        else:
+            self.template = static_tree_template(check_int("tree_size", tree_size, 1), self.top_k)
         self.persist = bool(persist)
         #: One row of ``top_k`` successor ids per token id (-1: not seen yet). A numpy array: drafting reads
         #: a few dozen rows one by one, and a numpy row costs a fraction of a tensor row.

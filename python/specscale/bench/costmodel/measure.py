@@ -26,6 +26,7 @@ from typing import Any
 from specscale.bench.costmodel.base import DEFAULT_CONTEXT_LENGTHS, DEFAULT_DRAFT_TOKENS
 from specscale.bench.costmodel.presets import PRESETS
 from specscale.bench.costmodel.table import CostModel, plausibility_warnings, relative_spread
+from specscale.device import device_name, resolve_device, resolve_dtype
 from specscale.errors import InvalidArgumentError
 
 __all__ = ["DEFAULT_REPEATS", "DEFAULT_WARMUP", "measure_cost_model"]
@@ -33,44 +34,21 @@ __all__ = ["DEFAULT_REPEATS", "DEFAULT_WARMUP", "measure_cost_model"]
 DEFAULT_REPEATS = 5
 DEFAULT_WARMUP = 2
 
-_DTYPES = {
-    "fp32": "float32",
-    "float32": "float32",
-    "bf16": "bfloat16",
-    "bfloat16": "bfloat16",
-    "fp16": "float16",
-    "float16": "float16",
-}
 _SHORT_DTYPE = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
 _WEIGHT_FILES = ("*.safetensors", "*.bin", "*.safetensors.index.json", "*.bin.index.json")
 
 
 def _resolve_device(device: str) -> Any:
-    import torch
-
-    text = str(device)
-    if text == "cpu":
-        return torch.device("cpu")
-    if text == "cuda" or text.startswith("cuda:"):
-        if not torch.cuda.is_available():
-            raise InvalidArgumentError(
-                f"device={text!r} but torch sees no CUDA device (torch {torch.__version__}); "
-                "use --device cpu, or run on a machine with a CUDA GPU"
-            )
-        return torch.device(text)
-    raise InvalidArgumentError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+    # The cost model names a device explicitly: "auto" is the bench's convenience, not a measurement.
+    if str(device).strip().lower() == "auto":
+        raise InvalidArgumentError("device must be 'cpu', 'cuda' or 'cuda:N', got 'auto'")
+    return resolve_device(device)
 
 
 def _resolve_dtype(dtype: Any) -> Any:
-    import torch
-
-    if isinstance(dtype, torch.dtype):
-        name = str(dtype).removeprefix("torch.")
-    else:
-        name = _DTYPES.get(str(dtype).lower(), "")
-    if name not in _SHORT_DTYPE:
-        raise InvalidArgumentError(f"dtype must be one of fp32, bf16, fp16, got {dtype!r}")
-    return getattr(torch, name)
+    if str(dtype).strip().lower() == "auto":
+        raise InvalidArgumentError("dtype must be one of fp32, bf16, fp16, got 'auto'")
+    return resolve_dtype(dtype)
 
 
 def _config_from(source: str) -> tuple[Any, str] | None:
@@ -150,22 +128,6 @@ def _describe(model: Any, name: str) -> dict[str, Any]:
         "params": int(sum(p.numel() for p in model.parameters())),
         "config": summary,
     }
-
-
-def _device_name(device: Any) -> str:
-    import platform
-
-    import torch
-
-    if device.type == "cuda":
-        return str(torch.cuda.get_device_name(device))
-    try:  # Linux names the CPU model here; platform.processor() often says only "x86_64"
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _axis(values: Iterable[int], name: str) -> list[int]:
@@ -345,7 +307,7 @@ def measure_cost_model(
         seconds=seconds,
         torch_version=torch.__version__,
         transformers_version=transformers.__version__,
-        device_name=_device_name(torch_device),
+        device_name=device_name(torch_device),
         threads=threads if threads is not None else previous_threads,
         repeats=repeats,
         warmup=warmup,
