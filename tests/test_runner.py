@@ -90,9 +90,13 @@ def test_reports_written_and_readable(model, toy_dataset, tmp_path):
     assert data["plots"]
     for name in data["plots"]:
         assert (out / name).read_bytes()[:8] == PNG
+    assert "speedup.png" in data["plots"]  # the headline: speedup with intervals per method and regime
     assert any(n.startswith("speedup_by_index") for n in data["plots"])
     assert any(n.startswith("mat_by_index") for n in data["plots"])
     assert any(n.startswith("accepted_hist") for n in data["plots"])
+    # Two rounds are two points: a table in results.md, not a plot.
+    assert not any(n.startswith(("speedup_by_index", "mat_by_index")) and "rounds2" in n for n in data["plots"])
+    assert "rounds2-T0: speedup and MAT by round" in md
 
 
 class Crash(Exception):
