@@ -472,6 +472,8 @@ def _plot_histogram(plt: Any, g: dict[str, Any], path: Path) -> None:
             width=w, label=name, color=look["color"], alpha=0.85, hatch=look["hatch"], edgecolor="black",
             linewidth=0.5,
         )  # fmt: skip
+    if len(bins) <= 16:
+        ax.set_xticks(bins)
     ax.set_xlabel("tokens committed per verification step (the target's own token included)")
     ax.set_ylabel("share of steps")
     ax.set_title(f"accepted lengths: {g['dataset']} / {g['regime']}", fontsize=10)

@@ -360,6 +360,7 @@ def run_bench(
                 "--overwrite to start again, or another --out"
             )
         units_path.unlink()
+        (out / "units.unreadable.jsonl").unlink(missing_ok=True)  # set aside by an earlier --resume
     key = config.measurement_key()
     if resume and config_path.is_file() and units_path.exists():
         previous = json.loads(config_path.read_text(encoding="utf-8")).get("measurement")
