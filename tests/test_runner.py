@@ -182,6 +182,18 @@ def test_resume_after_a_torn_last_line_reruns_that_unit(model, toy_dataset, tmp_
     assert (out / "units.unreadable.jsonl").read_bytes() == torn + b"\n"  # set aside, not lost
 
 
+def test_resume_after_a_whole_last_line_without_its_line_end(model, toy_dataset, tmp_path, capsys):
+    out = tmp_path / "run"
+    cfg = config(toy_dataset, regimes=["single"], methods=["ar", "sam"])
+    with pytest.raises(Crash):
+        run_bench(cfg, out, model=model, tokenizer=CharTokenizer(), on_unit=_crash_after(2, []), progress=False)
+    units = out / "units.jsonl"
+    units.write_bytes(units.read_bytes()[:-1])  # the crash hit between the JSON and its "\n"
+    rerun: list[dict] = []
+    run_bench(cfg, out, model=model, tokenizer=CharTokenizer(), resume=True, on_unit=rerun.append, progress=False)
+    assert len(rerun) == 2 and len(read_units(units)) == 4 and capsys.readouterr().err == ""
+
+
 def test_resume_reports_and_reruns_an_unreadable_line(model, toy_dataset, tmp_path, capsys):
     out = tmp_path / "run"
     cfg = config(toy_dataset, regimes=["single"], methods=["ar", "sam"])

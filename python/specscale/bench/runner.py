@@ -300,12 +300,16 @@ def read_units(path: Path) -> list[dict[str, Any]]:
     return scan_units(path).units
 
 
-def _set_aside_unreadable(path: Path, scan: UnitsFile) -> None:
-    """Before a resumed run appends: moves every unreadable line of ``units.jsonl`` (a torn last line
+def _repair_units(path: Path, scan: UnitsFile) -> None:
+    """Before a resumed run appends to ``units.jsonl``: moves every unreadable line (a torn last line
     included, which the next unit would otherwise be appended onto) to ``units.unreadable.jsonl`` beside
-    it, rewrites the file with the readable lines only, and says so on stderr, one line each. Their
-    units are not in ``scan.units``, so the run does them again."""
+    it, rewrites the file with the readable lines only, and says so on stderr, one line each; their units
+    are not in ``scan.units``, so the run does them again. A last line that is whole but for its line end
+    gets one."""
     if not scan.unreadable:
+        if scan.torn:
+            with path.open("ab") as f:
+                f.write(b"\n")
         return
     lines = path.read_bytes().split(b"\n")
     bad = {number for number, _ in scan.unreadable}
@@ -317,9 +321,8 @@ def _set_aside_unreadable(path: Path, scan: UnitsFile) -> None:
     partial = path.with_name(path.name + ".partial")
     partial.write_bytes(kept)
     os.replace(partial, path)
-    last = len([line for line in lines if line.strip()])
     for number, reason in scan.unreadable:
-        what = "cut off mid-write (a crash?)" if scan.torn and number == last else reason
+        what = "cut off mid-write (a crash?)" if scan.torn and number == len(lines) else reason
         print(
             f"specscale bench: {path} line {number} is {what}; moved to {aside.name}, its unit runs again",
             file=sys.stderr,
@@ -385,7 +388,7 @@ def run_bench(
     regimes = _regimes(config)
     methods = _methods_ar_first(config.methods)
     scan = scan_units(units_path)
-    _set_aside_unreadable(units_path, scan)
+    _repair_units(units_path, scan)
     finished_units = {_unit_key(u["method"], u["dataset"], u["regime"], u["problem_id"]): u for u in scan.units}
     done = set(finished_units)
 
