@@ -18,6 +18,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from collections.abc import Iterator
@@ -145,8 +146,19 @@ def library_bars_on_terminal_only(stream: TextIO | None = None) -> Iterator[None
         return
     was_enabled = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
+    # The GGUF conversion draws a plain tqdm bar, which transformers' switch does not reach.
+    gguf: Any = None
+    try:
+        import transformers.modeling_gguf_pytorch_utils as gguf
+    except Exception:  # noqa: BLE001 (an optional path of transformers: no bar to silence)
+        gguf = None
+    plain_tqdm = getattr(gguf, "tqdm", None)
+    if plain_tqdm is not None:
+        gguf.tqdm = functools.partial(plain_tqdm, disable=True)
     try:
         yield
     finally:
+        if plain_tqdm is not None:
+            gguf.tqdm = plain_tqdm
         if was_enabled:
             hf_logging.enable_progress_bar()
