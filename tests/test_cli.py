@@ -221,3 +221,24 @@ def test_demo_and_replay_on_the_real_traces_never_import_torch(tmp_path: Path) -
     ):
         result = _probe(args, tmp_path)
         assert result["code"] == 0 and "torch" not in result["heavy"], (args, result)
+
+
+def test_progress_off_a_terminal_prints_plain_lines() -> None:
+    import io
+
+    from specscale.progress import Progress
+
+    log = io.StringIO()  # not a terminal: no bar, no carriage returns or cursor escapes
+    with Progress(4, desc="specscale bench", unit="generation", initial=1, stream=log) as bar:
+        bar.interval = 0.0
+        bar.set_postfix_str("math500/single/sam/7")
+        bar.update(1)
+        bar.update(2)
+    lines = log.getvalue().splitlines()
+    assert "\r" not in log.getvalue() and "\x1b" not in log.getvalue()
+    assert lines[0].startswith("specscale bench: 2/4 generations (50%), 0:00 elapsed, about 0:00 left [math500/single/sam/7]")
+    assert lines[-1].startswith("specscale bench: 4/4 generations (100%)") and "left" not in lines[-1]
+    quiet = io.StringIO()
+    with Progress(3, desc="x", unit="problem", stream=quiet, enabled=False) as bar:
+        bar.update(3)
+    assert quiet.getvalue() == ""
