@@ -90,9 +90,13 @@ def test_reports_written_and_readable(model, toy_dataset, tmp_path):
     assert data["plots"]
     for name in data["plots"]:
         assert (out / name).read_bytes()[:8] == PNG
+    assert "speedup.png" in data["plots"]  # the headline: speedup with intervals per method and regime
     assert any(n.startswith("speedup_by_index") for n in data["plots"])
     assert any(n.startswith("mat_by_index") for n in data["plots"])
     assert any(n.startswith("accepted_hist") for n in data["plots"])
+    # Two rounds are two points: a table in results.md, not a plot.
+    assert not any(n.startswith(("speedup_by_index", "mat_by_index")) and "rounds2" in n for n in data["plots"])
+    assert "rounds2-T0: speedup and MAT by round" in md
 
 
 class Crash(Exception):
@@ -142,6 +146,75 @@ def test_resume_after_interruption(model, toy_dataset, tmp_path):
             resume=True,
             progress=False,
         )
+
+
+def _crash_after(count: int, seen: list[dict]):
+    def on_unit(unit):
+        seen.append(unit)
+        if len(seen) == count:
+            raise Crash
+
+    return on_unit
+
+
+def test_resume_after_a_torn_last_line_reruns_that_unit(model, toy_dataset, tmp_path, capsys):
+    """A crash mid-write leaves half a line without a line end: resume cuts it off (instead of appending
+    the next unit onto it), says so in one line, runs that unit again, and reports every unit."""
+    out = tmp_path / "run"
+    cfg = config(toy_dataset, regimes=["single"], methods=["ar", "sam"])  # 2 problems x 2 methods
+    with pytest.raises(Crash):
+        run_bench(cfg, out, model=model, tokenizer=CharTokenizer(), on_unit=_crash_after(3, []), progress=False)
+    units = out / "units.jsonl"
+    whole = units.read_bytes()
+    units.write_bytes(whole[: len(whole) - 40])  # the third unit's line, torn
+    rerun: list[dict] = []
+    result = run_bench(
+        cfg, out, model=model, tokenizer=CharTokenizer(), resume=True, on_unit=rerun.append, progress=False
+    )
+    assert len(rerun) == 2  # the torn unit and the one never run
+    assert result["meta"]["units"] == 4
+    lines = units.read_text().splitlines()
+    assert len(lines) == 4 and all(json.loads(line)["samples"] for line in lines)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "line 3 is cut off mid-write" in err and "runs again" in err
+    assert sum(g["methods"]["sam"]["problems"] for g in result["groups"]) == 2
+    torn = whole[: len(whole) - 40].rsplit(b"\n", 1)[1]
+    assert (out / "units.unreadable.jsonl").read_bytes() == torn + b"\n"  # set aside, not lost
+
+
+def test_resume_after_a_whole_last_line_without_its_line_end(model, toy_dataset, tmp_path, capsys):
+    out = tmp_path / "run"
+    cfg = config(toy_dataset, regimes=["single"], methods=["ar", "sam"])
+    with pytest.raises(Crash):
+        run_bench(cfg, out, model=model, tokenizer=CharTokenizer(), on_unit=_crash_after(2, []), progress=False)
+    units = out / "units.jsonl"
+    units.write_bytes(units.read_bytes()[:-1])  # the crash hit between the JSON and its "\n"
+    rerun: list[dict] = []
+    run_bench(cfg, out, model=model, tokenizer=CharTokenizer(), resume=True, on_unit=rerun.append, progress=False)
+    assert len(rerun) == 2 and len(read_units(units)) == 4 and capsys.readouterr().err == ""
+
+
+def test_resume_reports_and_reruns_an_unreadable_line(model, toy_dataset, tmp_path, capsys):
+    out = tmp_path / "run"
+    cfg = config(toy_dataset, regimes=["single"], methods=["ar", "sam"])
+    run_bench(cfg, out, model=model, tokenizer=CharTokenizer(), progress=False)
+    units = out / "units.jsonl"
+    lines = units.read_text().splitlines()
+    lost = json.loads(lines[1])
+    lines[1] = '{"method": "sam", "dataset"'  # a damaged line in the middle
+    units.write_text("\n".join(lines) + "\n")
+    rerun: list[dict] = []
+    result = run_bench(
+        cfg, out, model=model, tokenizer=CharTokenizer(), resume=True, on_unit=rerun.append, progress=False
+    )
+    assert [(u["method"], u["problem_id"]) for u in rerun] == [(lost["method"], lost["problem_id"])]
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "line 2 is not JSON" in err
+    assert result["meta"]["units"] == 4 and len(read_units(units)) == 4
+    # Resuming again finds nothing to report and nothing to run.
+    again: list[dict] = []
+    run_bench(cfg, out, model=model, tokenizer=CharTokenizer(), resume=True, on_unit=again.append, progress=False)
+    assert again == [] and capsys.readouterr().err == ""
 
 
 #: The reference's settings, read off SpecTTS-Bench's code and scripts (and, for SpS, transformers'

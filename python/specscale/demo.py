@@ -9,7 +9,6 @@ store. Sample k drafts from samples 1..k-1, so acceptance grows with the sample 
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -80,15 +79,20 @@ def word_tokenizer() -> Callable[[str], list[int]]:
     return encode
 
 
-def load_tokenizer(directory: Path | None) -> tuple[Callable[[str], list[int]], str]:
-    """The Hugging Face tokenizer in ``directory`` if it loads offline, else the word tokenizer."""
-    if directory is not None and directory.is_dir():
-        try:
-            from transformers import AutoTokenizer
+def load_tokenizer(directory: Path | str | None, required: bool = False) -> tuple[Callable[[str], list[int]], str]:
+    """The tokenizer in the local ``directory`` (read without torch, see :mod:`specscale.tokenizer`), else
+    the word tokenizer. ``required``: the user named the directory, so a failure is an error, not a
+    fallback."""
+    from specscale.errors import InvalidArgumentError
+    from specscale.tokenizer import load_encoder
 
-            tok = AutoTokenizer.from_pretrained(str(directory))
-            return (lambda text: list(tok.encode(text, add_special_tokens=False))), f"{directory.name} BPE"
-        except Exception as error:  # noqa: BLE001 (transformers missing or files unreadable: say so, go on)
+    if directory is not None and (required or Path(directory).is_dir()):
+        try:
+            encoder = load_encoder(directory)
+            return encoder, f"{Path(directory).name} BPE"
+        except InvalidArgumentError as error:
+            if required:
+                raise
             print(f"(could not load the tokenizer in {directory}: {error}; using word tokens)")
     return word_tokenizer(), "word-level"
 
@@ -111,23 +115,33 @@ def synthetic_problems(count: int, seed: int = 0) -> list[tuple[list[int], list[
     return problems
 
 
-def run_demo(traces: Path | None = None, tokenizer: Path | None = None, limit: int = 20, max_draft: int = 40) -> ReplayTally:
-    """Replays recorded traces (or synthetic ones) and prints MAT by sample index."""
+def run_demo(
+    traces: Path | None = None, tokenizer: Path | str | None = None, limit: int = 20, max_draft: int = 40
+) -> ReplayTally:
+    """Replays recorded traces (or synthetic ones) and prints MAT by sample index.
+
+    ``traces``: a JSONL file of ``question`` and ``response`` (a list of samples) rows; default the
+    Best-of-8 traces beside a checkout, else synthetic samples. ``tokenizer``: a local tokenizer
+    directory (default the Qwen2 one beside a checkout, else word tokens). ``limit``: problems (>= 1);
+    ``max_draft``: longest draft per step (>= 1)."""
+    from specscale.args import check_int
+
+    check_int("limit", limit, 1)
+    check_int("max_draft", max_draft, 1)
     traces = traces if traces is not None else (DEFAULT_TRACES if DEFAULT_TRACES.is_file() else None)
     if traces is None:
         print("No recorded traces found (looked for ../shared/data/traces); replaying synthetic samples.")
         problems = synthetic_problems(limit)
         source = "synthetic samples"
     else:
-        encode, name = load_tokenizer(tokenizer if tokenizer is not None else DEFAULT_TOKENIZER)
-        problems = []
-        with open(traces, encoding="utf-8") as f:
-            for line in f:
-                if len(problems) >= limit:
-                    break
-                row = json.loads(line)
-                problems.append((encode(row["question"]), [encode(r) for r in row["response"]]))
-        source = f"{traces.name} ({name} tokens)"
+        from specscale.bench.replay import read_traces
+
+        encode, name = load_tokenizer(
+            tokenizer if tokenizer is not None else DEFAULT_TOKENIZER, required=tokenizer is not None
+        )
+        rows = read_traces(Path(traces), "question", "response", limit)
+        problems = [(encode(question), [encode(r) for r in responses]) for question, responses in rows]
+        source = f"{Path(traces).name} ({name} tokens)"
     tally = ReplayTally()
     start = time.perf_counter()
     for prompt, samples in problems:

@@ -38,12 +38,14 @@ import dataclasses
 import importlib.util
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from specscale._core import Store
 from specscale.args import check_choice, check_int, check_number
-from specscale.drafters.base import Drafter
 from specscale.errors import InvalidArgumentError
+
+if TYPE_CHECKING:
+    from specscale.drafters.base import Drafter
 
 __all__ = [
     "METHODS",

@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 from specscale._core import SuffixAutomaton
-from specscale.drafters.retrieval import save_store
 from specscale.errors import InvalidArgumentError
 
 
@@ -43,15 +42,10 @@ def build_store(corpus: Path, field: str, encode, limit: int | None = None) -> S
 
 
 def _run(args: argparse.Namespace) -> int:
-    encode = None
-    if args.tokenizer is not None:
-        from transformers import AutoTokenizer
+    from specscale.drafters.retrieval import save_store
+    from specscale.tokenizer import load_encoder
 
-        tok = AutoTokenizer.from_pretrained(str(args.tokenizer))
-
-        def encode(text: str) -> list[int]:
-            return list(tok.encode(text, add_special_tokens=False))
-
+    encode = load_encoder(args.tokenizer) if args.tokenizer is not None else None
     start = time.perf_counter()
     try:
         store = build_store(args.corpus, args.field, encode, args.limit)
@@ -69,10 +63,12 @@ def _run(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Adds ``specscale build-store``."""
+    from specscale.args import existing_file, int_option, output_file
+
     p = sub.add_parser("build-store", help="build a static retrieval store (REST) from a JSONL corpus")
-    p.add_argument("corpus", type=Path, help="JSONL rows with a text (or token-id list) field")
-    p.add_argument("--out", type=Path, required=True, help="where to write the store")
-    p.add_argument("--tokenizer", type=Path, default=None, help="a local Hugging Face tokenizer directory")
+    p.add_argument("corpus", type=existing_file, help="JSONL rows with a text (or token-id list) field")
+    p.add_argument("--out", type=output_file, required=True, help="where to write the store")
+    p.add_argument("--tokenizer", default=None, help="a local tokenizer directory (nothing is downloaded)")
     p.add_argument("--field", default="text", help="the row field holding text, texts or token ids")
-    p.add_argument("--limit", type=int, default=None, help="first N rows only")
+    p.add_argument("--limit", type=int_option(1), default=None, help="first N rows only")
     p.set_defaults(run=_run)

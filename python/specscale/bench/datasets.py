@@ -156,10 +156,15 @@ def read_rows(path: str | Path) -> Iterator[tuple[str, dict[str, Any]]]:
     if suffix in (".csv", ".tsv"):
         with path.open(newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f, delimiter="\t" if suffix == ".tsv" else ",")
-            for row in reader:
-                count += 1
-                # reader.line_num is the physical line where this record ended (quoted fields can span lines)
-                yield f"{path} line {reader.line_num}", {k: v for k, v in row.items() if k is not None}
+            try:
+                for row in reader:
+                    count += 1
+                    # reader.line_num is the physical line where this record ended (quoted fields can span lines)
+                    yield f"{path} line {reader.line_num}", {k: v for k, v in row.items() if k is not None}
+            except UnicodeDecodeError as e:
+                raise DatasetError(
+                    f"{path} after line {reader.line_num}: not UTF-8 text; save the file as UTF-8"
+                ) from e
     elif suffix in (".parquet", ".pq"):
         try:
             import pandas as pd  # type: ignore[import-untyped]
@@ -180,6 +185,10 @@ def read_rows(path: str | Path) -> Iterator[tuple[str, dict[str, Any]]]:
             data = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as e:
             raise DatasetError(f"{path}: not valid JSON ({e})") from e
+        except UnicodeDecodeError as e:
+            raise DatasetError(f"{path}: not UTF-8 text (at byte {e.start}); save the file as UTF-8") from e
+        except RecursionError as e:
+            raise DatasetError(f"{path}: {_TOO_DEEP}") from e
         if isinstance(data, dict) and isinstance(data.get("data"), list):
             data = data["data"]
         if not isinstance(data, list):
@@ -192,8 +201,15 @@ def read_rows(path: str | Path) -> Iterator[tuple[str, dict[str, Any]]]:
             count += 1
             yield f"{path} row {i}", row
     else:
-        with path.open(encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
+        with path.open("rb") as f:
+            for lineno, raw in enumerate(f, 1):
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    raise DatasetError(
+                        f"{path} line {lineno}: not UTF-8 text (byte {raw[e.start]:#04x} at column {e.start + 1}); "
+                        "save the file as UTF-8"
+                    ) from e
                 if not line.strip():
                     continue
                 try:
@@ -202,6 +218,8 @@ def read_rows(path: str | Path) -> Iterator[tuple[str, dict[str, Any]]]:
                     raise DatasetError(
                         f"{path} line {lineno}: not valid JSON ({e.msg} at column {e.colno})"
                     ) from e
+                except RecursionError as e:
+                    raise DatasetError(f"{path} line {lineno}: {_TOO_DEEP}") from e
                 if not isinstance(row, dict):
                     raise DatasetError(
                         f"{path} line {lineno}: expected a JSON object, got {type(row).__name__}"
@@ -210,6 +228,11 @@ def read_rows(path: str | Path) -> Iterator[tuple[str, dict[str, Any]]]:
                 yield f"{path} line {lineno}", row
     if count == 0:
         raise DatasetError(f"{path}: the file has no rows")
+
+
+#: json raises RecursionError (cleanly: its parser checks the depth) for input nested deeper than the
+#: interpreter's recursion limit; no dataset row is.
+_TOO_DEEP = "JSON nested too deeply to parse; a row is an object of texts and lists"
 
 
 def _is_missing(v: Any) -> bool:

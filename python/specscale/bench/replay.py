@@ -19,8 +19,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import time
+import traceback
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,12 +102,19 @@ def read_traces(path: Path, prompt_field: str, samples_field: str, limit: int | 
         for name in (prompt_field, samples_field):
             if name not in row:
                 raise DatasetError(f"{where}: missing the field {name!r} (fields present: {sorted(row)})")
+        prompt = row[prompt_field]
+        if not isinstance(prompt, str) or not prompt:
+            got = "null" if prompt is None else "empty" if prompt == "" else f"a {type(prompt).__name__}"
+            raise DatasetError(
+                f"{where}: {prompt_field!r} is {got}; replay needs the problem text (a non-empty string), "
+                "the prompt every sample continues"
+            )
         samples = row[samples_field]
         if isinstance(samples, str):
             samples = [samples]
         if not isinstance(samples, list) or not all(isinstance(s, str) for s in samples):
             raise DatasetError(f"{where}: {samples_field!r} must be a list of strings")
-        rows.append((str(row[prompt_field]), samples))
+        rows.append((prompt, samples))
     return rows
 
 
@@ -118,33 +127,48 @@ def replay_token_rows(
 ) -> dict[str, MethodReport]:
     """Replays tokenized rows ``(prompt, [samples])`` with each method; a row is one problem, whose
     samples share the method's family store. ``max_draft_tokens`` caps every method's own budget."""
-    from specscale.loop import generate_from_trace
-
     settings = registry.settings_map(settings or {})
     check_replayable(methods, settings)
     rows = list(rows)
-    reports = {m: MethodReport() for m in methods}
-    bar = _progress(len(rows) * len(methods), progress)
-    for method in methods:
-        run = registry.get(method).open(settings)
-        budget = run.budget if max_draft_tokens is None else min(run.budget, max_draft_tokens)
-        reports[method].draft_budget = budget
+    return {m: replay_method(rows, m, settings, max_draft_tokens, progress) for m in methods}
+
+
+def replay_method(
+    rows: Sequence[tuple[Sequence[int], Sequence[Sequence[int]]]],
+    method: str,
+    settings: Mapping[str, Any],
+    max_draft_tokens: int | None = None,
+    progress: bool = False,
+) -> MethodReport:
+    """Replays every row with one method (one run of it: a row's samples share its family store, and
+    finished rows feed its global scope). Checks nothing: see :func:`check_replayable`."""
+    from specscale.loop import generate_from_trace
+    from specscale.progress import Progress
+
+    report = MethodReport()
+    run = registry.get(method).open(settings)
+    budget = run.budget if max_draft_tokens is None else min(run.budget, max_draft_tokens)
+    report.draft_budget = budget
+    with Progress(len(rows), desc=f"replay {method}", unit="problem", enabled=progress) as bar:
         for prompt, samples in rows:
             for index, sample in enumerate(samples):
                 if not sample:
                     continue
                 out = generate_from_trace(prompt, sample, run.drafter(), max_draft_tokens=budget)
-                reports[method].add(index, out.stats)
+                report.add(index, out.stats)
             run.end_family()
             bar.update(1)
-    bar.close()
-    return reports
+    return report
 
 
 def check_replayable(methods: Sequence[str], settings: Mapping[str, Any]) -> None:
     """One-line :class:`InvalidArgumentError` before any work for a method replay cannot run: unknown,
     needing a model, a missing file or optional package."""
     for m in methods:
+        if m not in registry.METHODS:
+            raise InvalidArgumentError(
+                f"--methods: unknown method {m!r}; replay runs {', '.join(registry.model_free_names(settings))}"
+            )
         method = registry.get(m)
         if not method.model_free(settings):
             raise InvalidArgumentError(
@@ -152,24 +176,6 @@ def check_replayable(methods: Sequence[str], settings: Mapping[str, Any]) -> Non
                 f"runs a draft model); trace replay has none. Replayable: {', '.join(registry.model_free_names(settings))}"
             )
         method.check(settings)
-
-
-class _NoBar:
-    def update(self, n: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def _progress(total: int, enabled: bool) -> Any:
-    if not enabled:
-        return _NoBar()
-    try:
-        from tqdm import tqdm
-    except ModuleNotFoundError:
-        return _NoBar()
-    return tqdm(total=total, desc="replay", unit="problem", file=sys.stderr)
 
 
 def markdown_table(results: dict[str, dict[str, Any]]) -> str:
@@ -194,26 +200,22 @@ def markdown_table(results: dict[str, dict[str, Any]]) -> str:
 
 
 def run_replay(args: argparse.Namespace) -> int:
+    """``specscale replay``: every check before any work (methods, settings, files, tokenizer), then one
+    method at a time. A method that fails is reported in one line and the others still run; the JSON
+    is rewritten after each method, so no finished method's figures are lost to a later failure."""
+    from specscale.bench.datasets import DatasetError
+    from specscale.cli import debugging
+    from specscale.tokenizer import load_encoder
+
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    try:
-        overrides: dict[str, dict[str, Any]] = {}
-        for assignment in args.set or []:
-            name, setting, value = registry.parse_assignment(assignment)
-            overrides.setdefault(name, {})[setting] = value
-        settings = registry.settings_map(overrides)
-        check_replayable(methods, settings)
-    except InvalidArgumentError as error:
-        print(f"specscale replay: {error}", file=sys.stderr)
-        return 2
-    if not args.traces.is_file():
-        print(f"specscale replay: no such file: {args.traces}", file=sys.stderr)
-        return 2
-    try:
-        from transformers import AutoTokenizer
-    except ModuleNotFoundError:
-        print("specscale replay needs transformers for --tokenizer: pip install 'transformers>=5'", file=sys.stderr)
-        return 2
-    tokenizer = AutoTokenizer.from_pretrained(str(args.tokenizer))
+    if not methods:
+        raise InvalidArgumentError("--methods: no method given; e.g. --methods pld,sam,trie")
+    overrides: dict[str, dict[str, Any]] = {}
+    for assignment in args.set or []:
+        name, setting, value = registry.parse_assignment(assignment)
+        overrides.setdefault(name, {})[setting] = value
+    settings = registry.settings_map(overrides)
+    check_replayable(methods, settings)
     cost_model = None
     if args.cost_model is not None:
         from specscale.bench.costmodel import load_cost_model
@@ -221,25 +223,19 @@ def run_replay(args: argparse.Namespace) -> int:
 
         try:
             cost_model = load_cost_model(args.cost_model)  # a measured table or a roofline
-        except (CorruptDataError, OSError) as error:
-            print(f"specscale replay: --cost-model {args.cost_model}: {error}", file=sys.stderr)
-            return 2
-    from specscale.bench.datasets import DatasetError
-
-    try:
-        text_rows = read_traces(args.traces, args.prompt_field, args.samples_field, args.limit)
-    except DatasetError as error:
-        print(f"specscale replay: {error}", file=sys.stderr)
-        return 2
-
-    def encode(text: str) -> list[int]:
-        return list(tokenizer.encode(text, add_special_tokens=False))
-
-    token_rows = [(encode(q), [encode(s) for s in samples]) for q, samples in text_rows]
-    start = time.perf_counter()
-    reports = replay_token_rows(token_rows, methods, args.max_draft, progress=not args.quiet, settings=settings)
-    results = {m: r.to_json(cost_model) for m, r in reports.items()}
-    document = {
+        except CorruptDataError as error:
+            raise InvalidArgumentError(f"--cost-model {args.cost_model}: {error}") from error
+    encode = load_encoder(args.tokenizer)
+    text_rows = read_traces(args.traces, args.prompt_field, args.samples_field, args.limit)
+    token_rows = []
+    for number, (question, samples) in enumerate(text_rows, 1):
+        prompt, *encoded = encode.encode_batch([question, *samples])
+        if not prompt:
+            raise DatasetError(
+                f"{args.traces} problem {number}: its {args.prompt_field!r} encodes to no tokens; replay needs a prompt"
+            )
+        token_rows.append((prompt, encoded))
+    document: dict[str, Any] = {
         "traces": str(args.traces),
         "tokenizer": str(args.tokenizer),
         "problems": len(token_rows),
@@ -247,23 +243,63 @@ def run_replay(args: argparse.Namespace) -> int:
         "max_draft_tokens": args.max_draft,
         "settings": {m: dataclasses.asdict(settings[m]) for m in methods},
         "cost_model": str(args.cost_model) if args.cost_model else None,
-        "seconds": time.perf_counter() - start,
-        "methods": results,
+        "seconds": 0.0,
+        "methods": {},
     }
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(document, indent=2), encoding="utf-8")
-    print(markdown_table(results))
+    failed: dict[str, str] = {}
+    start = time.perf_counter()
+    for method in methods:
+        try:
+            report = replay_method(token_rows, method, settings, args.max_draft, progress=not args.quiet)
+        except Exception as error:  # noqa: BLE001 (one method's failure must not lose the others' figures)
+            if debugging(args):
+                traceback.print_exc()
+            failed[method] = f"{type(error).__name__}: {' '.join(str(error).split())}"
+            print(f"specscale replay: {method} failed ({failed[method]}); going on with the others", file=sys.stderr)
+            continue
+        document["methods"][method] = report.to_json(cost_model)
+        document["seconds"] = time.perf_counter() - start
+        if failed:
+            document["failed"] = failed
+        if args.json is not None:
+            _write_json(args.json, document)
+    if failed:
+        document["failed"] = failed
+        if args.json is not None:
+            _write_json(args.json, document)
+    if document["methods"]:
+        print(markdown_table(document["methods"]))
     if args.json is not None:
         print(f"\nwrote {args.json}")
+    if failed:
+        print(
+            f"specscale replay: {len(failed)} of {len(methods)} methods failed ({', '.join(failed)}); "
+            "the table has the others",
+            file=sys.stderr,
+        )
+        return 1
     return 0
+
+
+def _write_json(path: Path, document: dict[str, Any]) -> None:
+    """Writes through a temporary file beside ``path``: a reader never sees half a document."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(document, indent=2), encoding="utf-8")
+    os.replace(partial, path)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Adds ``specscale replay``."""
+    from specscale.args import existing_file, int_option, output_file
+
     p = sub.add_parser("replay", help="exact greedy replay of recorded samples: MAT per drafter, no model needed")
-    p.add_argument("traces", type=Path, help="JSONL: a problem text and a list of sample texts per row")
-    p.add_argument("--tokenizer", type=Path, required=True, help="a local Hugging Face tokenizer directory")
+    p.add_argument("traces", type=existing_file, help="JSONL: a problem text and a list of sample texts per row")
+    p.add_argument(
+        "--tokenizer",
+        required=True,
+        help="a local tokenizer directory (tokenizer.json, or vocab.json + merges.txt); nothing is downloaded",
+    )
     p.add_argument(
         "--methods",
         default="pld,sam,trie",
@@ -276,13 +312,21 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         metavar="METHOD.FIELD=VALUE",
         help="change one method setting, as in specscale bench (e.g. sam.global_tokens=0)",
     )
-    p.add_argument("--json", type=Path, default=None, help="write every figure here")
+    p.add_argument("--json", type=output_file, default=None, help="write every figure here (after each method)")
     p.add_argument("--prompt-field", default="question")
     p.add_argument("--samples-field", default="response")
-    p.add_argument("--limit", type=int, default=None, help="first N rows only")
+    p.add_argument("--limit", type=int_option(1), default=None, help="first N rows only")
     p.add_argument(
-        "--max-draft", type=int, default=None, help="cap on draft nodes per step (default: each method's own budget)"
+        "--max-draft",
+        type=int_option(1),
+        default=None,
+        help="cap on draft nodes per step (default: each method's own budget)",
     )
-    p.add_argument("--cost-model", type=Path, default=None, help="a `specscale costmodel` JSON (measured, or --roofline): adds predicted speedup")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--cost-model",
+        type=existing_file,
+        default=None,
+        help="a `specscale costmodel` JSON (measured, or --roofline): adds predicted speedup",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(run=run_replay)

@@ -317,8 +317,42 @@ def _safe(s: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in s)
 
 
-def write_plots(groups: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
-    """PNG plots: speedup and MAT against sample index / round, and accepted-length histograms.
+#: One look per series, told apart without colour (marker, line style, hatch, fill) and, where colour is
+#: printed, by the Okabe-Ito palette, which colour-blind readers can separate.
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p")
+_LINES: tuple[Any, ...] = ("-", "--", ":", "-.", (0, (5, 1)), (0, (3, 1, 1, 1)), (0, (1, 2)))
+_HATCHES = ("", "///", "...", "xxx", "\\\\\\", "+++", "ooo", "---")
+_COLOURS = ("#000000", "#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "#999999")
+#: Marker faces by series, so that series differ in grayscale even where markers are small.
+_FACES = ("black", "white", "0.6", "white", "black", "0.6", "white", "black")
+
+#: What every interval in the plots is (said on the plots themselves).
+_CI_NOTE = "whiskers: 95% bootstrap CI over problems"
+
+
+def _look(i: int) -> dict[str, Any]:
+    return {
+        "marker": _MARKERS[i % len(_MARKERS)],
+        "linestyle": _LINES[i % len(_LINES)],
+        "hatch": _HATCHES[i % len(_HATCHES)],
+        "color": _COLOURS[i % len(_COLOURS)],
+        "face": _FACES[i % len(_FACES)],
+    }
+
+
+def _finite_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x)
+
+
+def write_plots(groups: Sequence[dict[str, Any]], out_dir: Path, model: str | None = None) -> list[Path]:
+    """PNG plots, each saying what its intervals are, readable in grayscale, legends outside the data:
+
+    - ``speedup.png``, the headline: each method's speedup over AR with its 95% interval, one marker
+      per regime, one panel per dataset (dot-and-whisker, as a paper prints it);
+    - ``speedup_by_index_*.png`` and ``mat_by_index_*.png``: against sample index (Best-of-N) or round,
+      drawn only for 3 or more indices (fewer are a table in ``results.md``);
+    - ``accepted_hist_*.png``: how many tokens each verification step committed.
+
     Returns the files written (none, with a printed note, where matplotlib is missing)."""
     try:
         import matplotlib
@@ -329,49 +363,169 @@ def write_plots(groups: Sequence[dict[str, Any]], out_dir: Path) -> list[Path]:
         print("specscale bench: matplotlib is not installed; skipping plots (pip install matplotlib)")
         return []
     written: list[Path] = []
+    headline = _plot_headline(plt, groups, out_dir / "speedup.png", model)
+    if headline is not None:
+        written.append(headline)
     for g in groups:
         stem = _safe(f"{g['dataset']}_{g['regime']}")
         width = max((len(f["by_index"]) for f in g["methods"].values()), default=0)
-        what = "round" if g["regime"].startswith("rounds") else "sample index"
-        if width >= 2:
+        if width >= 3:
             for metric, label in (("speedup", "speedup over AR"), ("mat", "mean accepted tokens (MAT)")):
-                fig, ax = plt.subplots(figsize=(5, 3.5))
-                for name, f in g["methods"].items():
-                    xs = [x["index"] + 1 for x in f["by_index"]]
-                    ys = [x[metric] for x in f["by_index"]]
-                    lo = [x[f"{metric}_ci"][0] for x in f["by_index"]]
-                    hi = [x[f"{metric}_ci"][1] for x in f["by_index"]]
-                    ax.plot(xs, ys, marker="o", label=name)
-                    ax.fill_between(xs, lo, hi, alpha=0.15)
-                ax.set_xlabel(what)
-                ax.set_ylabel(label)
-                ax.set_xticks(range(1, width + 1))
-                ax.set_title(f"{g['dataset']} / {g['regime']}")
-                ax.legend()
-                fig.tight_layout()
                 path = out_dir / f"{metric}_by_index_{stem}.png"
-                fig.savefig(path, dpi=100)
-                plt.close(fig)
+                _plot_by_index(plt, g, metric, label, width, path)
                 written.append(path)
-        fig, ax = plt.subplots(figsize=(6, 3.5))
-        names = [n for n in g["methods"] if n != "ar"] or list(g["methods"])
-        top = max((int(k) for n in names for k in g["methods"][n]["accepted_histogram"]), default=1)
-        bins = list(range(1, top + 1))
-        w = 0.8 / max(1, len(names))
-        for i, name in enumerate(names):
-            h = g["methods"][name]["accepted_histogram"]
-            total = sum(h.values()) or 1
-            ax.bar([b + i * w for b in bins], [h.get(str(b), 0) / total for b in bins], width=w, label=name)
-        ax.set_xlabel("tokens committed per step")
-        ax.set_ylabel("fraction of steps")
-        ax.set_title(f"accepted lengths: {g['dataset']} / {g['regime']}")
-        ax.legend()
-        fig.tight_layout()
         path = out_dir / f"accepted_hist_{stem}.png"
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
+        _plot_histogram(plt, g, path)
         written.append(path)
     return written
+
+
+def _plot_headline(plt: Any, groups: Sequence[dict[str, Any]], path: Path, model: str | None) -> Path | None:
+    """Speedup with intervals per method and regime: methods down the y axis, one marker per regime."""
+    datasets = list(dict.fromkeys(g["dataset"] for g in groups))
+    regimes = list(dict.fromkeys(g["regime"] for g in groups))
+    methods = list(dict.fromkeys(m for g in groups for m in g["methods"] if m != "ar"))
+    if not methods:
+        return None
+    by_key = {(g["dataset"], g["regime"]): g for g in groups}
+    values = [
+        v
+        for g in groups
+        for m, f in g["methods"].items()
+        if m != "ar"
+        for v in (f["speedup"], *f["speedup_ci"])
+        if _finite_number(v)
+    ]
+    if not values:
+        return None
+    low, high = min(values + [1.0]), max(values + [1.0])
+    pad = 0.08 * (high - low or 1.0)
+    height = 2.3 + 0.3 * len(methods) * max(1, len(regimes)) ** 0.5
+    fig, axes = plt.subplots(
+        1,
+        len(datasets),
+        figsize=(max(6.4, 1.4 + 3.4 * len(datasets)), height),
+        sharey=True,
+        squeeze=False,
+        layout="constrained",
+    )
+    step = 0.7 / max(1, len(regimes))
+    for ax, dataset in zip(axes[0], datasets):
+        ax.axvline(1.0, color="0.35", linestyle="--", linewidth=1, zorder=1)
+        for r, regime in enumerate(regimes):
+            g = by_key.get((dataset, regime))
+            if g is None:
+                continue
+            look = _look(r)
+            label: str | None = _regime_label(g)  # once per regime and panel
+            for row, method in enumerate(methods):
+                f = g["methods"].get(method)
+                if f is None or not _finite_number(f["speedup"]):
+                    continue
+                y = row - 0.35 + step * (r + 0.5)
+                lo, hi = f["speedup_ci"]
+                if _finite_number(lo) and _finite_number(hi):
+                    ax.plot([lo, hi], [y, y], color="black", linewidth=1.2, zorder=2)
+                    ax.plot([lo, lo], [y - 0.06, y + 0.06], color="black", linewidth=1.2, zorder=2)
+                    ax.plot([hi, hi], [y - 0.06, y + 0.06], color="black", linewidth=1.2, zorder=2)
+                ax.plot(
+                    f["speedup"], y, linestyle="none", marker=look["marker"], markersize=7,
+                    markerfacecolor=look["face"], markeredgecolor="black", zorder=3, label=label,
+                )  # fmt: skip
+                label = None
+        ax.set_yticks(range(len(methods)))
+        ax.set_yticklabels(methods)
+        ax.set_ylim(len(methods) - 0.5, -0.5)  # first method on top
+        ax.set_xlim(low - pad, high + pad)
+        ax.set_title(dataset)
+        ax.set_xlabel("speedup: tokens/s over AR's")
+        ax.grid(axis="x", color="0.88", linewidth=0.8, zorder=0)
+        for row in range(1, len(methods)):
+            ax.axhline(row - 0.5, color="0.9", linewidth=0.8, zorder=0)
+    handles, labels = _unique_legend(axes[0])
+    handles.append(plt.Line2D([], [], color="0.35", linestyle="--", linewidth=1))
+    labels.append("AR = 1 (plain decoding)")
+    fig.suptitle("Speedup over plain decoding" + (f": {model}" if model else ""), fontsize=11)
+    fig.legend(
+        handles, labels, loc="outside lower center", ncol=min(4, len(labels)), frameon=False, fontsize=8.5,
+        title=f"regime (sampling temperature); {_CI_NOTE}, same problems and run as AR", title_fontsize=8.5,
+    )  # fmt: skip
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+    return path
+
+
+def _regime_label(g: dict[str, Any]) -> str:
+    return f"{g['regime']} (T={g.get('temperature', 0.0):g})"
+
+
+def _unique_legend(axes: Any) -> tuple[list[Any], list[str]]:
+    handles: list[Any] = []
+    labels: list[str] = []
+    for ax in axes:
+        for h, label in zip(*ax.get_legend_handles_labels()):
+            if label not in labels:
+                handles.append(h)
+                labels.append(label)
+    return handles, labels
+
+
+def _plot_by_index(plt: Any, g: dict[str, Any], metric: str, label: str, width: int, path: Path) -> None:
+    """One series per method (AR is the reference line at 1), intervals as whiskers dodged sideways so
+    that overlapping intervals stay apart; legend outside the axes."""
+    what = "round" if g["regime"].startswith("rounds") else "sample index"
+    names = [n for n in g["methods"] if n != "ar"]
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    ax.axhline(1.0, color="0.35", linestyle="--", linewidth=1, label="AR = 1", zorder=1)
+    dodge = 0.5 / max(1, len(names))
+    for i, name in enumerate(names):
+        look = _look(i + 1)
+        points = g["methods"][name]["by_index"]
+        xs = [x["index"] + 1 + dodge * (i - (len(names) - 1) / 2) for x in points]
+        ys = [x[metric] for x in points]
+        lows = [y - x[f"{metric}_ci"][0] if _finite_number(x[f"{metric}_ci"][0]) else 0.0 for y, x in zip(ys, points)]
+        highs = [x[f"{metric}_ci"][1] - y if _finite_number(x[f"{metric}_ci"][1]) else 0.0 for y, x in zip(ys, points)]
+        ax.errorbar(
+            xs, ys, yerr=[lows, highs], label=name, color=look["color"], linestyle=look["linestyle"],
+            marker=look["marker"], markerfacecolor=look["face"], markeredgecolor="black", markersize=6,
+            capsize=3, elinewidth=1, linewidth=1.4, zorder=3,
+        )  # fmt: skip
+    ax.set_xlabel(what)
+    ax.set_ylabel(label)
+    ax.set_xticks(range(1, width + 1))
+    ax.set_title(f"{g['dataset']} / {g['regime']}: {label} by {what}\n({_CI_NOTE})", fontsize=10)
+    ax.grid(axis="y", color="0.9", linewidth=0.8, zorder=0)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8.5)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _plot_histogram(plt: Any, g: dict[str, Any], path: Path) -> None:
+    """Share of verification steps committing k tokens, bars hatched per method, legend outside."""
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    names = [n for n in g["methods"] if n != "ar"] or list(g["methods"])
+    top = max((int(k) for n in names for k in g["methods"][n]["accepted_histogram"]), default=1)
+    bins = list(range(1, top + 1))
+    w = 0.8 / max(1, len(names))
+    for i, name in enumerate(names):
+        look = _look(i + 1)
+        h = g["methods"][name]["accepted_histogram"]
+        total = sum(h.values()) or 1
+        ax.bar(
+            [b + (i - (len(names) - 1) / 2) * w for b in bins], [h.get(str(b), 0) / total for b in bins],
+            width=w, label=name, color=look["color"], alpha=0.85, hatch=look["hatch"], edgecolor="black",
+            linewidth=0.5,
+        )  # fmt: skip
+    if len(bins) <= 16:
+        ax.set_xticks(bins)
+    ax.set_xlabel("tokens committed per verification step (the target's own token included)")
+    ax.set_ylabel("share of steps")
+    ax.set_title(f"accepted lengths: {g['dataset']} / {g['regime']}", fontsize=10)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8.5)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def write_reports(
@@ -387,15 +541,17 @@ def write_reports(
     out.mkdir(parents=True, exist_ok=True)
     groups = aggregate(units, resamples=resamples, seed=seed)
     overall = aggregate_overall(units, resamples=resamples, seed=seed)
+    generations = sum(len(u["samples"]) for u in units)
     notes = [
         (
-            f"Model: {meta.get('model', '?')}; {len(units)} units; speedup = mean tokens/s over AR's (wall clock "
-            f"incl. prefill); MAT pooled over steps; 95% bootstrap CI over problems ({resamples} resamples)."
+            f"Model: {meta.get('model', '?')}; {len(units)} units (a unit: one method on one problem in one "
+            f"regime), {generations} generations (samples and rounds); speedup = mean tokens/s over AR's (wall "
+            f"clock incl. prefill); MAT pooled over steps; 95% bootstrap CI over problems ({resamples} resamples)."
         ),
     ]
     md = format_markdown(groups, title="specscale bench", notes=notes, overall=overall)
     (out / "results.md").write_text(md, encoding="utf-8")
-    files = [str(p.name) for p in write_plots(groups, out)] if plots else []
+    files = [str(p.name) for p in write_plots(groups, out, model=meta.get("model"))] if plots else []
     result = {"meta": meta, "groups": groups, "overall": overall, "plots": files}
     (out / "results.json").write_text(
         json.dumps(_finite(result), indent=1, default=_json_default), encoding="utf-8"

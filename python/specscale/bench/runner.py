@@ -319,21 +319,85 @@ def _unit_key(method: str, dataset: str, regime: str, problem_id: str) -> str:
     return json.dumps([method, dataset, regime, problem_id])
 
 
-def read_units(path: Path) -> list[dict[str, Any]]:
-    """The units in ``units.jsonl`` (a torn last line, from a crash mid-write, is ignored)."""
-    units: list[dict[str, Any]] = []
+#: Fields every unit line holds (a line without them cannot be matched to its unit).
+_UNIT_FIELDS = ("method", "dataset", "regime", "problem_id", "samples")
+
+
+@dataclass
+class UnitsFile:
+    """What ``units.jsonl`` holds: the readable units, and the lines that are not.
+
+    Attributes:
+        units: every line that parses as a unit, in file order.
+        unreadable: ``(line number, reason)`` of every other non-blank line.
+        torn: the last line has no line end (a crash mid-write); it is among ``unreadable`` unless it
+            happens to parse.
+    """
+
+    units: list[dict[str, Any]] = field(default_factory=list)
+    unreadable: list[tuple[int, str]] = field(default_factory=list)
+    torn: bool = False
+
+
+def scan_units(path: Path) -> UnitsFile:
+    """Reads ``units.jsonl`` line by line, keeping the lines that are not units apart (see
+    :class:`UnitsFile`)."""
+    scan = UnitsFile()
     if not path.is_file():
-        return units
-    with path.open(encoding="utf-8") as f:
-        for line in f:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                units.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return units
+        return scan
+    data = path.read_bytes()
+    scan.torn = bool(data) and not data.endswith(b"\n")
+    for number, raw in enumerate(data.split(b"\n"), 1):
+        if not raw.strip():
+            continue
+        reason = None
+        try:
+            unit = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError) as error:
+            reason = f"not JSON ({type(error).__name__})"
+        else:
+            if not isinstance(unit, dict) or any(k not in unit for k in _UNIT_FIELDS):
+                reason = f"not a unit (a JSON object with {', '.join(_UNIT_FIELDS)})"
+        if reason is None:
+            scan.units.append(unit)
+        else:
+            scan.unreadable.append((number, reason))
+    return scan
+
+
+def read_units(path: Path) -> list[dict[str, Any]]:
+    """The units in ``units.jsonl``. Lines that are not units are left out here; ``specscale bench
+    --resume`` reports and re-runs them (see :func:`scan_units`)."""
+    return scan_units(path).units
+
+
+def _repair_units(path: Path, scan: UnitsFile) -> None:
+    """Before a resumed run appends to ``units.jsonl``: moves every unreadable line (a torn last line
+    included, which the next unit would otherwise be appended onto) to ``units.unreadable.jsonl`` beside
+    it, rewrites the file with the readable lines only, and says so on stderr, one line each; their units
+    are not in ``scan.units``, so the run does them again. A last line that is whole but for its line end
+    gets one."""
+    if not scan.unreadable:
+        if scan.torn:
+            with path.open("ab") as f:
+                f.write(b"\n")
+        return
+    lines = path.read_bytes().split(b"\n")
+    bad = {number for number, _ in scan.unreadable}
+    aside = path.with_name("units.unreadable.jsonl")
+    with aside.open("ab") as f:
+        for number in sorted(bad):
+            f.write(lines[number - 1].rstrip(b"\r") + b"\n")
+    kept = b"".join(line + b"\n" for n, line in enumerate(lines, 1) if n not in bad and line.strip())
+    partial = path.with_name(path.name + ".partial")
+    partial.write_bytes(kept)
+    os.replace(partial, path)
+    for number, reason in scan.unreadable:
+        what = "cut off mid-write (a crash?)" if scan.torn and number == len(lines) else reason
+        print(
+            f"specscale bench: {path} line {number} is {what}; moved to {aside.name}, its unit runs again",
+            file=sys.stderr,
+        )
 
 
 def _methods_ar_first(methods: list[str]) -> list[str]:
@@ -369,6 +433,7 @@ def run_bench(
                 "--overwrite to start again, or another --out"
             )
         units_path.unlink()
+        (out / "units.unreadable.jsonl").unlink(missing_ok=True)  # set aside by an earlier --resume
     key = config.measurement_key()
     if resume and config_path.is_file() and units_path.exists():
         previous = json.loads(config_path.read_text(encoding="utf-8")).get("measurement")
@@ -397,9 +462,9 @@ def run_bench(
         )
     regimes = _regimes(config)
     methods = _methods_ar_first(config.methods)
-    finished_units = {
-        _unit_key(u["method"], u["dataset"], u["regime"], u["problem_id"]): u for u in read_units(units_path)
-    }
+    scan = scan_units(units_path)
+    _repair_units(units_path, scan)
+    finished_units = {_unit_key(u["method"], u["dataset"], u["regime"], u["problem_id"]): u for u in scan.units}
     done = set(finished_units)
 
     plan = [
@@ -412,7 +477,32 @@ def run_bench(
     gens = {id(r): r.count for r in regimes}
     total = sum(gens[id(r)] for _, _, r, _ in plan)
     finished = sum(gens[id(r)] for d, p, r, m in plan if _unit_key(m, d, r.label, str(p.id)) in done)
-    bar = _progress(total, finished, progress)
+    todo = sum(1 for d, p, r, m in plan if _unit_key(m, d, r.label, str(p.id)) not in done)
+    if progress:
+        n_problems = sum(len(problems) for _, problems in datasets)
+        print(
+            f"specscale bench: {len(plan)} units ({n_problems} problems x {len(regimes)} regimes x {len(methods)} "
+            f"methods; a unit is one method on one problem in one regime) = {total} generations "
+            f"(samples and rounds), {finished} of them already done",
+            file=sys.stderr,
+        )
+    if todo and (model is None or tokenizer is None):
+        # Loaded (converted on first use) before the bar starts, so the bar's rate measures generation.
+        from specscale.bench.models import load_model
+        from specscale.progress import library_bars_on_terminal_only
+
+        t0 = time.perf_counter()
+        with library_bars_on_terminal_only():
+            model, tokenizer, model_name = load_model(
+                config.model, device=config.device, dtype=config.dtype, attn=config.attn
+            )
+        print(
+            f"specscale bench: loaded {model_name} in {time.perf_counter() - t0:.1f}s ({model.device}, {model.dtype})",
+            file=sys.stderr,
+        )
+    from specscale.progress import Progress
+
+    bar = Progress(total, desc="specscale bench", unit="generation", initial=finished, enabled=progress)
     # One run per (method, dataset, regime): its global scope carries text across that group's problems.
     # Finished units of a group are replayed into its run before the group's next unit runs (a resumed
     # run drafts from the same stores as an uninterrupted one).
@@ -428,18 +518,6 @@ def run_bench(
                 if ukey in done:
                     backlog.setdefault(group, []).append(finished_units[ukey])
                     continue
-                if model is None or tokenizer is None:  # loaded only when there is work to do
-                    from specscale.bench.models import load_model
-
-                    t0 = time.perf_counter()
-                    model, tokenizer, model_name = load_model(
-                        config.model, device=config.device, dtype=config.dtype, attn=config.attn
-                    )
-                    print(
-                        f"specscale bench: loaded {model_name} in {time.perf_counter() - t0:.1f}s "
-                        f"({model.device}, {model.dtype})",
-                        file=sys.stderr,
-                    )
                 if config.warmup and method not in warmed:
                     _warm_up(model, tokenizer, config, problem, regime, method)
                     warmed.add(method)
@@ -585,24 +663,6 @@ def _run_unit(
     return unit
 
 
-class _NoBar:
-    def update(self, n: int = 1) -> None: ...
-
-    def set_postfix_str(self, s: str, refresh: bool = True) -> None: ...
-
-    def close(self) -> None: ...
-
-
-def _progress(total: int, initial: int, enabled: bool) -> Any:
-    if not enabled:
-        return _NoBar()
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return _NoBar()
-    return tqdm(total=total, initial=initial, unit="gen", desc="specscale bench", dynamic_ncols=True)
-
-
 # ---------------------------------------------------------------------------------------------------
 # Command line
 # ---------------------------------------------------------------------------------------------------
@@ -723,21 +783,17 @@ def _run(args: argparse.Namespace) -> int:
             config, args.out, methods_given=args.methods is not None, overwrite=args.overwrite,
             resume=args.resume, plots=not args.no_plots, num_speculative_tokens=args.num_speculative_tokens,
         )  # fmt: skip
-    try:
-        config = config_from_args(args)
-        config.validate()
-        if not args.dry_run:
-            if config.protocol == "spectts" and config.model is None:
-                raise InvalidArgumentError(SPECTTS_NEEDS_MODEL)
-            check_placement(config)
-    except InvalidArgumentError as error:
-        print(f"specscale bench: {error}", file=sys.stderr)
-        return 2
+    # Errors are raised: cli.main prints them in one line (exit 2).
+    config = config_from_args(args)
+    config.validate()
+    if not args.dry_run:
+        if config.protocol == "spectts" and config.model is None:
+            raise InvalidArgumentError(SPECTTS_NEEDS_MODEL)
+        check_placement(config)
     if args.dry_run:
         print(config.describe())
         return 0
     from specscale.bench.datasets import DatasetError, load_dataset
-    from specscale.bench.models import ModelNotAvailableError
 
     if args.datasets is None and args.protocol != "spectts" and config.datasets == ["math500"]:
         # The quick default reads MATH-500 from ../shared where a checkout has it; elsewhere it falls back
@@ -751,9 +807,6 @@ def _run(args: argparse.Namespace) -> int:
         result = run_bench(
             config, args.out, resume=args.resume, overwrite=args.overwrite, plots=not args.no_plots
         )
-    except (ModelNotAvailableError, DatasetError) as error:
-        print(f"specscale bench: {error}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print(
             f"\nspecscale bench: interrupted; finished units are in {Path(args.out) / 'units.jsonl'}; "
@@ -768,6 +821,8 @@ def _run(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Adds ``specscale bench``."""
+    from specscale.args import int_option, number_option, output_dir
+
     p = sub.add_parser(
         "bench",
         help="benchmark methods x datasets x regimes (single, Best-of-N, multi-round) against AR",
@@ -798,14 +853,19 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="comma list of: " + "; ".join(f"{m.name} ({m.summary})" for m in registry.METHODS.values()),
     )
     p.add_argument("--regimes", type=_csv, default=None, help="comma list of single,bon,rounds")
-    p.add_argument("--limit", type=int, default=None, help="problems per dataset")
-    p.add_argument("--n", type=int, default=None, help="Best-of-N samples")
-    p.add_argument("--rounds", type=int, default=None, help="multi-round rounds")
-    p.add_argument("--max-new-tokens", type=int, default=None, help="generation budget per sample/round")
-    p.add_argument("--bon-temperature", type=float, default=None, help="Best-of-N temperature (default 0.6)")
+    p.add_argument("--limit", type=int_option(1), default=None, help="problems per dataset")
+    p.add_argument("--n", type=int_option(1), default=None, help="Best-of-N samples")
+    p.add_argument("--rounds", type=int_option(1), default=None, help="multi-round rounds")
+    p.add_argument("--max-new-tokens", type=int_option(1), default=None, help="generation budget per sample/round")
+    p.add_argument(
+        "--bon-temperature", type=number_option(0.0), default=None, help="Best-of-N temperature (default 0.6)"
+    )
     p.add_argument("--rounds-temperatures", type=_floats, default=None, help="comma list, e.g. 0,0.6")
     p.add_argument(
-        "--think-fraction", type=float, default=None, help="force the end of thinking at this fraction (0.8)"
+        "--think-fraction",
+        type=number_option(0.0, 1.0),
+        default=None,
+        help="force the end of thinking at this fraction (0.8)",
     )
     p.add_argument("--no-think-budget", action="store_true", help="never force the end of thinking")
     p.add_argument(
@@ -847,9 +907,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         metavar="METHOD.FIELD=VALUE",
         help="change one method setting, e.g. --set sam.tokens=40 (repeatable; --dry-run lists them)",
     )
-    p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--bootstrap", type=int, default=None, help="bootstrap resamples for the intervals (1000)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (quick default: 1)")
+    p.add_argument("--seed", type=int_option(0), default=None)
+    p.add_argument(
+        "--bootstrap", type=int_option(0), default=None, help="bootstrap resamples for the intervals (1000)"
+    )
+    p.add_argument("--threads", type=int_option(1), default=None, help="torch CPU threads (quick default: 1)")
     p.add_argument(
         "--device", default=None, help="auto (default: a CUDA GPU if any, else the CPU), cpu, cuda or cuda:N"
     )
@@ -867,9 +929,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="attention implementation (auto: transformers' default, sdpa; flash_attention_2 verifies drafts as chains)",
     )
     p.add_argument(
-        "--warmup", type=int, default=None, help="uncounted generations per method before it is measured (spectts: 3)"
+        "--warmup", type=int_option(0), default=None, help="uncounted generations per method before it is measured (spectts: 3)"
     )
-    p.add_argument("--out", default="specscale-bench", help="output directory (default ./specscale-bench)")
+    p.add_argument(
+        "--out", type=output_dir, default="specscale-bench", help="output directory (default ./specscale-bench)"
+    )
     p.add_argument("--resume", action="store_true", help="continue a run in --out, skipping finished units")
     p.add_argument("--overwrite", action="store_true", help="discard the finished units in --out")
     p.add_argument("--no-plots", action="store_true")
@@ -883,6 +947,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "Best-of-N as one n=N batch; needs vLLM, see the README)",
     )
     p.add_argument(
-        "--num-speculative-tokens", type=int, default=8, help="with --engine vllm: vLLM's draft length cap (8)"
+        "--num-speculative-tokens", type=int_option(1), default=8, help="with --engine vllm: vLLM's draft length cap (8)"
     )
     p.set_defaults(run=_run)
