@@ -14,10 +14,12 @@
 
 pub mod automaton;
 pub mod codec;
+pub mod costaware;
 pub mod draft;
 pub mod error;
 pub mod log;
 pub mod ngram;
+pub mod occurrence;
 pub mod store;
 pub mod transitions;
 
