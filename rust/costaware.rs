@@ -546,7 +546,11 @@ impl TreeCursor {
         if self.pairs.is_empty() {
             return;
         }
-        self.pairs.sort_unstable();
+        // Deep in a long match every candidate usually agrees: one group, nothing to sort.
+        let first = self.pairs[0].0;
+        if self.pairs.iter().any(|&(t, _)| t != first) {
+            self.pairs.sort_unstable();
+        }
         let total = self.pairs.len() as f32;
         let mut i = 0;
         while i < self.pairs.len() {

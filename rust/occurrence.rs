@@ -453,7 +453,7 @@ mod tests {
         let seq: Vec<u32> = (0..20)
             .map(|i| if i % 3 == 0 { 7 } else { 100 + i })
             .collect();
-        let store = store_of(&[seq.clone()], &[]);
+        let store = store_of(&[seq], &[]);
         let mut ix = OccurrenceIndex::new();
         ix.sync(&store);
         let ptr = Pointer {

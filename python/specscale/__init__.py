@@ -7,12 +7,14 @@ exactly what plain decoding would produce.
 """
 
 from specscale._core import (
+    CostAwareTrees,
     Cursor,
     DraftTree,
     NgramTrie,
     Store,
     StoreCursor,
     SuffixAutomaton,
+    TreeCursor,
     __version__,
 )
 from specscale.errors import (
@@ -25,12 +27,14 @@ from specscale.errors import (
 )
 
 __all__ = [
+    "CostAwareTrees",
     "Cursor",
     "DraftTree",
     "NgramTrie",
     "Store",
     "StoreCursor",
     "SuffixAutomaton",
+    "TreeCursor",
     "__version__",
     "CorruptDataError",
     "InvalidArgumentError",
@@ -45,6 +49,7 @@ __all__ = [
 # replay and the model-free drafters need no torch.
 _LAZY = {
     "AdaptiveLength": "specscale.drafters",
+    "CostAwareDrafter": "specscale.drafters",
     "Drafter": "specscale.drafters",
     "DrafterWrapper": "specscale.drafters",
     "DraftModelDrafter": "specscale.drafters",

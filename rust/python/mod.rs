@@ -1,6 +1,7 @@
 //! PyO3 bindings: conversions, GIL release and error mapping only. The algorithms live in the core.
 
 mod convert;
+mod costaware;
 
 use numpy::PyArray1;
 use pyo3::prelude::*;
@@ -1036,5 +1037,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyNgramTrie>()?;
     m.add_class::<PyStore>()?;
     m.add_class::<PyStoreCursor>()?;
+    costaware::register(m)?;
     Ok(())
 }

@@ -141,6 +141,114 @@ def replay_token_rows(
     return reports
 
 
+@dataclass
+class SweepPoint:
+    """One setting of a method's budget sweep and what replay measured with it."""
+
+    method: str
+    changes: dict[str, Any]
+    report: MethodReport
+
+
+def sweep_token_rows(
+    rows: Iterable[tuple[Sequence[int], Sequence[Sequence[int]]]],
+    methods: Sequence[str],
+    settings: Mapping[str, Any] | None = None,
+    max_draft_tokens: int | None = None,
+    progress: bool = False,
+) -> list[SweepPoint]:
+    """Replays every method as set (``changes`` empty) and at each point of its registered budget sweep
+    (:attr:`Method.sweep`, applied over ``settings``). Points come method by method: as set first,
+    then the sweep, smallest drafts first."""
+    settings = registry.settings_map(settings or {})
+    rows = list(rows)
+    points: list[SweepPoint] = []
+    for method in methods:
+        for changes in ({}, *registry.get(method).sweep):
+            changed = dict(settings)
+            changed[method] = dataclasses.replace(settings[method], **dict(changes))
+            report = replay_token_rows(rows, [method], max_draft_tokens, progress, changed)[method]
+            points.append(SweepPoint(method, dict(changes), report))
+    return points
+
+
+def sweep_table(points: Sequence[SweepPoint], cost_model: Any = None) -> str:
+    """One row per sweep point: method, the settings changed, MAT, nodes/step, draft µs/step (and
+    predicted speedup)."""
+    head = "| method | setting | MAT | nodes/step | draft µs/step |" + (" predicted speedup |" if cost_model else "")
+    rule = "|---|---|---:|---:|---:|" + ("---:|" if cost_model else "")
+    lines = [head, rule]
+    for p in points:
+        r = p.report.to_json(cost_model)
+        setting = ", ".join(f"{k}={v}" for k, v in p.changes.items()) or "(as set)"
+        line = f"| {p.method} | {setting} | {r['mat']:.2f} | {r['draft_nodes_per_step']:.1f} | {r['draft_us_per_step']:.1f} |"
+        if cost_model:
+            line += f" {r['predicted_speedup']:.2f}x |"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+#: Marker and line style per curve, so that curves stay apart in grayscale.
+_STYLES = [("o", "-"), ("s", "--"), ("^", "-."), ("D", ":"), ("v", "-"), ("P", "--"), ("X", "-."), ("*", ":")]
+
+
+def write_frontier_plot(points: Sequence[SweepPoint], path: Path, title: str) -> Path | None:
+    """MAT against draft nodes per step: one labelled curve per method (its sweep points joined in
+    order, on a log scale), its setting as set as a hollow marker of the same shape; markers and dashes
+    differ, so curves stay apart in grayscale. Methods that never draft (AR) are left out. Returns the
+    file, or None (with a note on stderr) where matplotlib is missing."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
+    except ModuleNotFoundError:
+        print("specscale replay: matplotlib is not installed; no plot (pip install matplotlib)", file=sys.stderr)
+        return None
+
+    def xy(p: SweepPoint) -> tuple[float, float]:
+        return (p.report.draft_tokens / p.report.steps if p.report.steps else 0.0, p.report.mat)
+
+    by_method: dict[str, list[SweepPoint]] = {}
+    for p in points:
+        if xy(p)[0] > 0:
+            by_method.setdefault(p.method, []).append(p)
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    for i, (method, pts) in enumerate(by_method.items()):
+        marker, dash = _STYLES[i % len(_STYLES)]
+        shade = str(0.6 * (i % 4) / 3)  # black to mid-gray
+        swept = [xy(p) for p in pts if p.changes]
+        as_set = [xy(p) for p in pts if not p.changes]
+        if swept:
+            ax.plot(*zip(*swept), marker=marker, linestyle=dash, color=shade, label=method, markersize=6, linewidth=1.5)
+        if as_set:
+            ax.plot(
+                *zip(*as_set),
+                marker=marker,
+                linestyle="none",
+                markerfacecolor="white",
+                markeredgecolor=shade,
+                markersize=9,
+                label=f"{method} (as set)" if not swept else None,
+            )
+    ax.set_xscale("log")
+    ticks = [t for t in (1, 2, 5, 10, 20, 50, 100, 200, 500) if any(xy(p)[0] <= 2 * t for p in points)]
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("draft nodes verified per step (log scale)")
+    ax.set_ylabel("MAT (tokens committed per step)")
+    ax.set_title(title + "\nhollow: each method as set; joined: its budget sweep", fontsize=9)
+    ax.grid(True, which="major", color="0.85", linewidth=0.6)
+    ax.legend(loc="upper left", fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def check_replayable(methods: Sequence[str], settings: Mapping[str, Any]) -> None:
     """One-line :class:`InvalidArgumentError` before any work for a method replay cannot run: unknown,
     needing a model, a missing file or optional package."""
@@ -200,6 +308,12 @@ def run_replay(args: argparse.Namespace) -> int:
         for assignment in args.set or []:
             name, setting, value = registry.parse_assignment(assignment)
             overrides.setdefault(name, {})[setting] = value
+        if args.cost_model is not None:
+            # The cost model predictions are made for is the one cost-aware methods size drafts for,
+            # unless --set gave them another.
+            for name in methods:
+                if hasattr(registry.get(name).defaults, "cost_model"):
+                    overrides.setdefault(name, {}).setdefault("cost_model", str(args.cost_model))
         settings = registry.settings_map(overrides)
         check_replayable(methods, settings)
     except InvalidArgumentError as error:
@@ -236,6 +350,8 @@ def run_replay(args: argparse.Namespace) -> int:
         return list(tokenizer.encode(text, add_special_tokens=False))
 
     token_rows = [(encode(q), [encode(s) for s in samples]) for q, samples in text_rows]
+    if args.sweep:
+        return _run_sweep(args, methods, settings, token_rows, cost_model)
     start = time.perf_counter()
     reports = replay_token_rows(token_rows, methods, args.max_draft, progress=not args.quiet, settings=settings)
     results = {m: r.to_json(cost_model) for m, r in reports.items()}
@@ -256,6 +372,39 @@ def run_replay(args: argparse.Namespace) -> int:
     print(markdown_table(results))
     if args.json is not None:
         print(f"\nwrote {args.json}")
+    return 0
+
+
+def _run_sweep(
+    args: argparse.Namespace,
+    methods: Sequence[str],
+    settings: Mapping[str, Any],
+    token_rows: list[tuple[list[int], list[list[int]]]],
+    cost_model: Any,
+) -> int:
+    start = time.perf_counter()
+    points = sweep_token_rows(token_rows, methods, settings, args.max_draft, progress=not args.quiet)
+    print(sweep_table(points, cost_model))
+    samples = sum(len(s) for _, s in token_rows)
+    plot = args.plot if args.plot is not None else Path("replay-frontier.png")
+    title = f"{args.traces.name}: {len(token_rows)} problems, {samples} samples (exact greedy replay)"
+    if write_frontier_plot(points, plot, title) is not None:
+        print(f"\nwrote {plot}")
+    if args.json is not None:
+        document = {
+            "traces": str(args.traces),
+            "tokenizer": str(args.tokenizer),
+            "problems": len(token_rows),
+            "samples": samples,
+            "cost_model": str(args.cost_model) if args.cost_model else None,
+            "seconds": time.perf_counter() - start,
+            "sweep": [
+                {"method": p.method, "changes": p.changes, **p.report.to_json(cost_model)} for p in points
+            ],
+        }
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(document, indent=2, default=str), encoding="utf-8")
+        print(f"wrote {args.json}")
     return 0
 
 
@@ -284,5 +433,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--max-draft", type=int, default=None, help="cap on draft nodes per step (default: each method's own budget)"
     )
     p.add_argument("--cost-model", type=Path, default=None, help="a `specscale costmodel` JSON (measured, or --roofline): adds predicted speedup")
+    p.add_argument(
+        "--sweep",
+        action="store_true",
+        help="replay each method at every point of its budget sweep (see the registry) and plot MAT against nodes/step",
+    )
+    p.add_argument("--plot", type=Path, default=None, help="with --sweep: the PNG to write (default replay-frontier.png)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run_replay)

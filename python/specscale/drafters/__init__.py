@@ -9,6 +9,7 @@ from typing import Any
 
 from specscale.drafters.automaton import SuffixAutomatonDrafter
 from specscale.drafters.base import AdaptiveLength, Drafter, DrafterWrapper, NoDraft
+from specscale.drafters.costaware import CostAwareDrafter
 from specscale.drafters.frequency import FrequencySuffixDrafter
 from specscale.drafters.hybrid import ExpectedAcceptance, HybridDrafter, MatchThreshold
 from specscale.drafters.lookahead import LookaheadDrafter
@@ -27,6 +28,7 @@ _TORCH_DRAFTERS = {
 
 __all__ = [
     "AdaptiveLength",
+    "CostAwareDrafter",
     "DraftModelDrafter",
     "Drafter",
     "DrafterWrapper",
