@@ -30,18 +30,17 @@ fn count(name: &str, value: i64, min: i64) -> PyResult<usize> {
 #[pyclass(name = "CostAwareTrees", module = "specscale._core")]
 pub struct PyCostAwareTrees {
     inner: CostAwareTrees,
-    /// Address of the Store object the index follows (set by the first draft).
-    store: Option<usize>,
+    /// The Store the index follows (set by the first draft; held, so its identity cannot be reused).
+    store: Option<Py<PyStore>>,
 }
 
 impl PyCostAwareTrees {
     /// Binds the run to `store` on first use; refuses any other store afterwards (the index holds
     /// positions in one store's logs).
-    fn bind(&mut self, store: &PyRef<'_, PyStore>) -> PyResult<()> {
-        let address = store.as_ptr() as usize;
-        match self.store {
-            None => self.store = Some(address),
-            Some(a) if a != address => {
+    fn bind(&mut self, store: &Bound<'_, PyStore>) -> PyResult<()> {
+        match &self.store {
+            None => self.store = Some(store.clone().unbind()),
+            Some(bound) if bound.as_ptr() != store.as_ptr() => {
                 return Err(invalid_arg(
                     "store: this CostAwareTrees indexes another Store; use one CostAwareTrees per store".into(),
                 ))
@@ -175,12 +174,13 @@ impl PyTreeCursor {
     fn draft(
         &mut self,
         py: Python<'_>,
-        store: PyRef<'_, PyStore>,
+        store: &Bound<'_, PyStore>,
         max_nodes: i64,
     ) -> PyResult<PyDraftTree> {
         let max_nodes = count("max_nodes", max_nodes, 0)?;
         let mut run = self.run.try_borrow_mut(py)?;
-        run.bind(&store)?;
+        run.bind(store)?;
+        let store = store.try_borrow()?;
         let (cursor, run, store) = (&mut self.inner, &mut run.inner, store_of(&store));
         Ok(py.detach(|| cursor.draft(run, store, max_nodes)).into())
     }
@@ -189,12 +189,13 @@ impl PyTreeCursor {
     fn observe(
         &mut self,
         py: Python<'_>,
-        store: PyRef<'_, PyStore>,
+        store: &Bound<'_, PyStore>,
         tokens: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
         let tokens = tokens_arg(tokens, "tokens")?;
         let mut run = self.run.try_borrow_mut(py)?;
-        run.bind(&store)?;
+        run.bind(store)?;
+        let store = store.try_borrow()?;
         self.inner
             .observe(&mut run.inner, store_of(&store), &tokens);
         Ok(())
