@@ -34,7 +34,9 @@ use crate::occurrence::{Candidate, GatherLimits, OccurrenceIndex, Pointer, MAX_M
 use crate::store::{Scope, Store};
 
 /// Match-length buckets of the acceptance table (lower edges; the last is open).
-const MATCH_EDGES: [u32; 12] = [0, 1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48];
+const MATCH_EDGES: [u32; 13] = [0, 1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64];
+/// Depth buckets (lower edges): how many tokens of the path the candidates already agreed on.
+const DEPTH_EDGES: [u32; 6] = [0, 1, 2, 4, 8, 16];
 /// Share buckets (lower edges): the fraction of the parent's candidates that back a child.
 const SHARE_EDGES: [f32; 6] = [0.0, 0.1, 0.25, 0.5, 0.75, 0.999];
 /// Most alignment pointers a generation keeps (the least recently re-anchored one gives way).
@@ -68,8 +70,8 @@ pub struct AcceptanceModel {
 
 impl AcceptanceModel {
     /// Number of cells.
-    pub const CELLS: usize = MATCH_EDGES.len() * SHARE_EDGES.len() * 4;
-    const GROUPS: usize = MATCH_EDGES.len() * 2;
+    pub const CELLS: usize = MATCH_EDGES.len() * DEPTH_EDGES.len() * SHARE_EDGES.len() * 4;
+    const GROUPS: usize = MATCH_EDGES.len() * DEPTH_EDGES.len() * 2;
 
     /// An untrained model whose prior weighs as much as `prior` observations per cell.
     pub fn new(prior: f32) -> Result<Self> {
@@ -88,29 +90,33 @@ impl AcceptanceModel {
     /// The cell of an edge backed by candidates whose best match (plus the depth agreed so far) is
     /// `matched`, holding `share` of the parent's candidates, `aligned` if any is aligned, `inner` if
     /// any lies in the request or family scope.
-    pub fn cell(matched: u32, share: f32, aligned: bool, inner: bool) -> usize {
+    pub fn cell(matched: u32, depth: u32, share: f32, aligned: bool, inner: bool) -> usize {
         let m = MATCH_EDGES.partition_point(|&e| e <= matched) - 1;
+        let d = DEPTH_EDGES.partition_point(|&e| e <= depth) - 1;
         let s = SHARE_EDGES.partition_point(|&e| e <= share).max(1) - 1;
-        ((m * SHARE_EDGES.len() + s) * 2 + usize::from(aligned)) * 2 + usize::from(inner)
+        (((m * DEPTH_EDGES.len() + d) * SHARE_EDGES.len() + s) * 2 + usize::from(aligned)) * 2
+            + usize::from(inner)
     }
 
-    /// `(match bucket, share bucket, aligned)` of a cell.
-    fn parts(cell: usize) -> (usize, usize, bool) {
+    /// `(match bucket, depth bucket, share bucket, aligned)` of a cell.
+    fn parts(cell: usize) -> (usize, usize, usize, bool) {
         let aligned = (cell / 2) % 2 == 1;
-        let s = (cell / 4) % SHARE_EDGES.len();
-        let m = cell / 4 / SHARE_EDGES.len();
-        (m, s, aligned)
+        let rest = cell / 4;
+        let s = rest % SHARE_EDGES.len();
+        let d = (rest / SHARE_EDGES.len()) % DEPTH_EDGES.len();
+        let m = rest / SHARE_EDGES.len() / DEPTH_EDGES.len();
+        (m, d, s, aligned)
     }
 
     fn group(cell: usize) -> usize {
-        let (m, _, aligned) = Self::parts(cell);
-        m * 2 + usize::from(aligned)
+        let (m, d, _, aligned) = Self::parts(cell);
+        (m * DEPTH_EDGES.len() + d) * 2 + usize::from(aligned)
     }
 
     /// The prior curve at `cell`.
     fn prior_curve(cell: usize) -> f32 {
-        let (m, s, aligned) = Self::parts(cell);
-        let matched = MATCH_EDGES[m] as f32;
+        let (m, d, s, aligned) = Self::parts(cell);
+        let matched = (MATCH_EDGES[m] + DEPTH_EDGES[d]) as f32;
         let mut p = 1.0 - 0.8 / (1.0 + matched / 4.0);
         if aligned {
             // Best-of-8 traces: an aligned occurrence matching 1-7 tokens continues correctly about
@@ -598,7 +604,7 @@ impl TreeCursor {
                 inner |= cand.scope != Scope::Global;
                 self.arena.push(c);
             }
-            let cell = AcceptanceModel::cell(best + depth, (j - i) as f32 / total, aligned, inner);
+            let cell = AcceptanceModel::cell(best, depth, (j - i) as f32 / total, aligned, inner);
             edges.push(Edge {
                 parent,
                 depth,
@@ -846,7 +852,7 @@ mod tests {
     #[test]
     fn acceptance_follows_the_data() {
         let mut model = AcceptanceModel::new(8.0).unwrap();
-        let cell = AcceptanceModel::cell(2, 0.5, false, true);
+        let cell = AcceptanceModel::cell(2, 0, 0.5, false, true);
         let prior = model.probability(cell);
         for _ in 0..100 {
             model.record(cell, true);
@@ -854,17 +860,17 @@ mod tests {
         assert!(model.probability(cell) > 0.95 && prior < 0.9);
         // Longer matches start more likely, alignment too.
         assert!(
-            model.probability(AcceptanceModel::cell(32, 0.5, false, true))
-                > model.probability(AcceptanceModel::cell(1, 0.5, false, true))
+            model.probability(AcceptanceModel::cell(32, 0, 0.5, false, true))
+                > model.probability(AcceptanceModel::cell(1, 0, 0.5, false, true))
         );
         assert!(
-            model.probability(AcceptanceModel::cell(1, 0.5, true, true))
-                > model.probability(AcceptanceModel::cell(1, 0.5, false, true))
+            model.probability(AcceptanceModel::cell(1, 0, 0.5, true, true))
+                > model.probability(AcceptanceModel::cell(1, 0, 0.5, false, true))
         );
         let cells: std::collections::BTreeSet<usize> = [0u32, 1, 5, 40, 1000]
             .iter()
             .flat_map(|&m| {
-                [0.0f32, 0.3, 1.0].map(|s| AcceptanceModel::cell(m, s, m % 2 == 0, true))
+                [0.0f32, 0.3, 1.0].map(|s| AcceptanceModel::cell(m, m / 3, s, m % 2 == 0, true))
             })
             .collect();
         assert!(cells.iter().all(|&c| c < AcceptanceModel::CELLS));

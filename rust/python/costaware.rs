@@ -115,11 +115,11 @@ impl PyCostAwareTrees {
     /// The learned probability that an edge is accepted given its parent was: its candidates' best
     /// match length (plus the depth agreed), their share of the parent's candidates, alignment, and
     /// whether any lies in the request or family scope.
-    fn acceptance(&self, matched: u32, share: f32, aligned: bool, inner: bool) -> f64 {
+    fn acceptance(&self, matched: u32, depth: u32, share: f32, aligned: bool, inner: bool) -> f64 {
         f64::from(
             self.inner
                 .model
-                .probability(AcceptanceModel::cell(matched, share, aligned, inner)),
+                .probability(AcceptanceModel::cell(matched, depth, share, aligned, inner)),
         )
     }
 
