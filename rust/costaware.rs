@@ -590,21 +590,28 @@ impl TreeCursor {
         if self.pairs.iter().any(|&(t, _)| t != first) {
             self.pairs.sort_unstable();
         }
-        let total = self.pairs.len() as f32;
+        // A candidate's vote weighs its match length squared: a frequent continuation of short
+        // matches must not drown the few occurrences of the long one.
+        let weight = |c: u16| {
+            let m = cands[c as usize].matched as f32;
+            m * m
+        };
+        let total: f32 = self.pairs.iter().map(|&(_, c)| weight(c)).sum();
         let mut i = 0;
         while i < self.pairs.len() {
             let token = self.pairs[i].0;
             let j = i + self.pairs[i..].partition_point(|&(t, _)| t == token);
-            let (mut best, mut aligned, mut inner) = (0u32, false, false);
+            let (mut best, mut aligned, mut inner, mut votes) = (0u32, false, false, 0.0f32);
             let start = self.arena.len() as u32;
             for &(_, c) in &self.pairs[i..j] {
                 let cand = &cands[c as usize];
+                votes += weight(c);
                 best = best.max(cand.matched);
                 aligned |= cand.aligned;
                 inner |= cand.scope != Scope::Global;
                 self.arena.push(c);
             }
-            let cell = AcceptanceModel::cell(best, depth, (j - i) as f32 / total, aligned, inner);
+            let cell = AcceptanceModel::cell(best, depth, votes / total, aligned, inner);
             edges.push(Edge {
                 parent,
                 depth,
