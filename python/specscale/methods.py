@@ -220,7 +220,7 @@ class CostAwareSettings:
 
     cost_model: str | None = None
     node_cost: float = 0.01
-    max_nodes: int = 64
+    max_nodes: int = 128
     max_candidates: int = 48
     global_tokens: int = DEFAULT_GLOBAL_TOKENS
 
@@ -857,7 +857,7 @@ _REGISTRY: list[Method] = [
         store_based=True,
         # Linear node prices (whatever cost model is set): the frontier is about nodes, not hardware.
         sweep=tuple({"cost_model": None, "node_cost": c} for c in (1.0, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005, 0.002))
-        + ({"cost_model": None, "node_cost": 0.0}, {"cost_model": None, "node_cost": 0.0, "max_nodes": 128}),
+        + ({"cost_model": None, "node_cost": 0.0, "max_nodes": 64}, {"cost_model": None, "node_cost": 0.0}),
     ),
     Method(
         "recycling",

@@ -81,6 +81,8 @@ class MethodReport:
 
             per_step = t.draft_seconds / t.steps
             out["predicted_speedup"] = predict_speedup(t.step_records, cost_model, per_step)
+            # Drafting time depends on the machine replay ran on (and its load); this one does not.
+            out["predicted_speedup_verify_only"] = predict_speedup(t.step_records, cost_model, 0.0)
             out["predicted_speedup_by_sample"] = [
                 predict_speedup(s.step_records, cost_model, per_step) if s.step_records else 0.0
                 for s in self.by_sample
@@ -175,21 +177,25 @@ def sweep_token_rows(
 def sweep_table(points: Sequence[SweepPoint], cost_model: Any = None) -> str:
     """One row per sweep point: method, the settings changed, MAT, nodes/step, draft µs/step (and
     predicted speedup)."""
-    head = "| method | setting | MAT | nodes/step | draft µs/step |" + (" predicted speedup |" if cost_model else "")
-    rule = "|---|---|---:|---:|---:|" + ("---:|" if cost_model else "")
+    head = "| method | setting | MAT | nodes/step | draft µs/step |" + (
+        " predicted speedup | without drafting time |" if cost_model else ""
+    )
+    rule = "|---|---|---:|---:|---:|" + ("---:|---:|" if cost_model else "")
     lines = [head, rule]
     for p in points:
         r = p.report.to_json(cost_model)
         setting = ", ".join(f"{k}={v}" for k, v in p.changes.items()) or "(as set)"
         line = f"| {p.method} | {setting} | {r['mat']:.2f} | {r['draft_nodes_per_step']:.1f} | {r['draft_us_per_step']:.1f} |"
         if cost_model:
-            line += f" {r['predicted_speedup']:.2f}x |"
+            line += f" {r['predicted_speedup']:.2f}x | {r['predicted_speedup_verify_only']:.2f}x |"
         lines.append(line)
     return "\n".join(lines)
 
 
-#: Marker and line style per curve, so that curves stay apart in grayscale.
-_STYLES = [("o", "-"), ("s", "--"), ("^", "-."), ("D", ":"), ("v", "-"), ("P", "--"), ("X", "-."), ("*", ":")]
+#: Per curve: a marker of its own, and one of 12 (dash, gray) pairs, so curves stay apart in grayscale.
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "h", "<", ">", "p")
+_DASHES = ("-", "--", "-.", ":")
+_GRAYS = ("0.0", "0.35", "0.6")
 
 
 def write_frontier_plot(points: Sequence[SweepPoint], path: Path, title: str) -> Path | None:
@@ -216,8 +222,9 @@ def write_frontier_plot(points: Sequence[SweepPoint], path: Path, title: str) ->
             by_method.setdefault(p.method, []).append(p)
     fig, ax = plt.subplots(figsize=(7.5, 5))
     for i, (method, pts) in enumerate(by_method.items()):
-        marker, dash = _STYLES[i % len(_STYLES)]
-        shade = str(0.6 * (i % 4) / 3)  # black to mid-gray
+        marker = _MARKERS[i % len(_MARKERS)]
+        dash = _DASHES[(i // len(_GRAYS)) % len(_DASHES)]
+        shade = _GRAYS[i % len(_GRAYS)]
         swept = [xy(p) for p in pts if p.changes]
         as_set = [xy(p) for p in pts if not p.changes]
         if swept:
