@@ -59,7 +59,7 @@ if python -c "import vllm, torch; assert torch.cuda.is_available()" 2>/dev/null;
     python benches/vllm_overhead.py --engine --random-model qwen3-8b --dtype bfloat16 --max-new-tokens 512 \
         --out "$OUT/vllm-overhead" | tee "$OUT/vllm-overhead.txt"
 elif [[ -n "${SMALL:-}" ]] && python -c "import vllm" 2>/dev/null; then
-    python benches/vllm_bench.py --limit 1 --max-new-tokens 32 --methods ar,sam --out "$OUT/vllm" | tee "$OUT/vllm.md"
+    python benches/vllm_bench.py --limit 1 --max-new-tokens 32 --methods ar,sam+ --out "$OUT/vllm" | tee "$OUT/vllm.md"
 else
     echo "vLLM checks skipped: vllm is not importable or CUDA is not available" | tee "$OUT/vllm.md"
 fi

@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--dataset", default="math500")
     ap.add_argument("--limit", type=int, default=5, help="problems (the first LIMIT)")
-    ap.add_argument("--methods", default="ar,vllm-ngram,vllm-suffix,sam,trie,hybrid")
+    ap.add_argument("--methods", default="ar,vllm-ngram,vllm-suffix,sam+,trie,hybrid")
     ap.add_argument("--regimes", default="single,bon", help="single, bon, rounds")
     ap.add_argument("--n", type=int, default=4, help="Best-of-N samples (one n=N batch)")
     ap.add_argument("--rounds", type=int, default=2)

@@ -66,7 +66,7 @@ def load_groups(problems: int, samples: int) -> tuple[list[tuple[list[int], list
 def replay(method: str, problems: int, samples: int, k: int, seed: int) -> dict[str, Any]:
     import specscale.vllm as sv
 
-    cls = {"sam": sv.SuffixAutomatonProposer, "trie": sv.NgramTrieProposer, "hybrid": sv.HybridProposer}[
+    cls = {"sam+": sv.SuffixAutomatonProposer, "trie": sv.NgramTrieProposer, "hybrid": sv.HybridProposer}[
         method
     ]
     proposer = cls(SimpleNamespace(speculative_config=SimpleNamespace(num_speculative_tokens=k)))
@@ -151,7 +151,7 @@ def engine_overhead(
         "How does a binary search work? Give an example.",
     ]
     results: dict[str, Any] = {}
-    for method in ("ar", "sam"):
+    for method in ("ar", "sam+"):
         llm = ve.make_llm(path, method, k, max_model_len=max_new_tokens + 512, max_num_seqs=64, **options)
         ids = [{"prompt_token_ids": build_prompt_ids(llm.get_tokenizer(), p)} for p in prompts]
         llm.generate(ids[:1], SamplingParams(n=2, temperature=0.6, max_tokens=16, seed=1), use_tqdm=False)
@@ -172,7 +172,7 @@ def engine_overhead(
             )
         results[method] = entry
         del llm
-    sam = results["sam"]
+    sam = results["sam+"]
     # The engine drafts once after every step: steps = calls of propose.
     step_ms = 1e3 * sam["wall_seconds"] / max(1, sam["propose_calls"])
     propose_us = 1e6 * sam["propose_seconds"] / max(1, sam["propose_calls"])
@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--problems", type=int, default=8)
     ap.add_argument("--samples", type=int, default=8)
     ap.add_argument("--k", type=int, default=8, help="num_speculative_tokens")
-    ap.add_argument("--methods", default="sam,trie,hybrid")
+    ap.add_argument("--methods", default="sam+,trie,hybrid")
     ap.add_argument(
         "--engine", action="store_true", help="also measure inside vLLM (default model SmolLM2-135M)"
     )

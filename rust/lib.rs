@@ -15,6 +15,7 @@
 pub mod automaton;
 pub mod capacity;
 pub mod codec;
+pub mod costaware;
 pub mod cursor;
 pub mod draft;
 pub mod error;
@@ -23,6 +24,7 @@ pub mod family;
 mod fuzz;
 pub mod log;
 pub mod ngram;
+pub mod occurrence;
 pub mod store;
 pub mod transitions;
 

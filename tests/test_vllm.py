@@ -45,7 +45,7 @@ def engines(model_dir):
     os.environ.pop(CONFIG_ENV, None)
     fixed = ve.fix_cpu_expand()
     built = {"fixed_expand": fixed}
-    for method in ("ar", "sam", "hybrid"):  # the hybrid drafts from both the automata and the tries
+    for method in ("ar", "sam+", "hybrid"):  # the hybrid drafts from both the automata and the tries
         built[method] = ve.make_llm(model_dir, method, K, max_model_len=1024, max_num_seqs=16)
     yield built
     built.clear()
@@ -61,7 +61,7 @@ def generate(llm, prompts: list[list[int]], params) -> list:
     return llm.generate([{"prompt_token_ids": p} for p in prompts], params, use_tqdm=False)
 
 
-def proposer_stats(llm, method: str = "sam") -> dict:
+def proposer_stats(llm, method: str = "sam+") -> dict:
     # In-process engines share this process: worker_stats sees every engine's proposer, one per method.
     (stats,) = [s for worker in llm.collective_rpc(worker_stats) for s in worker if s["method"] == method]
     return stats
@@ -87,7 +87,7 @@ def test_cpu_expand_workaround(engines):
     assert expand_batch_to_tokens(torch.tensor([3, 4], dtype=torch.int32), cu, 5).tolist() == [3, 3, 4, 4, 4]
 
 
-@pytest.mark.parametrize("method", ["sam", "hybrid"])
+@pytest.mark.parametrize("method", ["sam+", "hybrid"])
 def test_greedy_output_equals_vllm_without_speculation(engines, method):
     from vllm import SamplingParams
 
@@ -117,7 +117,7 @@ def test_n4_batches_with_top_p_near_0_equal_greedy(engines):
     proposer hits it too)."""
     from vllm import SamplingParams
 
-    ar, sam = engines["ar"], engines["sam"]
+    ar, sam = engines["ar"], engines["sam+"]
     prompt = chat_ids(ar, PROMPTS[1])
     (greedy,) = generate(ar, [prompt], SamplingParams(temperature=0.0, max_tokens=96))
     (res,) = generate(sam, [prompt], SamplingParams(n=4, temperature=0.8, top_p=1e-6, max_tokens=96, seed=3))
@@ -132,18 +132,18 @@ def test_sampling_acceptance_is_sane_and_the_distribution_matches(engines):
     samples on their token frequencies; a corrupted sampler fails it by far)."""
     from vllm import SamplingParams
 
-    ar, sam = engines["ar"], engines["sam"]
+    ar, sam = engines["ar"], engines["sam+"]
     prompt = chat_ids(ar, "Write a short story about a robot who learns to paint.")
     n, tokens = 16, 40
     stats0 = totals(proposer_stats(sam))
-    samples: dict[str, list[tuple[int, ...]]] = {"ar": [], "sam": []}
+    samples: dict[str, list[tuple[int, ...]]] = {"ar": [], "sam+": []}
     metrics, completions = [], []
     for seed in (11, 12):
         params = SamplingParams(n=n, temperature=0.6, max_tokens=tokens, seed=seed)
-        for name, llm in (("ar", ar), ("sam", sam)):
+        for name, llm in (("ar", ar), ("sam+", sam)):
             (res,) = generate(llm, [prompt], params)
             samples[name] += [tuple(o.token_ids) for o in res.outputs]
-            if name == "sam":
+            if name == "sam+":
                 metrics += [o.spec_decode_metrics.to_dict() for o in res.outputs]
                 completions += res.outputs
     counters = ve.spec_decode_totals(completions)
@@ -166,7 +166,7 @@ def test_sampling_acceptance_is_sane_and_the_distribution_matches(engines):
             v[index[t]] += 1
         return v / max(1, len(s))
 
-    x = np.array([freq(s) for s in samples["ar"] + samples["sam"]])
+    x = np.array([freq(s) for s in samples["ar"] + samples["sam+"]])
     m = len(samples["ar"])
 
     def dist(rows: np.ndarray) -> float:
@@ -178,7 +178,7 @@ def test_sampling_acceptance_is_sane_and_the_distribution_matches(engines):
     p_value = (1 + sum(d >= observed for d in null)) / (1 + len(null))
     assert p_value > 0.001, (observed, float(np.median(null)))
     # Sampling really sampled: the samples differ.
-    assert len(set(samples["sam"])) > n
+    assert len(set(samples["sam+"])) > n
 
 
 def test_later_samples_of_a_prompt_draft_from_earlier_ones(engines):
@@ -186,7 +186,7 @@ def test_later_samples_of_a_prompt_draft_from_earlier_ones(engines):
     the earlier ones in its family store, visible in vLLM's own per-request acceptance."""
     from vllm import SamplingParams
 
-    sam = engines["sam"]
+    sam = engines["sam+"]
     prompt = chat_ids(sam, "Explain in a few sentences why the sky is blue.")
     params = SamplingParams(temperature=0.0, max_tokens=80)
     joins = proposer_stats(sam)["family_joins"]

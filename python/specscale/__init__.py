@@ -8,12 +8,14 @@ exactly what plain decoding would produce.
 
 from specscale._core import (
     BatchDrafter,
+    CostAwareTrees,
     Cursor,
     DraftTree,
     NgramTrie,
     Store,
     StoreCursor,
     SuffixAutomaton,
+    TreeCursor,
     __version__,
 )
 from specscale.errors import (
@@ -29,12 +31,14 @@ from specscale.errors import (
 
 __all__ = [
     "BatchDrafter",
+    "CostAwareTrees",
     "Cursor",
     "DraftTree",
     "NgramTrie",
     "Store",
     "StoreCursor",
     "SuffixAutomaton",
+    "TreeCursor",
     "__version__",
     "CorruptDataError",
     "InternalError",
@@ -51,6 +55,7 @@ __all__ = [
 # replay and the model-free drafters need no torch.
 _LAZY = {
     "AdaptiveLength": "specscale.drafters",
+    "CostAwareDrafter": "specscale.drafters",
     "Drafter": "specscale.drafters",
     "DrafterWrapper": "specscale.drafters",
     "DraftModelDrafter": "specscale.drafters",

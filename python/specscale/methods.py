@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+from pathlib import Path
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
 __all__ = [
     "METHODS",
     "Method",
+    "CostAwareSettings",
     "MethodRun",
     "Needs",
     "get",
@@ -249,16 +251,45 @@ class LookaheadSettings:
 @dataclass(frozen=True)
 class SuffixDecodingSettings:
     """ArcticInference's SuffixDecoding: a cache per problem family, plus (``global_cache``) one across
-    problems holding up to ``max_cached_requests`` responses (-1: all); drafts of up to ``tokens``."""
+    problems holding up to ``max_cached_requests`` responses (-1: all); drafts of up to ``tokens``, at most
+    ``spec_factor`` tokens per matched token, nodes below ``min_prob`` left out (ArcticInference's defaults
+    1.0 and 0.1), from suffix trees ``max_depth`` deep (its default 64: the longest match and draft)."""
 
     tokens: int = 40
     use_tree_spec: bool = False
     global_cache: bool = True
     max_cached_requests: int = -1
+    spec_factor: float = 1.0
+    min_prob: float = 0.1
+    max_depth: int = 64
 
     def __post_init__(self) -> None:
         check_int("suffix-decoding.tokens", self.tokens, 1)
         check_int("suffix-decoding.max_cached_requests", self.max_cached_requests, -1)
+        check_number("suffix-decoding.spec_factor", self.spec_factor, 0.0)
+        check_number("suffix-decoding.min_prob", self.min_prob, 0.0, 1.0)
+        check_int("suffix-decoding.max_depth", self.max_depth, 1)
+
+
+@dataclass(frozen=True)
+class CostAwareSettings:
+    """Cost-aware occurrence trees (ours): every earlier occurrence of the context's suffix (up to
+    ``max_candidates`` per step) proposes its continuation, an acceptance model learned online scores
+    the merged tree, and each draft keeps the nodes that pay under ``cost_model`` (a ``specscale
+    costmodel`` JSON, measured or roofline); without one, each node costs ``node_cost`` of a plain step.
+    At most ``max_nodes`` nodes per draft."""
+
+    cost_model: str | None = None
+    node_cost: float = 0.01
+    max_nodes: int = 128
+    max_candidates: int = 48
+    global_tokens: int = DEFAULT_GLOBAL_TOKENS
+
+    def __post_init__(self) -> None:
+        check_number("costaware.node_cost", self.node_cost, 0.0)
+        check_int("costaware.max_nodes", self.max_nodes, 1)
+        check_int("costaware.max_candidates", self.max_candidates, 1, 65535)
+        check_int("costaware.global_tokens", self.global_tokens, 0)
 
 
 @dataclass(frozen=True)
@@ -441,8 +472,12 @@ class _SuffixDecodingRun(MethodRun):
         from specscale.drafters.suffix_decoding import new_cache
 
         self._new_cache = new_cache
-        self.global_cache = new_cache(max_cached_requests=settings.max_cached_requests) if settings.global_cache else None
-        self.family_cache = new_cache()
+        self.global_cache = (
+            new_cache(settings.max_depth, max_cached_requests=settings.max_cached_requests)
+            if settings.global_cache
+            else None
+        )
+        self.family_cache = new_cache(settings.max_depth)
 
     def drafter(self) -> Drafter:
         from specscale.drafters.suffix_decoding import SuffixDecodingDrafter
@@ -452,11 +487,13 @@ class _SuffixDecodingRun(MethodRun):
             cache=self.family_cache,
             global_cache=self.global_cache,
             max_spec_tokens=s.tokens,
+            max_spec_factor=s.spec_factor,
+            min_token_prob=s.min_prob,
             use_tree_spec=s.use_tree_spec,
         )
 
     def end_family(self) -> None:
-        self.family_cache = self._new_cache()
+        self.family_cache = self._new_cache(self.settings.max_depth)
 
     def absorb_family(self, samples: Sequence[tuple[Sequence[int], Sequence[int]]]) -> None:
         for prompt, written in samples:
@@ -504,11 +541,13 @@ class Needs:
         model: it reads the target's logits or hidden states, or runs a model of its own, so trace
             replay (which has no model) cannot run it.
         files: ``(settings field, CLI option)`` pairs naming files that must be given.
+        optional_files: settings fields naming files that may be left unset, but must exist when set.
         package: an optional importable module it needs, and ``install`` says how to get it.
     """
 
     model: bool = False
     files: tuple[tuple[str, str], ...] = ()
+    optional_files: tuple[str, ...] = ()
     package: str | None = None
     install: str = ""
 
@@ -548,6 +587,9 @@ class Method:
     #: A method whose file settings this one uses when it has none of its own (``sps+`` reads ``sps``'s
     #: draft model, ``sam-eagle3`` ``eagle3``'s head): one CLI option serves both.
     files_from: str | None = None
+    #: Settings changes that trade draft size for acceptance, smallest drafts first: the points of its
+    #: MAT-against-nodes frontier (``specscale replay --sweep``). Empty: no knob of its own.
+    sweep: tuple[Mapping[str, Any], ...] = ()
 
     def budget(self, settings: SettingsMap) -> int:
         """Most draft nodes per step under ``settings``."""
@@ -596,6 +638,10 @@ class Method:
         if lack is not None:
             hint = " (see specscale bench --help)" if lack.startswith("needs --") else ""
             raise InvalidArgumentError(f"{who}: {self.name!r} {lack}{hint}")
+        for setting_field in self.requirements(settings).optional_files:
+            path = getattr(mine, setting_field, None)
+            if path and not Path(path).is_file():
+                raise InvalidArgumentError(f"{who}: {self.name}.{setting_field}={path!r}: no such file")
 
     def file_setting(self, settings: SettingsMap, name: str) -> Any:
         """The file setting ``name`` of this method under ``settings``: its own value, else (unset or
@@ -733,6 +779,23 @@ def _open_frequency(method: Method, s: FrequencySettings, ctx: OpenContext) -> M
     return _StoreRun(method.name, s, s.tokens, store, make, s.global_tokens, write)
 
 
+def _open_costaware(method: Method, s: CostAwareSettings, ctx: OpenContext) -> MethodRun:
+    from specscale._core import CostAwareTrees
+    from specscale.drafters.costaware import CostAwareDrafter, RelativeCosts
+
+    store, write = _store(ctx)
+    # One index, acceptance table and rate per run, over the run's store.
+    trees = CostAwareTrees(max_candidates=s.max_candidates)
+    costs = RelativeCosts(_loaded("costmodel", s.cost_model, _load_cost_model), s.max_nodes) if s.cost_model else None
+
+    def make(st: Store) -> Drafter:
+        return CostAwareDrafter(
+            store=st, trees=trees, costs=costs, node_cost=s.node_cost, max_nodes=s.max_nodes, write=write
+        )
+
+    return _StoreRun(method.name, s, s.max_nodes, store, make, s.global_tokens, write)
+
+
 def _open_hybrid(method: Method, s: HybridSettings, ctx: OpenContext) -> MethodRun:
     from specscale.drafters.hybrid import ExpectedAcceptance, MatchThreshold
 
@@ -841,6 +904,12 @@ def _loaded(kind: str, path: str, load: Callable[[str], Any]) -> Any:
     return _LOADED[(kind, path)]
 
 
+def _load_cost_model(path: str) -> Any:
+    from specscale.bench.costmodel import load_cost_model
+
+    return load_cost_model(path)
+
+
 def _load_corpus(path: str) -> Any:
     from specscale.drafters.retrieval import load_store
 
@@ -902,6 +971,7 @@ _REGISTRY: list[Method] = [
         _open_sam,
         lambda s, _: s.tokens,
         store_based=True,
+        sweep=tuple({"tokens": n} for n in (2, 4, 8, 16, 32, 64)),
     ),
     Method(
         "sam-request",
@@ -924,6 +994,7 @@ _REGISTRY: list[Method] = [
         _open_trie,
         lambda s, _: s.tokens,
         store_based=True,
+        sweep=tuple({"tokens": n, "depth": max(8, n // 3)} for n in (4, 8, 16, 24, 48, 96)),
     ),
     Method(
         "sam-eagle3",
@@ -949,6 +1020,14 @@ _REGISTRY: list[Method] = [
         lambda s, _: s.tokens,
         store_based=True,
         needs_counts=True,
+        sweep=(
+            {"spec_factor": 0.5},
+            {"spec_factor": 1.0},
+            {"spec_factor": 2.0},
+            {"spec_factor": 4.0},
+            {"spec_factor": 16.0, "tokens": 64},
+            {"spec_factor": 64.0, "tokens": 128, "min_prob": 0.0},
+        ),
     ),
     Method(
         "sam-freq-path",
@@ -966,6 +1045,27 @@ _REGISTRY: list[Method] = [
         _open_suffix_decoding,
         lambda s, _: s.tokens,
         Needs(package="arctic_inference", install=_SUFFIX_DECODING_INSTALL),
+        # Tree mode, its best frontier (chains, its default, give less at every size).
+        sweep=(
+            {"use_tree_spec": True, "spec_factor": 0.5},
+            {"use_tree_spec": True, "spec_factor": 1.0},
+            {"use_tree_spec": True, "spec_factor": 2.0},
+            {"use_tree_spec": True, "spec_factor": 4.0},
+            {"use_tree_spec": True, "spec_factor": 16.0, "tokens": 64},
+            {"use_tree_spec": True, "spec_factor": 64.0, "tokens": 128, "max_depth": 128, "min_prob": 0.0},
+        ),
+    ),
+    Method(
+        "costaware",
+        "cost-aware trees from every occurrence of the context's suffix, sized by the cost model (ours)",
+        CostAwareSettings(),
+        _open_costaware,
+        lambda s, _: s.max_nodes,
+        Needs(optional_files=("cost_model",)),
+        store_based=True,
+        # Linear node prices (whatever cost model is set): the frontier is about nodes, not hardware.
+        sweep=tuple({"cost_model": None, "node_cost": c} for c in (1.0, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005, 0.002))
+        + ({"cost_model": None, "node_cost": 0.0, "max_nodes": 64}, {"cost_model": None, "node_cost": 0.0}),
     ),
     Method(
         "recycling",

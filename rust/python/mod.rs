@@ -9,6 +9,7 @@
 mod args;
 mod automaton;
 mod convert;
+mod costaware;
 mod cursor;
 mod draft_tree;
 mod errors;
@@ -75,5 +76,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<cursor::PyStoreCursor>()?;
     m.add_function(wrap_pyfunction!(_panic_for_tests, m)?)?;
     family::register(m)?;
+    costaware::register(m)?;
     Ok(())
 }

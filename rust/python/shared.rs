@@ -139,6 +139,19 @@ impl<T: Send + Sync> Shared<T> {
         py.detach(|| self.guarded(true, || f(&mut write_guard(&self.lock))))
     }
 
+    /// As [`Shared::read`], for a caller that has already released the GIL (work that spans
+    /// structures, each under its own lock).
+    pub fn read_released<R>(&self, f: impl FnOnce(&T) -> R) -> PyResult<R> {
+        self.check()?;
+        self.guarded(false, || f(&read_guard(&self.lock)))
+    }
+
+    /// As [`Shared::write`], for a caller that has already released the GIL.
+    pub fn write_released<R>(&self, f: impl FnOnce(&mut T) -> R) -> PyResult<R> {
+        self.check()?;
+        self.guarded(true, || f(&mut write_guard(&self.lock)))
+    }
+
     /// Runs `f` on a cursor's own state (`cursor`, one caller at a time) and on this structure
     /// (alongside other readers). Lock order, everywhere: the cursor, then the structure.
     pub fn read_with<C: Send, R: Send>(

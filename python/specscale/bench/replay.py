@@ -83,6 +83,8 @@ class MethodReport:
 
             per_step = t.draft_seconds / t.steps
             out["predicted_speedup"] = predict_speedup(t.step_records, cost_model, per_step)
+            # Drafting time depends on the machine replay ran on (and its load); this one does not.
+            out["predicted_speedup_verify_only"] = predict_speedup(t.step_records, cost_model, 0.0)
             out["predicted_speedup_by_sample"] = [
                 predict_speedup(s.step_records, cost_model, per_step) if s.step_records else 0.0
                 for s in self.by_sample
@@ -161,6 +163,119 @@ def replay_method(
     return report
 
 
+@dataclass
+class SweepPoint:
+    """One setting of a method's budget sweep and what replay measured with it."""
+
+    method: str
+    changes: dict[str, Any]
+    report: MethodReport
+
+
+def sweep_token_rows(
+    rows: Iterable[tuple[Sequence[int], Sequence[Sequence[int]]]],
+    methods: Sequence[str],
+    settings: Mapping[str, Any] | None = None,
+    max_draft_tokens: int | None = None,
+    progress: bool = False,
+) -> list[SweepPoint]:
+    """Replays every method as set (``changes`` empty) and at each point of its registered budget sweep
+    (:attr:`Method.sweep`, applied over ``settings``). Points come method by method: as set first,
+    then the sweep, smallest drafts first."""
+    settings = registry.settings_map(settings or {})
+    rows = list(rows)
+    points: list[SweepPoint] = []
+    for method in methods:
+        for changes in ({}, *registry.get(method).sweep):
+            changed = dict(settings)
+            changed[method] = dataclasses.replace(settings[method], **dict(changes))
+            report = replay_token_rows(rows, [method], max_draft_tokens, progress, changed)[method]
+            points.append(SweepPoint(method, dict(changes), report))
+    return points
+
+
+def sweep_table(points: Sequence[SweepPoint], cost_model: Any = None) -> str:
+    """One row per sweep point: method, the settings changed, MAT, nodes/step, draft µs/step (and
+    predicted speedup)."""
+    head = "| method | setting | MAT | nodes/step | draft µs/step |" + (
+        " predicted speedup | without drafting time |" if cost_model else ""
+    )
+    rule = "|---|---|---:|---:|---:|" + ("---:|---:|" if cost_model else "")
+    lines = [head, rule]
+    for p in points:
+        r = p.report.to_json(cost_model)
+        setting = ", ".join(f"{k}={v}" for k, v in p.changes.items()) or "(as set)"
+        line = f"| {p.method} | {setting} | {r['mat']:.2f} | {r['draft_nodes_per_step']:.1f} | {r['draft_us_per_step']:.1f} |"
+        if cost_model:
+            line += f" {r['predicted_speedup']:.2f}x | {r['predicted_speedup_verify_only']:.2f}x |"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+#: Per curve: a marker of its own, and one of 12 (dash, gray) pairs, so curves stay apart in grayscale.
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "h", "<", ">", "p")
+_DASHES = ("-", "--", "-.", ":")
+_GRAYS = ("0.0", "0.35", "0.6")
+
+
+def write_frontier_plot(points: Sequence[SweepPoint], path: Path, title: str) -> Path | None:
+    """MAT against draft nodes per step: one labelled curve per method (its sweep points joined in
+    order, on a log scale), its setting as set as a hollow marker of the same shape; markers and dashes
+    differ, so curves stay apart in grayscale. Methods that never draft (AR) are left out. Returns the
+    file, or None (with a note on stderr) where matplotlib is missing."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
+    except ModuleNotFoundError:
+        print("specscale replay: matplotlib is not installed; no plot (pip install matplotlib)", file=sys.stderr)
+        return None
+
+    def xy(p: SweepPoint) -> tuple[float, float]:
+        return (p.report.draft_tokens / p.report.steps if p.report.steps else 0.0, p.report.mat)
+
+    by_method: dict[str, list[SweepPoint]] = {}
+    for p in points:
+        if xy(p)[0] > 0:
+            by_method.setdefault(p.method, []).append(p)
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    for i, (method, pts) in enumerate(by_method.items()):
+        marker = _MARKERS[i % len(_MARKERS)]
+        dash = _DASHES[(i // len(_GRAYS)) % len(_DASHES)]
+        shade = _GRAYS[i % len(_GRAYS)]
+        swept = [xy(p) for p in pts if p.changes]
+        as_set = [xy(p) for p in pts if not p.changes]
+        if swept:
+            ax.plot(*zip(*swept), marker=marker, linestyle=dash, color=shade, label=method, markersize=6, linewidth=1.5)
+        if as_set:
+            ax.plot(
+                *zip(*as_set),
+                marker=marker,
+                linestyle="none",
+                markerfacecolor="white",
+                markeredgecolor=shade,
+                markersize=9,
+                label=f"{method} (as set)" if not swept else None,
+            )
+    ax.set_xscale("log")
+    ticks = [t for t in (1, 2, 5, 10, 20, 50, 100, 200, 500) if any(xy(p)[0] <= 2 * t for p in points)]
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("draft nodes verified per step (log scale)")
+    ax.set_ylabel("MAT (tokens committed per step)")
+    ax.set_title(title + "\nhollow: each method as set; joined: its budget sweep", fontsize=9)
+    ax.grid(True, which="major", color="0.85", linewidth=0.6)
+    ax.legend(loc="upper left", fontsize=9)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def check_replayable(methods: Sequence[str], settings: Mapping[str, Any]) -> None:
     """One-line :class:`InvalidArgumentError` before any work for a method replay cannot run: unknown,
     needing a model, a missing file or optional package."""
@@ -214,6 +329,12 @@ def run_replay(args: argparse.Namespace) -> int:
     for assignment in args.set or []:
         name, setting, value = registry.parse_assignment(assignment)
         overrides.setdefault(name, {})[setting] = value
+    if args.cost_model is not None:
+        # The cost model predictions are made for is the one cost-aware methods size drafts for,
+        # unless --set gave them another.
+        for name in methods:
+            if hasattr(registry.get(name).defaults, "cost_model"):
+                overrides.setdefault(name, {}).setdefault("cost_model", str(args.cost_model))
     settings = registry.settings_map(overrides)
     check_replayable(methods, settings)
     cost_model = None
@@ -235,6 +356,8 @@ def run_replay(args: argparse.Namespace) -> int:
                 f"{args.traces} problem {number}: its {args.prompt_field!r} encodes to no tokens; replay needs a prompt"
             )
         token_rows.append((prompt, encoded))
+    if args.sweep:
+        return _run_sweep(args, methods, settings, token_rows, cost_model)
     document: dict[str, Any] = {
         "traces": str(args.traces),
         "tokenizer": str(args.tokenizer),
@@ -285,8 +408,40 @@ def _write_json(path: Path, document: dict[str, Any]) -> None:
     """Writes through a temporary file beside ``path``: a reader never sees half a document."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(document, indent=2), encoding="utf-8")
+    partial.write_text(json.dumps(document, indent=2, default=str), encoding="utf-8")
     os.replace(partial, path)
+
+
+def _run_sweep(
+    args: argparse.Namespace,
+    methods: Sequence[str],
+    settings: Mapping[str, Any],
+    token_rows: list[tuple[list[int], list[list[int]]]],
+    cost_model: Any,
+) -> int:
+    start = time.perf_counter()
+    points = sweep_token_rows(token_rows, methods, settings, args.max_draft, progress=not args.quiet)
+    print(sweep_table(points, cost_model))
+    samples = sum(len(s) for _, s in token_rows)
+    plot = args.plot if args.plot is not None else Path("replay-frontier.png")
+    title = f"{args.traces.name}: {len(token_rows)} problems, {samples} samples (exact greedy replay)"
+    if write_frontier_plot(points, plot, title) is not None:
+        print(f"\nwrote {plot}")
+    if args.json is not None:
+        document = {
+            "traces": str(args.traces),
+            "tokenizer": str(args.tokenizer),
+            "problems": len(token_rows),
+            "samples": samples,
+            "cost_model": str(args.cost_model) if args.cost_model else None,
+            "seconds": time.perf_counter() - start,
+            "sweep": [
+                {"method": p.method, "changes": p.changes, **p.report.to_json(cost_model)} for p in points
+            ],
+        }
+        _write_json(args.json, document)
+        print(f"wrote {args.json}")
+    return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -328,5 +483,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         default=None,
         help="a `specscale costmodel` JSON (measured, or --roofline): adds predicted speedup",
     )
+    p.add_argument(
+        "--sweep",
+        action="store_true",
+        help="replay each method at every point of its budget sweep (see the registry) and plot MAT against nodes/step",
+    )
+    p.add_argument("--plot", type=Path, default=None, help="with --sweep: the PNG to write (default replay-frontier.png)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(run=run_replay)

@@ -57,7 +57,7 @@ METHODS: dict[str, str | None] = {
     "ar": None,
     "vllm-ngram": "ngram",
     "vllm-suffix": "suffix",
-    "sam": "specscale.vllm.SuffixAutomatonProposer",
+    "sam+": "specscale.vllm.SuffixAutomatonProposer",
     "trie": "specscale.vllm.NgramTrieProposer",
     "hybrid": "specscale.vllm.HybridProposer",
 }
@@ -576,7 +576,7 @@ def run_vllm(
 # ---------------------------------------------------------------------------------------------------
 
 #: What ``specscale bench --engine vllm`` runs when ``--methods`` is not given.
-DEFAULT_BENCH_METHODS = ("ar", "vllm-ngram", "vllm-suffix", "sam", "trie", "hybrid")
+DEFAULT_BENCH_METHODS = ("ar", "vllm-ngram", "vllm-suffix", "sam+", "trie", "hybrid")
 
 
 def run_bench_cli(config: Any, out: str | os.PathLike[str], *, methods_given: bool, overwrite: bool,

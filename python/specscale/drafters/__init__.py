@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from specscale.drafters.automaton import SuffixAutomatonDrafter
     from specscale.drafters.base import AdaptiveLength, Drafter, DrafterWrapper, NoDraft
+    from specscale.drafters.costaware import CostAwareDrafter
     from specscale.drafters.eagle import Eagle3DraftHead, Eagle3Drafter
     from specscale.drafters.frequency import FrequencySuffixDrafter
     from specscale.drafters.hybrid import ExpectedAcceptance, HybridDrafter, MatchThreshold
@@ -30,6 +31,7 @@ _MODULES = {
     "DrafterWrapper": "base",
     "NoDraft": "base",
     "SuffixAutomatonDrafter": "automaton",
+    "CostAwareDrafter": "costaware",
     "FrequencySuffixDrafter": "frequency",
     "ExpectedAcceptance": "hybrid",
     "HybridDrafter": "hybrid",
@@ -47,6 +49,7 @@ _MODULES = {
 
 __all__ = [
     "AdaptiveLength",
+    "CostAwareDrafter",
     "DraftModelDrafter",
     "Drafter",
     "DrafterWrapper",
