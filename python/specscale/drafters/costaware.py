@@ -24,7 +24,7 @@ a :class:`~specscale.TreeCursor`. Both are Rust; a step costs a few microseconds
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from specscale._core import CostAwareTrees, DraftTree, Store, TreeCursor
 from specscale.args import check_int, check_number
@@ -34,6 +34,7 @@ from specscale.errors import InvalidArgumentError
 __all__ = ["CostAwareDrafter", "RelativeCosts", "StepCost"]
 
 
+@runtime_checkable
 class StepCost(Protocol):
     """What the drafter needs of a cost model (:class:`~specscale.bench.costmodel.StepCostModel`)."""
 
@@ -48,7 +49,7 @@ class RelativeCosts:
     """
 
     def __init__(self, cost_model: StepCost, max_nodes: int, bucket: int = 256) -> None:
-        if not callable(getattr(cost_model, "step_seconds", None)):
+        if not isinstance(cost_model, StepCost):
             raise InvalidArgumentError(
                 f"cost_model must have step_seconds(context_len, tokens), got {type(cost_model).__name__}"
             )
