@@ -98,6 +98,10 @@ def test_best_prefix_keeps_what_pays():
         (lambda: CostAwareTrees().cursor().set_costs([]), "costs"),
         (lambda: CostAwareTrees().cursor().set_costs([1.0, float("nan")]), "costs"),
         (lambda: CostAwareTrees().cursor().draft(Store(), -1), "max_nodes"),
+        (lambda: CostAwareTrees().cursor().draft(Store(), 2**40), "max_nodes"),
+        (lambda: CostAwareTrees(max_candidates=70000), "max_candidates"),
+        (lambda: CostAwareTrees(prior=float("nan")), "prior"),
+        (lambda: CostAwareTrees().acceptance(1, 1, 2.0, True, True), "share"),
         (lambda: best_prefix([1.5], [1.0, 1.0], 1.0), "probs"),
         (lambda: best_prefix([0.5], [1.0, 1.0], -1.0), "rate"),
     ],
@@ -105,6 +109,61 @@ def test_best_prefix_keeps_what_pays():
 def test_bad_arguments_raise_our_error_naming_them(call, match):
     with pytest.raises(InvalidArgumentError, match=match):
         call()
+
+
+def test_a_bool_or_a_float_count_is_a_type_error():
+    with pytest.raises(TypeError, match="max_candidates"):
+        CostAwareTrees(max_candidates=True)
+    with pytest.raises(TypeError, match="max_nodes"):
+        CostAwareTrees().cursor().draft(Store(), 4.5)
+
+
+def test_threads_drafting_from_one_run_while_the_store_grows():
+    """Cursors of one run on four threads draft and learn while a fifth writes the store: every call
+    succeeds (the run, the cursors and the store are locked in one order, GIL released) and every
+    draft continues what the store holds."""
+    import threading
+
+    store = Store()
+    base = [random.Random(7).randrange(50) for _ in range(400)]
+    store.begin_sequence("family")
+    store.extend(base, "family")
+    store.close_sequence("family")
+    run = CostAwareTrees()
+    errors: list[BaseException] = []
+    drafted = [0] * 4
+
+    def reader(k: int) -> None:
+        try:
+            cursor = run.cursor()
+            rng = random.Random(k)
+            start = rng.randrange(300)
+            cursor.extend(base[start : start + 8])
+            for i in range(200):
+                tree = cursor.draft(store, 16)
+                drafted[k] += len(tree)
+                cursor.observe(store, [base[(start + 8 + i) % len(base)]])
+        except BaseException as error:  # noqa: BLE001 (reported below)
+            errors.append(error)
+
+    def writer() -> None:
+        try:
+            for i in range(50):
+                store.begin_sequence("family")
+                store.extend(base[i : i + 60], "family")
+                store.close_sequence("family")
+        except BaseException as error:  # noqa: BLE001
+            errors.append(error)
+
+    threads = [threading.Thread(target=reader, args=(k,)) for k in range(4)] + [threading.Thread(target=writer)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "a thread is stuck"
+    assert errors == []
+    assert all(n > 0 for n in drafted)
+    assert run.observations > 0
 
 
 def test_one_run_indexes_one_store():
