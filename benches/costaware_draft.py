@@ -14,7 +14,7 @@ Reported per method (median over rounds): MAT, nodes per step, the drafter's own
 ``propose`` and ``observe``, which include writing the committed tokens into the store; the first step,
 which indexes the prompt, is reported apart) as CPU time of the thread (``time.thread_time``: on a
 shared machine it leaves out the time the OS gives other processes; ``--clock wall`` for wall time),
-with the ratio to ``sam`` measured in the same round, and the loop's drafting time per step (wall
+with the ratio to ``sam+`` measured in the same round, and the loop's drafting time per step (wall
 clock: the drafter plus the loop's own check of the draft).
 """
 
