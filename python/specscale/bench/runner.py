@@ -604,6 +604,20 @@ def _written(sample: dict[str, Any]) -> list[int]:
     return SampleResult.from_dict(sample).written
 
 
+def unit_header(method: str, dataset: str, regime: Any, problem: Any) -> dict[str, Any]:
+    """The fields that name a unit record (one method on one problem in one regime), whichever engine
+    ran it: ``regime`` has ``label``, ``kind`` and ``temperature``, ``problem`` ``id`` and ``answer``."""
+    return {
+        "method": method,
+        "dataset": dataset,
+        "regime": regime.label,
+        "kind": regime.kind,
+        "temperature": regime.temperature,
+        "problem_id": str(problem.id),
+        "reference": problem.answer,
+    }
+
+
 def _run_unit(
     model: Any,
     tokenizer: Any,
@@ -621,16 +635,8 @@ def _run_unit(
     def tick(_: Any) -> None:
         bar.update(1)
 
-    unit: dict[str, Any] = {
-        "method": run.name,
-        "dataset": dataset,
-        "regime": regime.label,
-        "kind": regime.kind,
-        "temperature": regime.temperature,
-        "problem_id": str(problem.id),
-        "reference": problem.answer,
-        "draft_budget": run.budget,
-    }
+    unit = unit_header(run.name, dataset, regime, problem)
+    unit["draft_budget"] = run.budget
     if regime.kind == "bon":
         r = best_of_n(model, tokenizer, problem, regime.count, run, settings, on_sample=tick)
         unit.update(

@@ -416,16 +416,10 @@ def run_unit(
     )
 
     completions: list[Any] = []
-    unit: dict[str, Any] = {
-        "method": method,
-        "dataset": dataset,
-        "regime": regime.label,
-        "kind": regime.kind,
-        "temperature": regime.temperature,
-        "problem_id": str(problem.id),
-        "reference": problem.answer,
-        "engine": "vllm",
-    }
+    from specscale.bench.runner import unit_header
+
+    unit = unit_header(method, dataset, regime, problem)
+    unit["engine"] = "vllm"
     samples: list[dict[str, Any]] = []
     if regime.kind == "bon":
         prompt = build_prompt_ids(tokenizer, problem.prompt)
