@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     tokens, source = text_tokens(max(contexts) + args.tokens)
     print(f"text: {source}; {args.tokens} tokens replayed per context, {args.rounds} rounds, median")
     print(f"drafter time: {args.clock} clock\n")
-    print("| context | method | MAT | nodes/step | drafter µs/step | x sam | first step ms | loop draft µs/step (wall) |")
+    print("| context | method | MAT | nodes/step | drafter µs/step | x sam+ | first step ms | loop draft µs/step (wall) |")
     print("|---:|---|---:|---:|---:|---:|---:|---:|")
     for length in contexts:
         prompt = tokens[:length].tolist()
