@@ -9,6 +9,7 @@ torch = pytest.importorskip("torch")
 import specscale
 from specscale.drafters import DraftModelDrafter
 from specscale.sampling import SamplingParams
+from specscale.verify import cache_argument
 from test_engine_sampling import chi_square, chi_square_limit, exact_two_token_distribution
 from tiny_models import reference_greedy, tiny_model
 
@@ -54,8 +55,8 @@ def test_cache_stays_aligned_after_rejections() -> None:
             from_cache = draft_model(
                 torch.tensor([[drafter.cached[-1]]]),
                 position_ids=torch.tensor([[len(drafter.cached) - 1]]),
-                cache=_cropped_copy(drafter.cache, 1),
                 use_cache=True,
+                **{cache_argument(draft_model): _cropped_copy(drafter.cache, 1)},
             ).logits[0, -1]
         torch.testing.assert_close(from_cache, fresh, rtol=1e-4, atol=1e-4)
     assert rejections > 0

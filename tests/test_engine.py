@@ -562,3 +562,18 @@ def test_shared_stores_hold_exactly_the_committed_tokens():
     sam_outs = [outs[0], outs[2]]
     assert [sam.sequence(i) for i in sam.sequence_ids()] == [p + o.new_tokens for p, o in sam_outs]
     assert trie.num_tokens == sum(len(p) + len(o.new_tokens) for p, o in [outs[1], outs[3]])
+
+
+def test_the_cache_goes_by_the_name_the_model_takes():
+    """transformers >= 5.20 takes ``cache=``, earlier 5.x ``past_key_values=`` (vLLM 0.32 pins < 5.20);
+    the other name would be swallowed by ``**kwargs`` and the model would decode without our cache."""
+    from specscale.verify import cache_argument
+
+    class New:
+        def forward(self, input_ids=None, cache=None, use_cache=None, **kwargs): ...
+
+    class Old:
+        def forward(self, input_ids=None, past_key_values=None, use_cache=None, **kwargs): ...
+
+    assert cache_argument(New()) == "cache"
+    assert cache_argument(Old()) == "past_key_values"

@@ -81,6 +81,16 @@ def test_block_runs_as_written(
     code = BLOCKS[index]
     if re.search(r"^(from|import) vllm\b", code, re.MULTILINE):
         pytest.importorskip("vllm", reason="a vLLM block: vLLM is not installed (README, On vLLM, says how)")
+        import torch
+
+        if not torch.cuda.is_available():
+            # vLLM's CPU build, as the vLLM tests run it: an in-process engine with a small KV cache, and
+            # the workaround for vLLM #55005 (sampling with speculation); a GPU needs neither.
+            from specscale.bench import vllm_engine
+
+            for name, value in vllm_engine.cpu_settings().items():
+                monkeypatch.setenv(name, value)
+            vllm_engine.fix_cpu_expand()
     for name, path in stand_ins.items():
         code = code.replace(name, path)
     unknown = re.findall(r"/models/[\w.-]+", code)

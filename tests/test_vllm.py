@@ -61,8 +61,10 @@ def generate(llm, prompts: list[list[int]], params) -> list:
     return llm.generate([{"prompt_token_ids": p} for p in prompts], params, use_tqdm=False)
 
 
-def proposer_stats(llm, method: str = "sam+") -> dict:
+def proposer_stats(llm, method: str = "sam") -> dict:
     # In-process engines share this process: worker_stats sees every engine's proposer, one per method.
+    # ``method`` is the proposer's own drafting method (SuffixAutomatonProposer.method: "sam"), not the
+    # bench row's name ("sam+").
     (stats,) = [s for worker in llm.collective_rpc(worker_stats) for s in worker if s["method"] == method]
     return stats
 

@@ -49,6 +49,14 @@ class TreeMaskUnsupportedError(SpecscaleError, ValueError):
     """The model cannot verify a tree draft with a custom attention mask (asked for with ``tree=True``)."""
 
 
+def cache_argument(model: Any) -> str:
+    """The name under which ``model``'s forward takes its KV cache: ``cache`` from transformers 5.20 on,
+    ``past_key_values`` before (vLLM 0.32 pins transformers < 5.20). Passing the other name does not fail:
+    the model files it under ``**kwargs`` and decodes without our cache, so it must be asked."""
+    parameters = inspect.signature(model.forward).parameters
+    return "cache" if "cache" in parameters else "past_key_values"
+
+
 def tree_attention_mask(
     parents: list[int], n_pending: int, n_cached: int, dtype: torch.dtype, device: torch.device | str
 ) -> torch.Tensor:
@@ -274,6 +282,7 @@ class ModelVerifier:
         self.tree_enabled = supported and tree is not False
         self._compactable = full_layers
         self._logits_to_keep = "logits_to_keep" in inspect.signature(model.forward).parameters
+        self._cache_arg = cache_argument(model)
         self._recorder = FeatureRecorder(model, feature_layers) if feature_layers is not None else None
         #: With ``feature_layers``: the last pass's recorded hidden states, one row per input token
         #: (the uncached context tokens, then the draft nodes).
@@ -282,9 +291,9 @@ class ModelVerifier:
     def _forward(self, ids: torch.Tensor, kwargs: dict[str, Any]) -> Any:
         with torch.inference_mode():
             if self._recorder is None:
-                return self.model(input_ids=ids, cache=self.cache, use_cache=True, **kwargs)
+                return self.model(input_ids=ids, use_cache=True, **{self._cache_arg: self.cache}, **kwargs)
             with self._recorder:
-                out = self.model(input_ids=ids, cache=self.cache, use_cache=True, **kwargs)
+                out = self.model(input_ids=ids, use_cache=True, **{self._cache_arg: self.cache}, **kwargs)
             self.last_features = self._recorder.features
             return out
 

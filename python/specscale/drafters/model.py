@@ -122,7 +122,9 @@ class DraftModelDrafter(Drafter):
         start = len(self.cached)
         ids = torch.tensor([tokens], dtype=torch.long, device=self._device())
         positions = torch.arange(start, start + len(tokens), device=ids.device).unsqueeze(0)
-        out = self.model(input_ids=ids, position_ids=positions, cache=self.cache, use_cache=True)
+        from specscale.verify import cache_argument
+
+        out = self.model(input_ids=ids, position_ids=positions, use_cache=True, **{cache_argument(self.model): self.cache})
         self.cached.extend(tokens)
         return out.logits[0, -1]
 

@@ -216,6 +216,8 @@ def measure_cost_model(
     import transformers
     from transformers.cache_utils import DynamicCache
 
+    from specscale.verify import cache_argument
+
     lengths = _axis(context_lengths, "context_lengths")
     ks = _axis(draft_tokens, "draft_tokens")
     _count(repeats, "repeats", 1)
@@ -246,7 +248,7 @@ def measure_cost_model(
         if hasattr(cache, "activate_past_recording"):
             cache.activate_past_recording()
         prompt = torch.randint(0, vocab, (1, length), generator=generator).to(torch_device)
-        model(input_ids=prompt, cache=cache, use_cache=True, logits_to_keep=1)
+        model(input_ids=prompt, use_cache=True, logits_to_keep=1, **{cache_argument(model): cache})
         return cache
 
     rounds = warmup + repeats
@@ -280,7 +282,7 @@ def measure_cost_model(
                             bar.set_postfix_str(f"L={length} k={ks[j]}")
                         sync()
                         start = read_clock()
-                        out = model(input_ids=ids, position_ids=positions, cache=cache, use_cache=True)
+                        out = model(input_ids=ids, position_ids=positions, use_cache=True, **{cache_argument(model): cache})
                         sync()
                         elapsed = read_clock() - start
                         del out
