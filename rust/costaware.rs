@@ -488,7 +488,14 @@ impl TreeCursor {
         let limit = max_nodes.min(self.costs.max_nodes());
         let mut probs = Vec::new();
         if limit > 0 && !last.candidates.is_empty() {
-            self.build(run, store, &mut last, limit, &mut probs);
+            // Under a linear cost a node pays iff its probability beats rate x per-node cost, and nodes
+            // come best first, so the tree need not grow past the first that does not (a margin keeps
+            // every node `best_prefix` could take). A table's marginal costs need not grow: no cut.
+            let floor = match self.costs {
+                Costs::Linear(c) => (run.throughput.rate() * f64::from(c) - 1e-6) as f32,
+                Costs::Table(_) => 0.0,
+            };
+            self.build(run, store, &mut last, limit, floor, &mut probs);
         }
         let n = best_prefix(&probs, &self.costs, run.throughput.rate());
         last.drafted = n;
@@ -516,6 +523,7 @@ impl TreeCursor {
         store: &Store,
         last: &mut LastDraft,
         limit: usize,
+        floor: f32,
         probs: &mut Vec<f32>,
     ) {
         let logs = Scope::ALL.map(|s| store.automaton(s).log().tokens());
@@ -539,7 +547,7 @@ impl TreeCursor {
         );
         while last.nodes.len() < limit {
             let Some(f) = heap.pop() else { break };
-            if f.probability < settings.min_probability {
+            if f.probability < settings.min_probability || f.probability < floor {
                 break;
             }
             let index = last.nodes.len() as i32;
@@ -771,6 +779,47 @@ mod tests {
         // Never beyond the table.
         let short = Costs::table(vec![1.0, 1.0]).unwrap();
         assert_eq!(best_prefix(&probs, &short, 1.0), 1);
+    }
+
+    /// Under a linear cost the tree stops growing at the first node that cannot pay; the draft is the
+    /// one the same costs as a table (which never cut the tree) give, step after step.
+    #[test]
+    fn a_linear_cost_cuts_the_tree_without_changing_the_draft() {
+        let mut rng = 7u64;
+        let mut next = || {
+            rng = rng
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((rng >> 33) % 12) as u32
+        };
+        let samples: Vec<Vec<u32>> = (0..6).map(|_| (0..300).map(|_| next()).collect()).collect();
+        let mut store = family_store(&samples);
+        let mut run = CostAwareTrees::new(TreeSettings::default(), 8.0).unwrap();
+        let written: Vec<u32> = samples[2][..200].to_vec();
+        let mut cur = start(&mut store, &written[..20]);
+        for per_node in [0.0f32, 0.02, 0.1, 0.4] {
+            let linear = Costs::linear(per_node).unwrap();
+            let table =
+                Costs::table((0..=64).map(|n| 1.0 + per_node * n as f32).collect()).unwrap();
+            for i in 0..30 {
+                cur.set_costs(table.clone());
+                let whole = cur.draft(&mut run, &store, 64);
+                cur.set_costs(linear.clone());
+                let cut = cur.draft(&mut run, &store, 64);
+                assert_eq!(
+                    cut.tokens(),
+                    whole.tokens(),
+                    "per_node {per_node}, step {i}"
+                );
+                assert_eq!(
+                    cut.parents(),
+                    whole.parents(),
+                    "per_node {per_node}, step {i}"
+                );
+                let at = 20 + i * 5 % 150;
+                commit(&mut cur, &mut run, &mut store, &written[at..at + 2]);
+            }
+        }
     }
 
     proptest! {
