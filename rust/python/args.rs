@@ -155,6 +155,29 @@ int_args! {
     seq_id: u64 = 0, u64::MAX;
     /// Longest context an n-gram trie counts.
     max_order: u32 = 1, MAX_ORDER_LIMIT;
+    /// Earlier occurrences a cost-aware draft is built from (the core's 16-bit candidate index).
+    max_candidates: usize = 1, u16::MAX;
+    /// Occurrences of the last token alone a cost-aware draft may add ...
+    unigram_max: usize = 0, u16::MAX;
+    /// ... when the longer contexts gave fewer than this many.
+    unigram_below: usize = 0, u16::MAX;
+    /// Levels of a cost-aware tree.
+    max_depth: u32 = 1, crate::draft::MAX_DRAFT_NODES;
+    /// Nodes of a cost-aware draft.
+    max_nodes: usize = 0, crate::draft::MAX_DRAFT_NODES;
+}
+
+/// A finite number in `[lo, hi]` (`hi` itself excluded when `open_hi`), or an
+/// `InvalidArgumentError` naming the argument, the range and the value given.
+pub fn number_in(name: &str, value: f64, lo: f64, hi: f64, open_hi: bool) -> PyResult<f64> {
+    let above = if open_hi { value >= hi } else { value > hi };
+    if !value.is_finite() || value < lo || above {
+        let close = if open_hi { ")" } else { "]" };
+        return Err(invalid_arg(format!(
+            "{name} must be a number in [{lo}, {hi}{close}, got {value}"
+        )));
+    }
+    Ok(value)
 }
 
 /// Declares one reader per optional capacity argument.

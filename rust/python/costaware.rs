@@ -7,54 +7,23 @@
 //! cursor, the run (alone: it indexes and learns) and the store (alongside other readers), always
 //! with the GIL released, so no thread waits for a lock while holding the GIL.
 
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{Mutex, OnceLock};
 
 use pyo3::prelude::*;
 
-use super::args::int_in;
+use super::args;
 use super::convert::tokens_arg;
 use super::draft_tree::PyDraftTree;
 use super::errors::{invalid_arg, map_err};
-use super::shared::{guarded, Shared, Work};
+use super::shared::{guarded, mutex_guard, Shared, Work};
 use super::store::PyStore;
 use crate::costaware::{
     best_prefix, AcceptanceModel, CostAwareTrees, Costs, Throughput, TreeCursor, TreeSettings,
 };
-use crate::draft::MAX_DRAFT_NODES;
 use crate::occurrence::GatherLimits;
 
 const RUN: &str = "CostAwareTrees";
 const CURSOR: &str = "TreeCursor";
-
-/// A finite float in `[lo, hi]` (`hi` included unless `open_hi`), named in the error.
-fn float_in(name: &str, value: f64, lo: f64, hi: f64, open_hi: bool) -> PyResult<f32> {
-    let above = if open_hi { value >= hi } else { value > hi };
-    if !value.is_finite() || value < lo || above {
-        let close = if open_hi { ")" } else { "]" };
-        return Err(invalid_arg(format!(
-            "{name} must be a number in [{lo}, {hi}{close}, got {value}"
-        )));
-    }
-    Ok(value as f32)
-}
-
-/// Declares one reader per integer argument of this file, named after it, with its range.
-macro_rules! int_args {
-    ($($name:ident: $t:ty = $lo:expr, $hi:expr;)*) => {$(
-        fn $name(obj: &Bound<'_, PyAny>) -> PyResult<$t> {
-            // The ranges lie inside `$t`, so the conversion is exact.
-            int_in(obj, stringify!($name), $lo as i128, $hi as i128).map(|v| v as $t)
-        }
-    )*};
-}
-
-int_args! {
-    max_candidates: usize = 1, u16::MAX;
-    unigram_max: usize = 0, u16::MAX;
-    unigram_below: usize = 0, u16::MAX;
-    max_depth: u32 = 1, MAX_DRAFT_NODES;
-    max_nodes: usize = 0, MAX_DRAFT_NODES;
-}
 
 /// A cost-aware tree run over one Store: the occurrence index, the acceptance statistics and the
 /// throughput learned so far, shared by the run's generations.
@@ -92,12 +61,12 @@ impl PyCostAwareTrees {
     ))]
     fn new(
         py: Python<'_>,
-        #[pyo3(from_py_with = max_candidates)] max_candidates: usize,
-        #[pyo3(from_py_with = max_depth)] max_depth: u32,
+        #[pyo3(from_py_with = args::max_candidates)] max_candidates: usize,
+        #[pyo3(from_py_with = args::max_depth)] max_depth: u32,
         min_probability: f64,
         prior: f64,
-        #[pyo3(from_py_with = unigram_max)] unigram_max: usize,
-        #[pyo3(from_py_with = unigram_below)] unigram_below: usize,
+        #[pyo3(from_py_with = args::unigram_max)] unigram_max: usize,
+        #[pyo3(from_py_with = args::unigram_below)] unigram_below: usize,
     ) -> PyResult<Self> {
         let settings = TreeSettings {
             limits: GatherLimits {
@@ -106,9 +75,10 @@ impl PyCostAwareTrees {
                 unigram_below,
             },
             max_depth,
-            min_probability: float_in("min_probability", min_probability, 0.0, 1.0, true)?,
+            min_probability: args::number_in("min_probability", min_probability, 0.0, 1.0, true)?
+                as f32,
         };
-        let prior = float_in("prior", prior, 0.0, 1e9, false)?;
+        let prior = args::number_in("prior", prior, 0.0, 1e9, false)? as f32;
         let run = guarded(py, RUN, Work::Small, || {
             CostAwareTrees::new(settings, prior)
         })?
@@ -166,7 +136,7 @@ impl PyCostAwareTrees {
         aligned: bool,
         inner: bool,
     ) -> PyResult<f64> {
-        let share = float_in("share", share, 0.0, 1.0, false)?;
+        let share = args::number_in("share", share, 0.0, 1.0, false)? as f32;
         let cell = AcceptanceModel::cell(matched, depth, share, aligned, inner);
         self.inner.read(py, Work::Small, |run| {
             f64::from(run.model.probability(cell))
@@ -209,9 +179,7 @@ impl PyTreeCursor {
         py: Python<'_>,
         f: impl FnOnce(&mut TreeCursor) -> R + Send,
     ) -> PyResult<R> {
-        guarded(py, CURSOR, Work::Data, || {
-            f(&mut self.inner.lock().unwrap_or_else(PoisonError::into_inner))
-        })
+        guarded(py, CURSOR, Work::Data, || f(&mut mutex_guard(&self.inner)))
     }
 
     /// Runs `f` on this cursor, its run (alone) and `store` (alongside other readers), in that lock
@@ -226,7 +194,7 @@ impl PyTreeCursor {
         run.bind(store)?;
         let store = &store.get().inner;
         py.detach(|| {
-            let mut cursor = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut cursor = mutex_guard(&self.inner);
             run.inner
                 .write_released(|run| store.read_released(|store| f(&mut cursor, run, store)))?
         })
@@ -260,7 +228,7 @@ impl PyTreeCursor {
         &self,
         py: Python<'_>,
         store: &Bound<'_, PyStore>,
-        #[pyo3(from_py_with = max_nodes)] max_nodes: usize,
+        #[pyo3(from_py_with = args::max_nodes)] max_nodes: usize,
     ) -> PyResult<PyDraftTree> {
         let tree = self.with_run(py, store, |cursor, run, store| {
             cursor.draft(run, store, max_nodes)

@@ -66,7 +66,8 @@ fn write_guard<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn mutex_guard<T>(lock: &Mutex<T>) -> MutexGuard<'_, T> {
+/// Locks `lock`; a poison (a panic caught elsewhere while it was held) does not fail the call.
+pub fn mutex_guard<T>(lock: &Mutex<T>) -> MutexGuard<'_, T> {
     lock.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -116,7 +117,7 @@ impl<T: Send + Sync> Shared<T> {
                 Err(std::sync::TryLockError::WouldBlock) => {}
             }
         }
-        py.detach(|| self.guarded(false, || f(&read_guard(&self.lock))))
+        py.detach(|| self.read_released(f))
     }
 
     /// Runs `f` on the structure alone (after the readers and writers before it).
@@ -136,7 +137,7 @@ impl<T: Send + Sync> Shared<T> {
                 Err(std::sync::TryLockError::WouldBlock) => {}
             }
         }
-        py.detach(|| self.guarded(true, || f(&mut write_guard(&self.lock))))
+        py.detach(|| self.write_released(f))
     }
 
     /// As [`Shared::read`], for a caller that has already released the GIL (work that spans
