@@ -31,6 +31,7 @@ from specscale.args import check_int, check_number
 from specscale.drafters.base import AdaptiveLength, Drafter
 from specscale.errors import InvalidArgumentError
 from specscale.sampling import SamplingParams, process_logits
+from specscale.verify import cache_argument
 
 __all__ = ["DraftModelDrafter"]
 
@@ -59,6 +60,7 @@ class DraftModelDrafter(Drafter):
         if model is None or not callable(model) or not hasattr(model, "config"):
             raise InvalidArgumentError(f"model must be a transformers causal LM, got {type(model).__name__}")
         self.model = model.eval()
+        self._cache_arg = cache_argument(model)  # once: inspect.signature is no per-step work
         self.max_tokens = check_int("max_tokens", max_tokens, 1)
         if isinstance(adaptive, AdaptiveLength):
             self.policy = adaptive
@@ -122,9 +124,7 @@ class DraftModelDrafter(Drafter):
         start = len(self.cached)
         ids = torch.tensor([tokens], dtype=torch.long, device=self._device())
         positions = torch.arange(start, start + len(tokens), device=ids.device).unsqueeze(0)
-        from specscale.verify import cache_argument
-
-        out = self.model(input_ids=ids, position_ids=positions, use_cache=True, **{cache_argument(self.model): self.cache})
+        out = self.model(input_ids=ids, position_ids=positions, use_cache=True, **{self._cache_arg: self.cache})
         self.cached.extend(tokens)
         return out.logits[0, -1]
 
