@@ -33,7 +33,7 @@ PROBLEM = Problem(id="p1", dataset="toy", question="Compute 12+12. Then 12+12 ag
 VOCAB = 97
 
 #: Store-based methods (a family scope, then a global one across problems).
-STORE_METHODS = ["sam+", "trie", "hybrid", "sam-freq", "sam-freq-path", "suffix-decoding"]
+STORE_METHODS = ["sam+", "trie", "hybrid", "sam-freq", "sam-freq-path", "costaware", "suffix-decoding"]
 #: Methods whose Best-of-N sample k > 1 must draft from what samples < k wrote: the store-based ones and
 #: the reference rows that keep a problem's text (SAM-Decoding's stream, PIA's tries).
 FAMILY_METHODS = STORE_METHODS + ["sam", "pia"]
