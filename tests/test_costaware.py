@@ -263,6 +263,22 @@ def test_the_run_shares_what_it_learns_across_generations():
     assert second.stats.mean_accepted_tokens > 2 * first.stats.mean_accepted_tokens
 
 
+def test_the_run_learns_how_each_streak_goes():
+    # The second sample copies the first: every 4-node draft is accepted whole, more often than its
+    # cells expect, so drafts after a complete step count for more (the split itself: the core's tests).
+    run = methods.get("costaware").open(methods.settings_map({"costaware": {"max_nodes": 4}}))
+    text = list(range(100, 400))
+    generate_from_trace([1, 5], text, run.drafter(), max_draft_tokens=run.budget)
+    drafter = run.drafter()
+    assert isinstance(drafter, CostAwareDrafter) and drafter.trees is not None
+    out = generate_from_trace([1, 5], text, drafter, max_draft_tokens=run.budget)
+    assert out.stats.mean_accepted_tokens > 4
+    factors = drafter.trees.streak_factors()
+    assert set(factors) == {"undrafted", "rejected", "partial", "complete"}
+    assert factors["complete"] > 1.01, factors  # 1.0 until a complete step is observed
+    assert CostAwareTrees().cursor().streak == "undrafted"
+
+
 # --- the frontier ---------------------------------------------------------------------------------------
 
 

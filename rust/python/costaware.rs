@@ -7,6 +7,7 @@
 //! cursor, the run (alone: it indexes and learns) and the store (alongside other readers), always
 //! with the GIL released, so no thread waits for a lock while holding the GIL.
 
+use std::collections::BTreeMap;
 use std::sync::{Mutex, OnceLock};
 
 use pyo3::prelude::*;
@@ -18,9 +19,18 @@ use super::errors::{invalid_arg, map_err};
 use super::shared::{guarded, mutex_guard, Shared, Work};
 use super::store::PyStore;
 use crate::costaware::{
-    best_prefix, AcceptanceModel, CostAwareTrees, Costs, Throughput, TreeCursor, TreeSettings,
+    best_prefix, AcceptanceModel, CostAwareTrees, Costs, Streak, Throughput, TreeCursor,
+    TreeSettings,
 };
 use crate::occurrence::GatherLimits;
+
+/// The streaks by the names Python sees.
+const STREAKS: [(&str, Streak); Streak::COUNT] = [
+    ("undrafted", Streak::Undrafted),
+    ("rejected", Streak::Rejected),
+    ("partial", Streak::Partial),
+    ("complete", Streak::Complete),
+];
 
 const RUN: &str = "CostAwareTrees";
 const CURSOR: &str = "TreeCursor";
@@ -143,6 +153,18 @@ impl PyCostAwareTrees {
         })
     }
 
+    /// The factor each streak (how the generation's previous step went) gives its edges over their
+    /// cell's probability, learned over the run: a dict from ``"undrafted"``, ``"rejected"``,
+    /// ``"partial"`` and ``"complete"`` to the factor (1.0 before any observation).
+    fn streak_factors(&self, py: Python<'_>) -> PyResult<BTreeMap<&'static str, f64>> {
+        self.inner.read(py, Work::Small, |run| {
+            STREAKS
+                .iter()
+                .map(|&(name, s)| (name, f64::from(run.model.streak_factor(s))))
+                .collect()
+        })
+    }
+
     /// Forgets the acceptance statistics and the throughput (the index stays).
     fn reset_statistics(&self, py: Python<'_>) -> PyResult<()> {
         self.inner.write(py, Work::Small, |run| {
@@ -253,6 +275,18 @@ impl PyTreeCursor {
     #[getter]
     fn pointers(&self, py: Python<'_>) -> PyResult<usize> {
         self.with(py, |c| c.pointers().len())
+    }
+
+    /// How the last observed step went, which scales the next draft's probabilities: ``"undrafted"``,
+    /// ``"rejected"``, ``"partial"`` or ``"complete"`` (see ``CostAwareTrees.streak_factors``).
+    #[getter]
+    fn streak(&self, py: Python<'_>) -> PyResult<&'static str> {
+        self.with(py, |c| {
+            STREAKS
+                .iter()
+                .find(|(_, s)| *s == c.streak())
+                .map_or("undrafted", |(name, _)| name)
+        })
     }
 
     /// Candidates (earlier occurrences) the last draft was built from.
