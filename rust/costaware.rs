@@ -9,7 +9,8 @@
 //! 2. The tree grows best first. A node's children are the tokens its candidates continue with; a
 //!    child's conditional probability comes from the [`AcceptanceModel`], a table indexed by the
 //!    best match length among the candidates backing it (plus the depth already agreed), their share
-//!    of the parent's candidates, alignment and scope. A node's probability is the product along
+//!    of the parent's candidates, alignment and scope, times a factor for the generation's
+//!    [`Streak`] (how its previous step went). A node's probability is the product along
 //!    its path, so parents come out before their children and any prefix of the output is a tree.
 //! 3. [`best_prefix`] keeps the prefix of `n` nodes that maximizes
 //!    `1 + sum(p_1..p_n) - rate * cost[n]`, where `cost[n]` is the price of verifying `n` draft
@@ -18,8 +19,8 @@
 //!    second over the whole run). Flat costs (a GPU at batch 1) give long trees, steep ones (a CPU)
 //!    short chains.
 //! 4. After verification, [`TreeCursor::observe`] labels every child group whose parent lay on the
-//!    committed path (accepted or not), updates the acceptance table and the rate, and moves the
-//!    alignment pointers.
+//!    committed path (accepted or not), updates the acceptance table, the streak factors and the
+//!    rate, moves the alignment pointers and sets the next draft's streak.
 //!
 //! The run-level state ([`CostAwareTrees`]: index, acceptance table, rate) is shared by every
 //! generation of a run; the per-generation state ([`TreeCursor`]: the context's tail, alignment

@@ -240,6 +240,51 @@ def test_the_drafter_drafts_long_trees_for_a_gpu_and_short_ones_for_a_cpu():
     assert nodes["gpu"] > 3 * nodes["cpu"], nodes
 
 
+def test_live_costs_fit_what_verification_costs_here_and_keep_the_tables_shape():
+    table = RelativeCosts(cpu_like(), 16)
+    live = RelativeCosts(cpu_like(), 16, live=True)
+    assert live.costs(200) == table.costs(200) and live.version == 0  # until it has seen steps
+    for _ in range(40):
+        for costs in (table, live):
+            costs.observe(200, 0, 0.1)  # plain steps: the unit
+    rng = random.Random(3)
+    for _ in range(200):
+        n = rng.choice([3, 7, 15])
+        # Here a drafting step costs 0.5 of a step more than the table says, whatever its size.
+        seconds = 0.1 * (0.5 + table.costs(200)[n]) * rng.uniform(0.97, 1.03)
+        table.observe(200, n, seconds)
+        live.observe(200, n, seconds)
+    assert table.version == 0 and table.costs(200) == table.table(200)  # live=False: never corrected
+    assert live.version > 0
+    # At the sizes it drafted (and between them) the prices are what the steps cost.
+    got, raw = live.costs(200), table.table(200)
+    for n in (3, 5, 7, 11, 15):
+        assert got[n] == pytest.approx(0.5 + raw[n], rel=0.05), (n, live.offset, live.slope)
+    assert got[0] == 1.0
+    live.observe(200, 3, float("nan"))  # a broken clock reading is ignored
+    assert all(c == c for c in live.costs(200))
+    with pytest.raises(InvalidArgumentError, match="live_weight"):
+        RelativeCosts(cpu_like(), 16, live=True, live_weight=0)
+
+
+def test_the_drafter_prices_its_nodes_by_the_step_times_it_is_given():
+    costs = RelativeCosts(cpu_like(), 16, live=True)
+    drafter = CostAwareDrafter(store=family(list(range(10, 60))), costs=costs, max_nodes=16)
+    drafter.started()
+    drafter.begin([1, 10, 11])
+    drafter.observe_step_time(0, 50.0)  # the first step prefills: not a price
+    assert len(costs._plain) == 0
+    for _ in range(5):
+        drafter.observe_step_time(0, 0.1)
+    for _ in range(RelativeCosts.REFIT_EVERY):
+        drafter.propose([1, 10, 11], 16)
+        drafter.observe_step_time(7, 0.5)  # far dearer than the table's 2.05
+    assert costs.version == 1 and costs.costs(3)[7] > 2.5
+    # The next draft is sized by the corrected prices: they reach the cursor.
+    drafter.propose([1, 10, 11], 16)
+    assert drafter._costs_version == costs.version
+
+
 def test_the_method_reads_its_cost_model_and_refuses_a_missing_one(tmp_path):
     path = tmp_path / "cpu.json"
     cpu_like().save(path)

@@ -266,6 +266,9 @@ class Spy(Drafter):
         self.calls.add("draft_probabilities")
         return {0: "q"}
 
+    def observe_step_time(self, drafted, seconds):
+        self.calls.add("observe_step_time")
+
 
 def _call_every_member(drafter: Drafter) -> dict[str, Any]:
     """Calls every protocol member on ``drafter`` (a generation's order) and returns what each gave."""
@@ -280,6 +283,7 @@ def _call_every_member(drafter: Drafter) -> dict[str, Any]:
     drafter.observe_hidden_states(0, object())
     drafter.configure_sampling(object(), None)
     drafter.observe([1], drafted=1, accepted=1)
+    drafter.observe_step_time(1, 0.01)
     drafter.end()
     return got
 
@@ -292,6 +296,33 @@ def test_the_protocol_declares_every_hook_and_calling_all_of_them_covers_it():
     # If a hook is added to Drafter, this test (and the wrappers' below) must learn to call it.
     capabilities = {"wants_logits", "wants_hidden_states", "samples_drafts"}
     assert spy.calls | capabilities == members
+
+
+class StepTimes(Drafter):
+    """Drafts one token each step and keeps the step times it is handed."""
+
+    def __init__(self) -> None:
+        self.times: list[tuple[int, float]] = []
+
+    def propose(self, context, max_tokens):
+        return DraftTree.chain([1])
+
+    def observe_step_time(self, drafted, seconds):
+        self.times.append((drafted, seconds))
+
+
+def test_a_model_target_hands_each_steps_time_and_trace_replay_none(model):
+    import specscale
+    from specscale.loop import generate_from_trace
+
+    drafter = StepTimes()
+    out = specscale.generate(model, [1, 2, 3], drafter=drafter, max_new_tokens=12, eos_token_id=[])
+    assert len(drafter.times) == out.stats.steps
+    assert [d for d, _ in drafter.times] == [n for _, n, _ in out.stats.step_records]
+    assert all(t > 0 for _, t in drafter.times)
+    replayed = StepTimes()
+    generate_from_trace([1, 2, 3], out.new_tokens, replayed)
+    assert replayed.times == []
 
 
 @pytest.mark.parametrize(

@@ -246,6 +246,12 @@ class Target:
         """Keeps the state of ``path`` (and drops the rest) before the next step."""
         raise NotImplementedError
 
+    @property
+    def timed(self) -> bool:
+        """Whether :meth:`verify` does real work whose wall time the drafter may learn from (a model),
+        rather than reading a recorded answer (trace replay)."""
+        return False
+
     def verification_logits(self) -> Any:
         """The last verification's logits ``[n_nodes + 1, vocab]`` (row 0 after the context, row
         ``i + 1`` after node ``i``), or None where the target has none."""
@@ -362,6 +368,7 @@ def run_loop(
     new: list[int] = []
     finish = "length"
     drafter.begin(list(prompt))
+    timed = target.timed
     try:
         if drafter.wants_hidden_states:
             _hand_features(drafter, target.initial_features())
@@ -385,6 +392,8 @@ def run_loop(
             context.extend(committed)
             accepted = min(len(path), len(committed))
             drafter.observe(list(committed), drafted=len(tokens), accepted=accepted)
+            if timed:
+                drafter.observe_step_time(len(tokens), t2 - t1)
             t3 = time.perf_counter()
 
             # Record.

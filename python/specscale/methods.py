@@ -277,9 +277,11 @@ class CostAwareSettings:
     ``max_candidates`` per step) proposes its continuation, an acceptance model learned online scores
     the merged tree, and each draft keeps the nodes that pay under ``cost_model`` (a ``specscale
     costmodel`` JSON, measured or roofline); without one, each node costs ``node_cost`` of a plain step.
-    At most ``max_nodes`` nodes per draft."""
+    ``live_costs``: correct the cost model's prices by the verification times measured during the run
+    (a model target; trace replay has none). At most ``max_nodes`` nodes per draft."""
 
     cost_model: str | None = None
+    live_costs: bool = False
     node_cost: float = 0.01
     max_nodes: int = 128
     max_candidates: int = 48
@@ -786,7 +788,11 @@ def _open_costaware(method: Method, s: CostAwareSettings, ctx: OpenContext) -> M
     store, write = _store(ctx)
     # One index, acceptance table and rate per run, over the run's store.
     trees = CostAwareTrees(max_candidates=s.max_candidates)
-    costs = RelativeCosts(_loaded("costmodel", s.cost_model, _load_cost_model), s.max_nodes) if s.cost_model else None
+    costs = (
+        RelativeCosts(_loaded("costmodel", s.cost_model, _load_cost_model), s.max_nodes, live=s.live_costs)
+        if s.cost_model
+        else None
+    )
 
     def make(st: Store) -> Drafter:
         return CostAwareDrafter(

@@ -53,6 +53,10 @@ class ModelTarget(Target):
     def tree_enabled(self) -> bool:
         return self.verifier.tree_enabled
 
+    @property
+    def timed(self) -> bool:
+        return True
+
     def verify(
         self,
         context: list[int],

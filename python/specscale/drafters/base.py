@@ -28,7 +28,10 @@ construction:
   :meth:`Drafter.draft_probabilities` (node index -> the distribution it was sampled from): speculative
   sampling with ``min(1, p/q)`` acceptance (SpS with sampled drafts).
 
-Trace replay has no model: it never calls the logits and hidden-state hooks.
+- :meth:`Drafter.observe_step_time`: how long each verification took, for drafters that price nodes
+  by what they cost on the machine in use.
+
+Trace replay has no model: it never calls the logits, hidden-state and step-time hooks.
 """
 
 from __future__ import annotations
@@ -165,6 +168,11 @@ class Drafter:
         sampled from (a 1-D probability tensor over the vocabulary); ``None`` for deterministic drafts."""
         return None
 
+    def observe_step_time(self, drafted: int, seconds: float) -> None:
+        """After :meth:`observe`, where the target's time is real work (a model; trace replay never calls
+        it): verifying the last proposal's ``drafted`` nodes took ``seconds`` of wall clock (the forward
+        pass, acceptance and the cache's update; a generation's first step, which prefills, included)."""
+
 
 def protocol_members() -> tuple[str, ...]:
     """The names :class:`Drafter` declares: every capability and hook a wrapper must forward."""
@@ -222,6 +230,9 @@ class DrafterWrapper(Drafter):
 
     def draft_probabilities(self) -> dict[int, Any] | None:
         return self.inner.draft_probabilities()
+
+    def observe_step_time(self, drafted: int, seconds: float) -> None:
+        self.inner.observe_step_time(drafted, seconds)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.inner!r})"

@@ -7,7 +7,8 @@ the probability that a node is accepted, which an acceptance model learned onlin
 what backs each edge: the longest match among its occurrences (plus the depth already agreed), their
 share of the parent's occurrences (frequency, as SuffixDecoding scores), whether one lies where the
 generation is aligned with its sequence (after a divergence, the sample it was copying goes on from
-about where it was), and whether one is in the problem's own scope. Where the longest match is long
+about where it was), and whether one is in the problem's own scope, scaled by a factor learned for
+how the generation's previous step went (acceptance runs in streaks). Where the longest match is long
 the tree is a deep chain; where it is short, a bushy tree of the n-gram's frequent continuations.
 
 The tree's size is chosen each step under the cost model in use: of the best-first prefixes, the one
@@ -23,6 +24,8 @@ a :class:`~specscale.TreeCursor`. Both are Rust; a step costs a few microseconds
 
 from __future__ import annotations
 
+import statistics
+from collections import deque
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
@@ -45,10 +48,27 @@ class RelativeCosts:
     """The price of verifying ``n`` draft nodes relative to a plain step, ``c(L, n + 1) / c(L, 1)``
     for ``n = 0..max_nodes``, from a cost model, cached per ``bucket`` tokens of context ``L``.
 
+    With ``live=True`` the prices are corrected by what verification costs in this process:
+    :meth:`observe` takes each step's measured time, and the table's prices ``t`` become
+    ``offset + slope * t``, fitted to the measured ratios (a step's time over the median of the
+    recent plain steps) by least squares pulled towards the table itself (``offset = 0``,
+    ``slope = 1``) with the weight of ``live_weight`` steps. A table timed in a quiet process can
+    misprice the same passes inside a generation (allocations, the cache's growth, acceptance): on
+    this project's 2-core VM a drafting step cost about 0.7 x the table plus 0.8 of a plain step.
+    The correction keeps the table's shape, so a few dozen steps fit it. Drafts then depend on
+    timing (still lossless).
+
     One instance serves every generation of a run (the cache fills once per context bucket).
     """
 
-    def __init__(self, cost_model: StepCost, max_nodes: int, bucket: int = 256) -> None:
+    #: Refit the live correction after this many new drafting steps.
+    REFIT_EVERY = 8
+    #: Plain steps whose median is the unit of the live ratios.
+    PLAIN_WINDOW = 31
+
+    def __init__(
+        self, cost_model: StepCost, max_nodes: int, bucket: int = 256, live: bool = False, live_weight: float = 8.0
+    ) -> None:
         if not isinstance(cost_model, StepCost):
             raise InvalidArgumentError(
                 f"cost_model must have step_seconds(context_len, tokens), got {type(cost_model).__name__}"
@@ -56,14 +76,26 @@ class RelativeCosts:
         self.cost_model = cost_model
         self.max_nodes = check_int("max_nodes", max_nodes, 0)
         self.bucket = check_int("bucket", bucket, 1)
+        self.live = bool(live)
+        self.live_weight = check_number("live_weight", live_weight, 0.0)
+        if self.live and self.live_weight <= 0:
+            raise InvalidArgumentError(f"live_weight must be > 0 with live=True, got {live_weight!r}")
         self._cache: dict[int, list[float]] = {}
+        self._plain: deque[float] = deque(maxlen=self.PLAIN_WINDOW)
+        self._sums = [0.0] * 5  # drafting steps: count, sum x, sum y, sum x^2, sum x*y
+        self._pending = 0
+        #: The live correction ``offset + slope * price`` (0 and 1 until fitted).
+        self.offset, self.slope = 0.0, 1.0
+        #: Bumped at each refit: a drafter re-reads :meth:`costs` when it changes.
+        self.version = 0
 
     def bucket_of(self, context_len: int) -> int:
         """The cache key of a context length."""
         return context_len // self.bucket
 
-    def costs(self, context_len: int) -> list[float]:
-        """Relative costs of ``0..max_nodes`` nodes at the middle of ``context_len``'s bucket."""
+    def table(self, context_len: int) -> list[float]:
+        """The cost model's relative costs of ``0..max_nodes`` nodes at the middle of ``context_len``'s
+        bucket, uncorrected."""
         key = self.bucket_of(context_len)
         table = self._cache.get(key)
         if table is None:
@@ -72,6 +104,46 @@ class RelativeCosts:
             table = [self.cost_model.step_seconds(middle, n + 1) / one for n in range(self.max_nodes + 1)]
             self._cache[key] = table
         return table
+
+    def costs(self, context_len: int) -> list[float]:
+        """Relative costs of ``0..max_nodes`` nodes at ``context_len``: the table's, live-corrected."""
+        table = self.table(context_len)
+        if self.version == 0:
+            return table
+        return [1.0] + [max(1.0, self.offset + self.slope * t) for t in table[1:]]
+
+    def observe(self, context_len: int, drafted: int, seconds: float) -> None:
+        """With ``live``: a verification of ``drafted`` nodes at context ``context_len`` took
+        ``seconds`` (see :meth:`~specscale.Drafter.observe_step_time`); without, nothing."""
+        if not self.live or not (seconds > 0.0) or seconds == float("inf"):
+            return
+        if drafted == 0:
+            self._plain.append(seconds)
+            return
+        if len(self._plain) < 3:
+            return
+        # A burst of load elsewhere must not swing the fit: ratios are clipped to a plausible range.
+        ratio = min(max(seconds / statistics.median(self._plain), 0.5), 8.0)
+        price = self.table(context_len)[min(drafted, self.max_nodes)]
+        n, sx, sy, sxx, sxy = self._sums
+        self._sums = [n + 1, sx + price, sy + ratio, sxx + price * price, sxy + price * ratio]
+        self._pending += 1
+        if self._pending >= self.REFIT_EVERY:
+            self._refit()
+
+    def _refit(self) -> None:
+        # Ridge least squares of ratio = offset + slope * price, towards offset 0 and slope 1.
+        n, sx, sy, sxx, sxy = self._sums
+        w = self.live_weight
+        a11, a12, a22 = n + w, sx, sxx + w
+        b1, b2 = sy, sxy + w
+        det = a11 * a22 - a12 * a12
+        if det <= 1e-12:
+            return
+        self.offset = (b1 * a22 - a12 * b2) / det
+        self.slope = (a11 * b2 - a12 * b1) / det
+        self._pending = 0
+        self.version += 1
 
 
 class CostAwareDrafter(StoreDrafter):
@@ -116,6 +188,9 @@ class CostAwareDrafter(StoreDrafter):
         self.max_nodes = check_int("max_nodes", max_nodes, 0)
         self._tree_cursor: TreeCursor | None = None
         self._bucket = -1
+        self._costs_version = -1
+        self._context_len = 0
+        self._timed_steps = 0
 
     def started(self) -> None:
         if self.trees is None or not self.shared:
@@ -125,9 +200,11 @@ class CostAwareDrafter(StoreDrafter):
             cursor.set_costs(node_cost=self.node_cost)
         self._tree_cursor = cursor
         self._bucket = -1
+        self._costs_version = -1
 
     def begin(self, prompt: Sequence[int]) -> None:
         super().begin(prompt)
+        self._timed_steps = 0
         assert self._tree_cursor is not None
         self._tree_cursor.extend(list(prompt[-128:]))  # the tail the cursor measures matches against
 
@@ -135,11 +212,12 @@ class CostAwareDrafter(StoreDrafter):
         self.in_step(context)
         cursor = self._tree_cursor
         assert cursor is not None
+        self._context_len = len(context)
         if self.costs is not None:
             bucket = self.costs.bucket_of(len(context))
-            if bucket != self._bucket:
+            if bucket != self._bucket or self.costs.version != self._costs_version:
                 cursor.set_costs(self.costs.costs(len(context)))
-                self._bucket = bucket
+                self._bucket, self._costs_version = bucket, self.costs.version
         live = self.live
         assert isinstance(live, Store)
         return cursor.draft(live, min(max_tokens, self.max_nodes))
@@ -151,20 +229,18 @@ class CostAwareDrafter(StoreDrafter):
         assert isinstance(live, Store)
         cursor.observe(live, new_tokens)
 
+    def observe_step_time(self, drafted: int, seconds: float) -> None:
+        self._timed_steps += 1
+        # A generation's first step prefills the prompt: not a price of its draft.
+        if self.costs is not None and self._timed_steps > 1:
+            self.costs.observe(self._context_len, drafted, seconds)
+
     def end(self) -> None:
         super().end()
         self._tree_cursor = None
 
     def __repr__(self) -> str:
-        pricing = "cost model" if self.costs is not None else f"node_cost={self.node_cost}"
+        pricing = f"node_cost={self.node_cost}"
+        if self.costs is not None:
+            pricing = "cost model, live-corrected" if self.costs.live else "cost model"
         return f"CostAwareDrafter(shared={self.shared}, max_nodes={self.max_nodes}, {pricing})"
-
-
-def describe_costs(costs: RelativeCosts | None, node_cost: float, context_len: int = 1024) -> str:
-    """One line saying how nodes are priced (for reports)."""
-    if costs is None:
-        return f"linear: each node costs {node_cost:g} of a step"
-    table = costs.costs(context_len)
-    points = ", ".join(f"{n} nodes {table[n]:.2f}" for n in (1, 4, 16, 64) if n < len(table))
-    return f"from {type(costs.cost_model).__name__} at L={context_len}: {points} (x a plain step)"
-

@@ -152,6 +152,7 @@ class HybridDrafter(Drafter):
         self.policy = policy if policy is not None else ExpectedAcceptance()
         self.chosen_counts = [0] * len(parts)
         self._last: tuple[int, DraftTree] | None = None
+        self._timed = -1  # the part whose draft the last observed step verified
 
     @property
     def wants_logits(self) -> bool:
@@ -185,6 +186,14 @@ class HybridDrafter(Drafter):
         if self._last is not None:
             self.policy.update(chosen, self._last[1], accepted)
             self._last = None
+        self._timed = chosen
+
+    def observe_step_time(self, drafted: int, seconds: float) -> None:
+        # The verified draft was the chosen part's: only it learns what its nodes cost (for the other
+        # parts the step was neither their draft nor a plain step).
+        if self._timed >= 0:
+            self.parts[self._timed].observe_step_time(drafted, seconds)
+        self._timed = -1
 
     def end(self) -> None:
         for p in self.parts:
