@@ -272,8 +272,6 @@ def test_the_drafter_prices_its_nodes_by_the_step_times_it_is_given():
     drafter = CostAwareDrafter(store=family(list(range(10, 60))), costs=costs, max_nodes=16)
     drafter.started()
     drafter.begin([1, 10, 11])
-    drafter.observe_step_time(0, 50.0)  # the first step prefills: not a price
-    assert len(costs._plain) == 0
     for _ in range(5):
         drafter.observe_step_time(0, 0.1)
     for _ in range(RelativeCosts.REFIT_EVERY):
@@ -283,6 +281,18 @@ def test_the_drafter_prices_its_nodes_by_the_step_times_it_is_given():
     # The next draft is sized by the corrected prices: they reach the cursor.
     drafter.propose([1, 10, 11], 16)
     assert drafter._costs_version == costs.version
+
+
+def test_in_a_live_generation_the_step_times_reach_the_prices():
+    import specscale
+    from tiny_models import tiny_model
+
+    model = tiny_model("llama", 64, scale=4.0)  # a sharp random model loops: there is text to draft from
+    costs = RelativeCosts(cpu_like(), 16, live=True)
+    drafter = CostAwareDrafter(costs=costs, max_nodes=16)
+    out = specscale.generate(model, [1, 2, 3], drafter=drafter, max_new_tokens=160, eos_token_id=[])
+    assert out.stats.draft_tokens > 0
+    assert costs.version > 0  # refitted from this generation's own step times
 
 
 def test_the_method_reads_its_cost_model_and_refuses_a_missing_one(tmp_path):

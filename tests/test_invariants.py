@@ -317,8 +317,9 @@ def test_a_model_target_hands_each_steps_time_and_trace_replay_none(model):
 
     drafter = StepTimes()
     out = specscale.generate(model, [1, 2, 3], drafter=drafter, max_new_tokens=12, eos_token_id=[])
-    assert len(drafter.times) == out.stats.steps
-    assert [d for d, _ in drafter.times] == [n for _, n, _ in out.stats.step_records]
+    # Every step but the first, whose time is mostly the prompt's prefill.
+    assert len(drafter.times) == out.stats.steps - 1 > 0
+    assert [d for d, _ in drafter.times] == [n for _, n, _ in out.stats.step_records[1:]]
     assert all(t > 0 for _, t in drafter.times)
     replayed = StepTimes()
     generate_from_trace([1, 2, 3], out.new_tokens, replayed)

@@ -392,7 +392,7 @@ def run_loop(
             context.extend(committed)
             accepted = min(len(path), len(committed))
             drafter.observe(list(committed), drafted=len(tokens), accepted=accepted)
-            if timed:
+            if timed and stats.steps:  # the first step prefills the prompt: not the price of its draft
                 drafter.observe_step_time(len(tokens), t2 - t1)
             t3 = time.perf_counter()
 

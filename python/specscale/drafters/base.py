@@ -171,7 +171,8 @@ class Drafter:
     def observe_step_time(self, drafted: int, seconds: float) -> None:
         """After :meth:`observe`, where the target's time is real work (a model; trace replay never calls
         it): verifying the last proposal's ``drafted`` nodes took ``seconds`` of wall clock (the forward
-        pass, acceptance and the cache's update; a generation's first step, which prefills, included)."""
+        pass, acceptance and the cache's update). Not called for a generation's first step, whose time
+        is mostly the prompt's prefill."""
 
 
 def protocol_members() -> tuple[str, ...]:

@@ -24,6 +24,7 @@ a :class:`~specscale.TreeCursor`. Both are Rust; a step costs a few microseconds
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import deque
 from collections.abc import Sequence
@@ -115,7 +116,7 @@ class RelativeCosts:
     def observe(self, context_len: int, drafted: int, seconds: float) -> None:
         """With ``live``: a verification of ``drafted`` nodes at context ``context_len`` took
         ``seconds`` (see :meth:`~specscale.Drafter.observe_step_time`); without, nothing."""
-        if not self.live or not (seconds > 0.0) or seconds == float("inf"):
+        if not self.live or not (math.isfinite(seconds) and seconds > 0.0):
             return
         if drafted == 0:
             self._plain.append(seconds)
@@ -190,7 +191,6 @@ class CostAwareDrafter(StoreDrafter):
         self._bucket = -1
         self._costs_version = -1
         self._context_len = 0
-        self._timed_steps = 0
 
     def started(self) -> None:
         if self.trees is None or not self.shared:
@@ -204,7 +204,6 @@ class CostAwareDrafter(StoreDrafter):
 
     def begin(self, prompt: Sequence[int]) -> None:
         super().begin(prompt)
-        self._timed_steps = 0
         assert self._tree_cursor is not None
         self._tree_cursor.extend(list(prompt[-128:]))  # the tail the cursor measures matches against
 
@@ -230,9 +229,7 @@ class CostAwareDrafter(StoreDrafter):
         cursor.observe(live, new_tokens)
 
     def observe_step_time(self, drafted: int, seconds: float) -> None:
-        self._timed_steps += 1
-        # A generation's first step prefills the prompt: not a price of its draft.
-        if self.costs is not None and self._timed_steps > 1:
+        if self.costs is not None:
             self.costs.observe(self._context_len, drafted, seconds)
 
     def end(self) -> None:
